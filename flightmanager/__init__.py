@@ -1,0 +1,39 @@
+"""A pluggable FlightManager: spread a Spark result over the nodes of a cluster, serve it from each.
+
+Knows nothing of SQL. ``create_manager(config, spark)`` picks the implementation named by
+``spark.flight.manager``: ``local`` (one node, in process, the default) or ``zookeeper``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flightmanager.config import ConfKey, FlightConfig
+from flightmanager.errors import FlightManagerError
+from flightmanager.manager import DistributedResult, FlightManager
+from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = [
+    "ConfKey",
+    "DistributedResult",
+    "Endpoint",
+    "FlightConfig",
+    "FlightManager",
+    "FlightManagerError",
+    "NodeInfo",
+    "NodeTicket",
+    "QueryState",
+    "create_manager",
+]
+
+
+def create_manager(config: FlightConfig, spark: SparkSession) -> FlightManager:
+    """The FlightManager named by ``config.manager``; call ``start(public_port)`` on it next."""
+    if config.manager == "local":
+        from flightmanager.local import LocalFlightManager
+
+        return LocalFlightManager(config, spark)
+    raise ValueError(f"{ConfKey.MANAGER.value}={config.manager!r} is not available in this version")

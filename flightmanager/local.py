@@ -1,0 +1,45 @@
+"""The ``local`` FlightManager: one node, everything in this process, no ZooKeeper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from flightmanager.errors import QueryFailedError
+from flightmanager.manager import FlightManager
+from flightmanager.model import NodeInfo, QueryState
+
+
+class LocalFlightManager(FlightManager):
+    """A single-node cluster: this node serves every partition of every result."""
+
+    def serving_nodes(self) -> list[NodeInfo]:
+        """Just this node."""
+        return [self.node]
+
+    def _join(self, node: NodeInfo) -> None:
+        pass
+
+    def _leave(self, node: NodeInfo) -> None:
+        pass
+
+    def _open_query(self, query_id: str, schema: pa.Schema, secret: bytes, nodes: Sequence[NodeInfo]) -> None:
+        self.store.create(query_id, schema, secret)
+
+    def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
+        self.store.set_partitions(query_id, assignment.get(self.node_id, []))
+
+    def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
+        self.store.confirm(query_id, partition, attempt)
+
+    def _record_outcome(
+        self, query_id: str, state: QueryState, *, error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
+    ) -> None:
+        if state is QueryState.FINISHED:
+            self.store.finish(query_id, (attempts or {}).get(self.node_id, []))
+        elif state is QueryState.FAILED:
+            self.store.fail(query_id, QueryFailedError(error or "the query failed", status))
+        elif state is QueryState.CANCELLED:
+            self.store.cancel(query_id, error or "the query was cancelled")

@@ -1,0 +1,260 @@
+"""The FlightManager: distribute a DataFrame's result over the nodes, and serve each node's share.
+
+``FlightManager`` holds what every implementation shares: the node's internal Flight server that
+receives pushed batches, the store of this node's shares, and the Spark push job. Implementations
+(``local``, ``zookeeper``) supply the coordination: which nodes are alive, and where query metadata
+lives. A Flight server embeds it in three calls::
+
+    with create_manager(config, spark) as manager:
+        result = manager.distribute(df)          # in get_flight_info: endpoints, at once
+        schema, batches = manager.open_stream(ticket, context.is_cancelled)   # in do_get
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from flightmanager.config import FlightConfig
+from flightmanager.errors import FlightManagerError, WrongNodeError, from_spark_exception, to_flight_error
+from flightmanager.internal_server import InternalFlightServer
+from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+from flightmanager.push import PushNode, PushSummary, PushTarget
+from flightmanager.results import ResultStore
+from flightmanager.spark_job import PushJob, arrow_schema, use_jvm
+from flightmanager.task_listener import TaskSuccessListener
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistributedResult:
+    """A result being computed: its id, Arrow schema, and one endpoint per serving node."""
+
+    query_id: str
+    schema: pa.Schema
+    endpoints: tuple[Endpoint, ...]
+
+    def flight_endpoints(self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket) -> list[flight.FlightEndpoint]:
+        """Flight endpoints, each ticket passed through ``wrap_ticket`` (e.g. into a Flight SQL ticket)."""
+        return [flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(e.location)]) for e in self.endpoints]
+
+
+class FlightManager(ABC):
+    """Distributes results over the nodes of a cluster; one instance per node."""
+
+    def __init__(self, config: FlightConfig, spark: SparkSession, *, node_id: str | None = None) -> None:
+        self.config = config
+        self.spark = spark
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.store = ResultStore(
+            ttl=config.result_ttl, stream_timeout=config.stream_timeout, on_abandoned=self._abandoned
+        )
+        self._jobs: dict[str, PushJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._internal: InternalFlightServer | None = None
+        self._listener = TaskSuccessListener.for_context(spark.sparkContext)
+        self._node: NodeInfo | None = None
+
+    # ---- lifetime ---------------------------------------------------------------------------
+
+    def start(self, public_port: int) -> NodeInfo:
+        """Start the internal server and join the cluster as the node reachable on ``public_port``."""
+        self._internal = InternalFlightServer(
+            f"grpc://{self.config.internal_host}:{self.config.internal_port}", self.store
+        )
+        host = socket.gethostname()
+        internal_host = self.config.public_host if self.config.internal_host in ("0.0.0.0", "::") else self.config.internal_host
+        self._node = NodeInfo(
+            node_id=self.node_id,
+            public_location=f"grpc://{self.config.public_host}:{public_port}",
+            internal_location=f"grpc://{internal_host}:{self._internal.port}",
+            host=host,
+        )
+        self._join(self._node)
+        log.info("node %s: internal server on %s", self.node_id, self._node.internal_location)
+        return self._node
+
+    def close(self) -> None:
+        """Cancel running jobs, leave the cluster, stop the internal server, free every result."""
+        with self._jobs_lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            try:
+                job.cancel()
+            except Exception:  # noqa: BLE001 - Spark may already be stopping
+                log.debug("cancel at shutdown failed", exc_info=True)
+        self.store.close()
+        if self._node is not None:
+            self._leave(self._node)
+        if self._internal is not None:
+            self._internal.shutdown()
+            self._internal = None
+
+    def __enter__(self) -> FlightManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def node(self) -> NodeInfo:
+        """This node, once started."""
+        if self._node is None:
+            raise RuntimeError("the FlightManager is not started")
+        return self._node
+
+    # ---- the API a Flight server uses ------------------------------------------------------
+
+    def distribute(self, df: DataFrame, description: str = "") -> DistributedResult:
+        """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on)."""
+        jvm = use_jvm(df, self.config.push_method)
+        schema = arrow_schema(df, jvm)
+        query_id = uuid.uuid4().hex
+        secret = secrets.token_bytes(16)
+        nodes = self.serving_nodes()
+        target = PushTarget(
+            query_id=query_id,
+            secret=secret,
+            schema=schema,
+            nodes=tuple(PushNode(n.node_id, n.internal_location, n.host) for n in nodes),
+            max_message_bytes=self.config.max_message_bytes,
+        )
+        self._open_query(query_id, schema, secret, nodes)
+        self._listener.register(query_id, self._confirm)
+        job = PushJob(df, target, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id)
+        with self._jobs_lock:
+            self._jobs[query_id] = job
+        threading.Thread(
+            target=self._run, args=(query_id, job, target), name=f"flight-job-{query_id[:8]}", daemon=True
+        ).start()
+        endpoints = tuple(
+            Endpoint(NodeTicket(query_id, n.node_id).encode(), n.public_location, n.node_id) for n in nodes
+        )
+        return DistributedResult(query_id, schema, endpoints)
+
+    def open_stream(
+        self, ticket: bytes, is_cancelled: Callable[[], bool] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """This node's share of a result, for the one DoGet of its ticket."""
+        parsed = NodeTicket.decode(ticket)
+        if parsed.node_id != self.node_id:
+            raise WrongNodeError(
+                f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: use the endpoint's location"
+            )
+        return self.store.open_stream(parsed.query_id, is_cancelled)
+
+    def flight_stream(self, ticket: bytes, context: flight.ServerCallContext | None = None) -> flight.FlightDataStream:
+        """:meth:`open_stream` as a Flight stream, errors turned into Flight statuses."""
+        try:
+            schema, batches = self.open_stream(ticket, context.is_cancelled if context is not None else None)
+        except FlightManagerError as exc:
+            raise to_flight_error(exc) from exc
+        return flight.GeneratorStream(schema, _flight_errors(batches))
+
+    def cancel(self, query_id: str, reason: str = "the query was cancelled") -> None:
+        """Cancel a query's job and release its result on this node."""
+        with self._jobs_lock:
+            job = self._jobs.get(query_id)
+        if job is not None:
+            job.cancel()
+        self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
+        self.store.cancel(query_id, reason)
+        self.store.release(query_id)
+
+    # ---- coordination, supplied by each implementation ---------------------------------------
+
+    @abstractmethod
+    def serving_nodes(self) -> list[NodeInfo]:
+        """The live nodes a new query is spread over."""
+
+    @abstractmethod
+    def _join(self, node: NodeInfo) -> None:
+        """Announce this node to the cluster."""
+
+    @abstractmethod
+    def _leave(self, node: NodeInfo) -> None:
+        """Withdraw this node from the cluster."""
+
+    @abstractmethod
+    def _open_query(self, query_id: str, schema: pa.Schema, secret: bytes, nodes: Sequence[NodeInfo]) -> None:
+        """Record a new RUNNING query and open its result on every serving node."""
+
+    @abstractmethod
+    def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
+        """Tell each serving node which partitions it will receive (node id -> partition indexes)."""
+
+    @abstractmethod
+    def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
+        """Spark counted this push attempt as successful: make it readable on the node holding it."""
+
+    @abstractmethod
+    def _record_outcome(
+        self, query_id: str, state: QueryState, *, error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
+    ) -> None:
+        """Record the query's terminal state so every serving node ends its stream accordingly.
+        ``attempts`` (FINISHED only) maps each node to the (partition, attempt) pairs it serves."""
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _run(self, query_id: str, job: PushJob, target: PushTarget) -> None:
+        def on_partitions(count: int) -> None:
+            assignment: dict[str, list[int]] = {node.node_id: [] for node in target.nodes}
+            for partition in range(count):
+                assignment[target.node_for(partition, None).node_id].append(partition)
+            # Placement is known in advance when it cannot depend on the executor's host; then
+            # nodes stream partitions in order while the job runs, else they learn their share
+            # from the outcome.
+            if len({node.host for node in target.nodes}) == 1:
+                self._set_partitions(query_id, assignment)
+
+        try:
+            summaries = job.run(on_partitions)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes the query's outcome
+            if self.store.state(query_id) is QueryState.CANCELLED:
+                return
+            error = from_spark_exception(exc)
+            log.info("query %s failed: %s", query_id, error)
+            self._record_outcome(query_id, QueryState.FAILED, error=str(error), status=error.status)
+        else:
+            self._record_outcome(query_id, QueryState.FINISHED, attempts=_attempts_by_node(summaries))
+        finally:
+            self._listener.unregister(query_id)
+            with self._jobs_lock:
+                self._jobs.pop(query_id, None)
+
+    def _abandoned(self, query_id: str) -> None:
+        log.info("query %s: its reader went away; cancelling the job", query_id)
+        with self._jobs_lock:
+            job = self._jobs.get(query_id)
+        if job is not None:
+            job.cancel()
+        self._record_outcome(query_id, QueryState.CANCELLED, error="the reader went away")
+
+
+def _attempts_by_node(summaries: Sequence[PushSummary]) -> dict[str, list[tuple[int, int]]]:
+    attempts: dict[str, list[tuple[int, int]]] = {}
+    for summary in summaries:
+        attempts.setdefault(summary.node_id, []).append((summary.partition, summary.attempt))
+    return attempts
+
+
+def _flight_errors(batches: Iterator[pa.RecordBatch]) -> Iterator[Any]:
+    try:
+        yield from batches
+    except FlightManagerError as exc:
+        raise to_flight_error(exc) from exc

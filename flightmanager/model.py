@@ -1,0 +1,66 @@
+"""The plain values the FlightManager passes around: nodes, query states, tickets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+from flightmanager.errors import UnknownTicketError
+
+
+class QueryState(str, Enum):
+    """Where a distributed query is in its life."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the query can change state no more."""
+        return self is not QueryState.RUNNING
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One node of the cluster: where clients reach it, where executors push to it, and its host."""
+
+    node_id: str
+    public_location: str
+    internal_location: str
+    host: str
+
+
+@dataclass(frozen=True)
+class NodeTicket:
+    """What a DoGet ticket names: one node's share of one query's result."""
+
+    query_id: str
+    node_id: str
+
+    def encode(self) -> bytes:
+        """The ticket bytes handed to clients."""
+        return json.dumps({"q": self.query_id, "n": self.node_id}, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> NodeTicket:
+        """Parse ticket bytes; anything that is not a ticket of ours is an unknown ticket."""
+        try:
+            fields = json.loads(data)
+            ticket = cls(query_id=fields["q"], node_id=fields["n"])
+        except (ValueError, TypeError, KeyError):
+            raise UnknownTicketError("the ticket is not a ticket issued by this server") from None
+        if not isinstance(ticket.query_id, str) or not isinstance(ticket.node_id, str):
+            raise UnknownTicketError("the ticket is not a ticket issued by this server")
+        return ticket
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of a distributed result: the raw ticket and the serving node's public location."""
+
+    ticket: bytes
+    location: str
+    node_id: str

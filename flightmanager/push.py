@@ -1,0 +1,129 @@
+"""The executor side of the data path: push one partition's Arrow batches to one node.
+
+These functions run inside Spark's Python workers, so they import nothing from the driver side
+and keep one Flight client per node location for the life of the worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from flightmanager.batches import split_batches
+from flightmanager.internal_server import PushDescriptor
+
+_clients: dict[str, flight.FlightClient] = {}
+_clients_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PushNode:
+    """A node that can receive pushes: its id, internal location and host."""
+
+    node_id: str
+    internal_location: str
+    host: str
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """Everything a task needs to push its partition: the query, its secret, its nodes, the limits."""
+
+    query_id: str
+    secret: bytes
+    schema: pa.Schema
+    nodes: tuple[PushNode, ...]
+    max_message_bytes: int
+
+    def node_for(self, partition: int, host: str | None) -> PushNode:
+        """The node on the executor's own host when there is one, else an even deterministic spread."""
+        local = [node for node in self.nodes if host is not None and node.host == host]
+        candidates = local or list(self.nodes)
+        return candidates[partition % len(candidates)]
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    """What one task attempt pushed, and where."""
+
+    partition: int
+    attempt: int
+    node_id: str
+    rows: int
+
+
+def _client(location: str) -> flight.FlightClient:
+    with _clients_lock:
+        client = _clients.get(location)
+        if client is None:
+            client = flight.FlightClient(location)
+            _clients[location] = client
+        return client
+
+
+def push_partition(
+    target: PushTarget, partition: int, attempt: int, batches: Iterable[pa.RecordBatch], host: str | None
+) -> PushSummary:
+    """Push every batch of one partition attempt as one DoPut stream, and wait for the node's answer."""
+    node = target.node_for(partition, host)
+    descriptor = PushDescriptor(target.query_id, target.secret, partition, attempt).to_descriptor()
+    writer, reader = _client(node.internal_location).do_put(descriptor, target.schema)
+    try:
+        for batch in split_batches(batches, target.max_message_bytes):
+            writer.write_batch(batch)
+        writer.done_writing()
+        answer = reader.read()
+    finally:
+        writer.close()
+    outcome = json.loads(answer.to_pybytes()) if answer is not None else {"rows": 0}
+    return PushSummary(partition, attempt, node.node_id, int(outcome["rows"]))
+
+
+def _executor_host() -> str:
+    # Nodes register the same name (socket.gethostname()), so equal names mean the same host.
+    return socket.gethostname()
+
+
+def push_jvm_batches(target: PushTarget, partition: int, serialized: Iterator[bytes]) -> Iterator[tuple[int, int, str, int]]:
+    """``mapPartitionsWithIndex`` body for the JVM path: the elements are IPC record batch messages."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    assert context is not None, "pushes always run in a task"
+    attempt = context.taskAttemptId()
+    batches = (pa.ipc.read_record_batch(pa.py_buffer(message), target.schema) for message in serialized)
+    summary = push_partition(target, partition, attempt, batches, _executor_host())
+    yield (summary.partition, summary.attempt, summary.node_id, summary.rows)
+
+
+PUSH_SUMMARY_DDL = "partition int, attempt long, node_id string, rows long"
+
+
+def push_arrow_batches(target: PushTarget, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body for the fallback path: push the partition, return one summary row."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    assert context is not None, "mapInArrow always runs in a task"
+
+    def conformed() -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield batch if batch.schema.equals(target.schema) else _conform(batch, target.schema)
+
+    summary = push_partition(target, context.partitionId(), context.taskAttemptId(), conformed(), _executor_host())
+    yield pa.RecordBatch.from_pylist(
+        [{"partition": summary.partition, "attempt": summary.attempt, "node_id": summary.node_id, "rows": summary.rows}],
+        schema=pa.schema([("partition", pa.int32()), ("attempt", pa.int64()), ("node_id", pa.string()), ("rows", pa.int64())]),
+    )
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Relabel a batch whose types equal the query schema's but whose field metadata or nullability differ."""
+    columns = [column.cast(field.type) for column, field in zip(batch.columns, schema)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -1,0 +1,99 @@
+"""The driver side of the data path: a DataFrame's Arrow schema, and the Spark job that pushes it.
+
+Executors convert partitions to Arrow in the JVM (``Dataset.toArrowBatchRdd``, reached through
+Py4J) and a Python task per partition pushes the batches to a node. Sessions without a JVM (Spark
+Connect) fall back to ``mapInArrow``, which converts in the Python workers instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from flightmanager.task_listener import PUSH_QUERY_PROPERTY
+from flightmanager.push import PUSH_SUMMARY_DDL, PushSummary, PushTarget, push_arrow_batches, push_jvm_batches
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def has_jvm(df: DataFrame) -> bool:
+    """Whether the DataFrame lives in a classic session whose JVM Py4J can reach."""
+    return getattr(df, "_jdf", None) is not None
+
+
+def use_jvm(df: DataFrame, method: str) -> bool:
+    """Resolve a ``spark.flight.push.method`` value for this DataFrame."""
+    if method == "jvm" and not has_jvm(df):
+        raise ValueError("spark.flight.push.method=jvm needs a classic SparkSession with a JVM")
+    return method == "jvm" or (method == "auto" and has_jvm(df))
+
+
+def _arrow_settings(df: DataFrame) -> tuple[str, bool, int]:
+    conf = df.sparkSession.conf
+    time_zone = conf.get("spark.sql.session.timeZone")
+    large = (conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false") or "false").lower() == "true"
+    max_records = int(conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000") or "10000")
+    return time_zone or "UTC", large, max_records
+
+
+def arrow_schema(df: DataFrame, jvm: bool) -> pa.Schema:
+    """The Arrow schema of the DataFrame's result, from the same conversion settings that make its batches."""
+    time_zone, large, _ = _arrow_settings(df)
+    if not jvm:
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return to_arrow_schema(df.schema, timezone=time_zone, prefers_large_types=large)
+    jvm_handle = df.sparkSession._jvm  # type: ignore[attr-defined]
+    arrow_utils = getattr(jvm_handle.org.apache.spark.sql.util, "ArrowUtils$").__getattr__("MODULE$")
+    extra_default = getattr(arrow_utils, "toArrowSchema$default$5")()
+    java_schema = arrow_utils.toArrowSchema(df._jdf.schema(), time_zone, False, large, extra_default)
+    return pa.ipc.read_schema(pa.py_buffer(bytes(java_schema.serializeAsMessage())))
+
+
+class PushJob:
+    """One Spark job that pushes every partition of a DataFrame's result to the nodes of ``target``."""
+
+    def __init__(self, df: DataFrame, target: PushTarget, *, jvm: bool, job_group: str, description: str) -> None:
+        self._df = df
+        self._target = target
+        self._jvm = jvm
+        self._job_group = job_group
+        self._description = description
+
+    def run(self, on_partitions: Callable[[int], None]) -> list[PushSummary]:
+        """Run the job to the end (blocking). ``on_partitions(n)`` is called once the partition count
+        is known (JVM path only). Returns the summaries of the attempts Spark counted as successful."""
+        context = self._df.sparkSession.sparkContext
+        context.setJobGroup(self._job_group, self._description[:200], interruptOnCancel=True)
+        try:
+            if self._jvm:
+                pushed = self._jvm_push_rdd(context, on_partitions)
+            else:
+                pushed = self._df.mapInArrow(functools.partial(push_arrow_batches, self._target), PUSH_SUMMARY_DDL)
+            # Set only now, so that jobs run while planning (shuffles, broadcasts) are not taken
+            # for the push job by the task listener.
+            context.setLocalProperty(PUSH_QUERY_PROPERTY, self._target.query_id)
+            rows = pushed.collect()
+        finally:
+            for key in (PUSH_QUERY_PROPERTY, "spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+                context.setLocalProperty(key, None)  # type: ignore[arg-type]
+        return [PushSummary(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    def _jvm_push_rdd(self, context: Any, on_partitions: Callable[[int], None]) -> Any:
+        from pyspark.rdd import RDD
+        from pyspark.serializers import NoOpSerializer
+
+        time_zone, large, max_records = _arrow_settings(self._df)
+        # With adaptive execution this plans the query and may run its shuffle stages.
+        java_rdd = self._df._jdf.toArrowBatchRdd(max_records, time_zone, False, large)
+        on_partitions(java_rdd.getNumPartitions())
+        batches = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer())
+        return batches.mapPartitionsWithIndex(functools.partial(push_jvm_batches, self._target))
+
+    def cancel(self) -> None:
+        """Cancel the job's Spark jobs (safe to call at any time, from any thread)."""
+        self._df.sparkSession.sparkContext.cancelJobGroup(self._job_group)

@@ -1,0 +1,49 @@
+"""The ``spark-flight-sql`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _parse_conf(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
+        conf[key.strip()] = value
+    return conf
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="spark-flight-sql")
+def main() -> None:
+    """A distributed Arrow Flight SQL server on Apache Spark."""
+
+
+@main.command()
+@click.option("--master", help="Spark master URL (default: local[*], or spark-submit's).")
+@click.option(
+    "--conf",
+    "conf",
+    multiple=True,
+    callback=_parse_conf,
+    metavar="KEY=VALUE",
+    help="A Spark conf setting, e.g. spark.flight.port=32010; repeat for more.",
+)
+@click.option("--demo", is_flag=True, help="Register sample tables (database `demo`) to query at once.")
+def serve(master: str | None, conf: dict[str, str], demo: bool) -> None:
+    """Run a Flight SQL node until SIGINT or SIGTERM."""
+    from flightsql.server import serve as run
+
+    try:
+        code = run(master, conf, demo)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Run one Flight SQL node: a SparkSession, its FlightManager, and the public Flight SQL server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from flightmanager import FlightConfig, FlightManager, create_manager
+from flightsql.spark_server import SparkFlightSqlServer
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Spark settings a node starts with unless the user says otherwise.
+SPARK_DEFAULTS = {
+    "spark.app.name": "spark-flight-sql",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def build_spark(master: str | None, conf: Mapping[str, str]) -> SparkSession:
+    """The node's SparkSession. Under spark-submit, its master and conf win over the defaults."""
+    from pyspark.sql import SparkSession
+
+    # Executors' Python workers need this project's packages: use this very interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    builder = SparkSession.builder
+    settings = dict(SPARK_DEFAULTS)
+    if not under_submit:
+        settings["spark.master"] = master or conf.get("spark.master") or "local[*]"
+        settings.setdefault("spark.sql.warehouse.dir", os.path.join(os.getcwd(), "spark-warehouse"))
+    elif master:
+        settings["spark.master"] = master
+    settings.update(conf)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+class FlightSqlNode:
+    """One node: starts the FlightManager (internal server) and the public Flight SQL server.
+
+    Use as a context manager; leaving it stops both servers, cancels running jobs and frees every
+    result. The SparkSession is the caller's to stop.
+    """
+
+    def __init__(self, spark: SparkSession, config: FlightConfig | None = None) -> None:
+        self.spark = spark
+        self.config = config or FlightConfig.from_conf(lambda key: spark.conf.get(key, None))
+        self.manager: FlightManager = create_manager(self.config, spark)
+        self.server: SparkFlightSqlServer | None = None
+
+    @property
+    def location(self) -> str:
+        """The public location clients connect to."""
+        return self.manager.node.public_location
+
+    def start(self) -> FlightSqlNode:
+        """Bind both servers; the public port is known once this returns."""
+        self.server = SparkFlightSqlServer(
+            f"grpc://{self.config.host}:{self.config.port}", self.spark, self.manager
+        )
+        self.manager.start(self.server.port)
+        return self
+
+    def close(self) -> None:
+        """Stop serving: fail open streams, stop the public server, then the internal one."""
+        self.manager.close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+
+    def __enter__(self) -> FlightSqlNode:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def quiet_logs() -> None:
+    """Keep Spark's Python-side loggers from flooding the node's log with stack traces."""
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    # PySpark logs every failed query with its whole JVM stack trace; the client gets the error.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+
+
+def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
+    """Run a node until SIGINT or SIGTERM; returns the process exit code."""
+    from flightsql.java import JavaNotFoundError, check_java
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_logs()
+    try:
+        check_java()
+    except JavaNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    FlightConfig.from_conf(conf)  # fail on a bad setting before starting Spark
+    conf = dict(conf)
+    scratch = None
+    if demo and "spark.sql.warehouse.dir" not in conf:
+        scratch = tempfile.mkdtemp(prefix="spark-flight-sql-demo-")
+        conf["spark.sql.warehouse.dir"] = scratch
+    spark = build_spark(master, conf)
+    spark.sparkContext.setLogLevel("ERROR")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if demo:
+            from flightsql.demo import register_demo_tables
+
+            tables = register_demo_tables(spark)
+            log.info("demo tables: %s", ", ".join(tables))
+        with FlightSqlNode(spark) as node:
+            print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
+            stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        spark.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("spark-flight-sql: stopped", flush=True)
+    return 0
