@@ -129,7 +129,7 @@ class FlightManager(ABC):
         target = PushTarget(
             query_id=query_id,
             secret=secret,
-            schema=schema,
+            schema_ipc=schema.serialize().to_pybytes(),
             nodes=tuple(PushNode(n.node_id, n.internal_location, n.host) for n in nodes),
             max_message_bytes=self.config.max_message_bytes,
         )

@@ -6,6 +6,7 @@ and keep one Flight client per node location for the life of the worker process.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
@@ -37,9 +38,16 @@ class PushTarget:
 
     query_id: str
     secret: bytes
-    schema: pa.Schema
+    schema_ipc: bytes
+    """The result schema as an IPC message: it survives pickling where some types do not
+    (pyarrow cannot unpickle a year-month interval type)."""
     nodes: tuple[PushNode, ...]
     max_message_bytes: int
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The result schema."""
+        return _read_schema(self.schema_ipc)
 
     def node_for(self, partition: int, host: str | None) -> PushNode:
         """The node on the executor's own host when there is one, else an even deterministic spread."""
@@ -56,6 +64,11 @@ class PushSummary:
     attempt: int
     node_id: str
     rows: int
+
+
+@functools.lru_cache(maxsize=16)
+def _read_schema(ipc: bytes) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(ipc))
 
 
 def _client(location: str) -> flight.FlightClient:

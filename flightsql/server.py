@@ -96,6 +96,13 @@ def quiet_logs() -> None:
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 
 
+def _stop_spark(spark: SparkSession) -> None:
+    try:
+        spark.stop()
+    except Exception as exc:  # noqa: BLE001 - a signal sent to the whole process group kills the JVM first
+        log.info("Spark was already gone at shutdown (%s)", type(exc).__name__)
+
+
 def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
     """Run a node until SIGINT or SIGTERM; returns the process exit code."""
     from flightsql.java import JavaNotFoundError, check_java
@@ -134,7 +141,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        spark.stop()
+        _stop_spark(spark)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     print("spark-flight-sql: stopped", flush=True)
