@@ -104,6 +104,32 @@ class SparkFlightSqlServer(FlightSqlServerBase):
         """Stream this node's share of a result, while the job still runs."""
         return self.manager.flight_stream(ticket.statement_handle, context)
 
+    # ---- updates (DDL and DML) ----------------------------------------------------------------
+
+    def _update(self, sql: str) -> int:
+        kind = classify(self.spark, sql)
+        df = self.spark.sql(sql)  # Spark runs commands here, eagerly
+        if not kind.is_command:
+            df.count()
+        log.info("update: %s", " ".join(sql.split())[:300])
+        # Spark reports no affected-row count through the DataFrame API.
+        return -1
+
+    def do_put_statement_update(
+        self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementUpdate, reader: flight.MetadataRecordBatchReader
+    ) -> int:
+        """Run a DDL or DML statement; the count is -1 (unknown)."""
+        return self._update(command.query)
+
+    def do_put_prepared_statement_update(
+        self,
+        context: flight.ServerCallContext,
+        command: sql_pb2.CommandPreparedStatementUpdate,
+        reader: flight.MetadataRecordBatchReader,
+    ) -> int:
+        """Run a prepared DDL or DML statement (without parameters in this release)."""
+        return self._update(PreparedStatement.decode(command.prepared_statement_handle).sql)
+
     # ---- prepared statements ----------------------------------------------------------------
 
     def do_action_create_prepared_statement(

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 _HANDLE_VERSION = 1
 
+# Parsed statements that are not yet Commands but become writes when analysed.
+_PARSED_WRITES = frozenset({"InsertIntoStatement"})
+
 
 @dataclass(frozen=True)
 class PreparedStatement:
@@ -53,7 +56,7 @@ def classify(spark: SparkSession, sql: str) -> StatementKind:
     jvm = spark._jvm  # type: ignore[attr-defined]
     plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
     command_class = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
-    is_command = bool(command_class.isInstance(plan))
+    is_command = bool(command_class.isInstance(plan)) or plan.getClass().getSimpleName() in _PARSED_WRITES
     if not is_command:
         return StatementKind(is_command=False, returns_rows=True)
     try:

@@ -85,3 +85,43 @@ def test_commands_that_return_rows(adbc, statement: str) -> None:
     assert rows
     flat = {value for row in rows for value in row}
     assert "demo" in flat or "product_id" in flat
+
+
+def test_ddl_and_dml_through_prepared_updates(adbc) -> None:
+    with adbc.cursor() as cursor:
+        cursor.execute("CREATE TABLE default.ddl_probe (a INT, b STRING) USING parquet")
+        cursor.execute("INSERT INTO default.ddl_probe VALUES (1, 'one'), (2, 'two')")
+        cursor.execute("SELECT * FROM default.ddl_probe ORDER BY a")
+        assert cursor.fetchall() == [(1, "one"), (2, "two")]
+        cursor.execute("DROP TABLE default.ddl_probe")
+        cursor.execute("SHOW TABLES IN default LIKE 'ddl_probe'")
+        assert cursor.fetchall() == []
+
+
+def test_concurrent_clients_each_get_their_own_result(server) -> None:
+    """Eight clients at once, one of them failing: everyone else gets exactly their rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import adbc_driver_flightsql.dbapi
+
+    def run(n: int) -> object:
+        with adbc_driver_flightsql.dbapi.connect(server.location, autocommit=True) as connection:
+            with connection.cursor() as cursor:
+                if n == 3:
+                    try:
+                        cursor.execute("SELECT 1 / (id - 500) FROM range(1000)")
+                        cursor.fetchall()
+                    except Exception as exc:  # noqa: BLE001 - the failure is the point
+                        return str(exc)
+                    return "no error"
+                cursor.execute(f"SELECT sum(id) AS total, count(*) AS n FROM range({n * 10000})")
+                return cursor.fetchall()[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(8)))
+    for n, result in enumerate(results):
+        if n == 3:
+            assert "DIVIDE_BY_ZERO" in result
+        else:
+            rows = n * 10000
+            assert result == ((rows * (rows - 1) // 2) if rows else None, rows)

@@ -1,0 +1,54 @@
+"""Classifying statements with Spark's parser, without running them; prepared statement handles."""
+
+from __future__ import annotations
+
+import pytest
+
+from flightsql.errors import InvalidArgument
+from flightsql.statements import PreparedStatement, StatementKind, classify
+
+QUERY = StatementKind(is_command=False, returns_rows=True)
+ROWS_COMMAND = StatementKind(is_command=True, returns_rows=True)
+UPDATE = StatementKind(is_command=True, returns_rows=False)
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("SELECT 1", QUERY),
+        ("WITH a AS (SELECT 1) SELECT * FROM a", QUERY),
+        ("VALUES (1), (2)", QUERY),
+        ("SHOW TABLES", ROWS_COMMAND),
+        ("DESCRIBE TABLE t", ROWS_COMMAND),
+        ("SET spark.sql.ansi.enabled", ROWS_COMMAND),
+        ("EXPLAIN SELECT 1", ROWS_COMMAND),
+        ("INSERT INTO t VALUES (1)", UPDATE),
+        ("INSERT OVERWRITE t SELECT 1", UPDATE),
+        ("CREATE TABLE x AS SELECT 1", UPDATE),
+        ("DROP TABLE IF EXISTS x", UPDATE),
+        ("DELETE FROM t WHERE a = 1", UPDATE),
+        ("UPDATE t SET a = 1", UPDATE),
+        ("MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", UPDATE),
+        ("USE default", UPDATE),
+    ],
+)
+def test_classify_without_running(spark, sql: str, kind: StatementKind) -> None:
+    # None of the tables exist: classifying only parses.
+    assert classify(spark, sql) == kind
+
+
+def test_classify_rejects_bad_sql(spark) -> None:
+    from pyspark.errors import ParseException
+
+    with pytest.raises(ParseException):
+        classify(spark, "SELEC 1")
+    with pytest.raises(InvalidArgument, match="empty"):
+        classify(spark, "   ")
+
+
+def test_prepared_statement_handle_round_trip_and_forgery() -> None:
+    statement = PreparedStatement("SELECT 'ü' AS x")
+    assert PreparedStatement.decode(statement.encode()) == statement
+    for forged in (b"", b"{}", b'{"v": 99, "sql": "x"}', b'{"v": 1, "sql": 5}', b"\x80"):
+        with pytest.raises(InvalidArgument):
+            PreparedStatement.decode(forged)
