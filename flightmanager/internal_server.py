@@ -66,4 +66,4 @@ class InternalFlightServer(flight.FlightServerBase):
             writer.write(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode())
         except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
             log.info("push refused: %s", exc)
-            raise to_flight_error(exc) from exc
+            raise to_flight_error(exc) from None

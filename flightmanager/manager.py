@@ -162,7 +162,7 @@ class FlightManager(ABC):
         try:
             schema, batches = self.open_stream(ticket, context.is_cancelled if context is not None else None)
         except FlightManagerError as exc:
-            raise to_flight_error(exc) from exc
+            raise to_flight_error(exc) from None
         return flight.GeneratorStream(schema, _flight_errors(batches))
 
     def cancel(self, query_id: str, reason: str = "the query was cancelled") -> None:
@@ -254,7 +254,9 @@ def _attempts_by_node(summaries: Sequence[PushSummary]) -> dict[str, list[tuple[
 
 
 def _flight_errors(batches: Iterator[pa.RecordBatch]) -> Iterator[Any]:
+    """``batches``, FlightManager errors raised as Flight statuses (unchained: pyarrow.flight
+    would send the cause's traceback to the client)."""
     try:
         yield from batches
     except FlightManagerError as exc:
-        raise to_flight_error(exc) from exc
+        raise to_flight_error(exc) from None

@@ -96,6 +96,19 @@ def quiet_logs() -> None:
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 
 
+def _exit_with_parent(signum: int) -> None:
+    """Under spark-submit the JVM is our parent: when it dies, get ``signum`` to shut down too."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signum)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signum)
+
+
 def _stop_spark(spark: SparkSession) -> None:
     try:
         spark.stop()
@@ -129,6 +142,8 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        _exit_with_parent(signal.SIGTERM)
     try:
         if demo:
             from flightsql.demo import register_demo_tables

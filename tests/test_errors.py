@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +13,18 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+import flightmanager.errors as manager_errors
+from flightmanager.errors import (
+    FlightManagerError,
+    PushRejectedError,
+    QueryCancelledError,
+    QueryFailedError,
+    StreamTimeoutError,
+    UnknownTicketError,
+    WrongNodeError,
+    from_spark_exception,
+    spark_error,
+)
 from flightsql import errors
 from flightsql.errors import (
     AlreadyExists,
@@ -246,27 +259,6 @@ def test_condition_is_not_repeated_and_jvm_stack_is_dropped() -> None:
 # --- Real Spark errors ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    """The active SparkSession, or a small one of our own, stopped when this module is done.
-
-    Stopping ours keeps it from becoming, through ``getOrCreate``, the session that later
-    test modules configure for themselves.
-    """
-    sql = pytest.importorskip("pyspark.sql")
-    active = sql.SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    session = (
-        sql.SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def _spark_error(action: Callable[[], object]) -> BaseException:
     try:
         action()
@@ -293,15 +285,6 @@ def test_analysis_exception(spark: Any) -> None:
     assert isinstance(error, InvalidArgument)
     assert str(error).startswith("[TABLE_OR_VIEW_NOT_FOUND] The table or view")
     assert "no_such_table_anywhere" in str(error)
-
-
-def test_runtime_data_error_in_a_job(spark: Any) -> None:
-    exc = _spark_error(
-        lambda: spark.range(3).selectExpr("1 div (id - id)").collect()
-    )
-    error = as_flight_sql_error(exc)
-    assert isinstance(error, InvalidArgument)
-    assert str(error).startswith("[DIVIDE_BY_ZERO] Division by zero")
 
 
 def test_already_exists(spark: Any) -> None:
@@ -347,3 +330,259 @@ def test_spark_error_through_a_server(spark: Any) -> None:
         with flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
             with pytest.raises(pa.ArrowInvalid, match=r"^\[TABLE_OR_VIEW_NOT_FOUND\]"):
                 list(client.do_action(flight.Action("x", b"")))
+
+
+# --- Spark jobs that fail: short messages, whatever the error -------------------------------
+
+
+def _job_error(spark: Any, sql: str, rdd: bool = False) -> BaseException:
+    """What collecting ``sql`` raises, through the DataFrame or (as the push job does) an RDD."""
+    df = spark.sql(sql)
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+        df.rdd.map(tuple).collect() if rdd else df.collect()
+    return raised.value
+
+
+def _assert_short(message: str) -> None:
+    assert len(message) <= errors.MAX_MESSAGE_CHARS
+    assert "\tat " not in message
+    assert not re.search(r"^\s+(at |\.\.\. \d+ more)", message, re.MULTILINE), message
+    assert "Traceback" not in message and "stacktrace" not in message.lower(), message
+
+
+def _mapped_messages(exc: BaseException) -> list[str]:
+    """The message of ``exc`` as each layer sends it: they must agree."""
+    mapped = spark_error(exc)
+    assert mapped is not None
+    messages = [mapped[1], str(as_flight_sql_error(exc)), str(from_spark_exception(exc))]
+    assert len(set(messages)) == 1, messages
+    return messages
+
+
+@pytest.mark.parametrize("rdd", [False, True], ids=["dataframe", "rdd"])
+def test_job_failed_by_a_java_exception(spark: Any, rdd: bool) -> None:
+    exc = _job_error(
+        spark,
+        "SELECT java_method('java.lang.Integer', 'parseInt', IF(id = 3, 'nan', '1')) FROM range(10)",
+        rdd,
+    )
+    assert type(exc).__name__ == "Py4JJavaError"
+    assert len(str(exc)) > errors.MAX_MESSAGE_CHARS  # what the mapping must not pass on
+    [message, *_] = _mapped_messages(exc)
+    _assert_short(message)
+    first, cause = message.splitlines()
+    assert first.startswith("org.apache.spark.SparkException: Job aborted due to stage failure")
+    assert cause == 'Caused by: java.lang.NumberFormatException: For input string: "nan"'
+    failed = from_spark_exception(exc)
+    assert isinstance(failed, QueryFailedError) and failed.status == "INTERNAL"
+    assert isinstance(to_flight_error(exc), flight.FlightInternalError)
+
+
+def test_job_failed_by_a_java_exception_through_a_server(spark: Any) -> None:
+    exc = _job_error(
+        spark, "SELECT java_method('java.lang.Integer', 'parseInt', IF(id = 3, 'nan', '1')) FROM range(10)"
+    )
+
+    class Failing(flight.FlightServerBase):
+        def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> None:
+            with flight_errors():
+                raise exc
+
+    with Failing("grpc://127.0.0.1:0") as server:
+        with flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
+            with pytest.raises(flight.FlightInternalError, match="NumberFormatException.*nan") as raised:
+                list(client.do_action(flight.Action("x", b"")))
+    _assert_short(str(raised.value))
+
+
+def test_job_failed_by_a_spark_error(spark: Any) -> None:
+    exc = _job_error(spark, "SELECT 1 / (id - 5) FROM range(10)")
+    [message, *_] = _mapped_messages(exc)
+    _assert_short(message)
+    assert message.startswith("[DIVIDE_BY_ZERO] Division by zero")
+    assert spark_error(exc) == ("INVALID_ARGUMENT", message)
+    assert isinstance(as_flight_sql_error(exc), InvalidArgument)
+    assert from_spark_exception(exc).status == "INVALID_ARGUMENT"
+    assert isinstance(to_flight_error(exc), pa.ArrowInvalid)
+
+
+def test_job_failed_in_a_python_udf(spark: Any) -> None:
+    from pyspark.sql.functions import udf
+
+    @udf("long", useArrow=False)
+    def bad_row(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad row")
+        return x
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+        spark.range(10).select(bad_row("id")).collect()
+    [message, *_] = _mapped_messages(raised.value)
+    _assert_short(message)
+    assert message.startswith("[PYTHON_EXCEPTION] ")
+    assert "ValueError: bad row" in message
+    assert 'File "' not in message and "raise ValueError" not in message
+
+
+def test_job_failed_in_python_code_of_an_rdd(spark: Any) -> None:
+    def bad_row(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad row")
+        return x
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+        spark.sparkContext.parallelize(range(10), 2).map(bad_row).collect()
+    [message, *_] = _mapped_messages(raised.value)
+    _assert_short(message)
+    assert "ValueError: bad row" in message
+    assert 'File "' not in message and "raise ValueError" not in message
+
+
+class FakeJavaException:
+    """Duck-types a Py4J proxy of a Java exception; a SparkThrowable when it has a condition."""
+
+    _target_id = "o0"
+
+    def __init__(self, text: str, cause: FakeJavaException | None = None, sqlstate: str | None = None) -> None:
+        self.text, self.cause, self.sqlstate = text, cause, sqlstate
+
+    def getCause(self) -> FakeJavaException | None:  # noqa: N802 - Java's name
+        return self.cause
+
+    def getCondition(self) -> str | None:  # noqa: N802 - Java's name
+        if self.sqlstate is None:
+            raise RuntimeError("Method getCondition([]) does not exist")
+        return self.text.split("]", 1)[0].lstrip("[")
+
+    def getSqlState(self) -> str | None:  # noqa: N802 - Java's name
+        if self.sqlstate is None:
+            raise RuntimeError("Method getSqlState([]) does not exist")
+        return self.sqlstate
+
+    def getMessage(self) -> str:  # noqa: N802 - Java's name
+        return self.text
+
+    def toString(self) -> str:  # noqa: N802 - Java's name
+        return f"org.example.Failure: {self.text}"
+
+
+def _py4j_error(java_exception: FakeJavaException) -> BaseException:
+    protocol = pytest.importorskip("py4j.protocol")
+    return protocol.Py4JJavaError("An error occurred while calling o1.collect.\n", java_exception)
+
+
+def test_a_spark_error_found_down_the_java_cause_chain() -> None:
+    throwable = FakeJavaException("[DIVIDE_BY_ZERO] Division by zero.\n\tat Foo.bar(Foo.java:1)", sqlstate="22012")
+    wrapper = FakeJavaException("wrapped", FakeJavaException("wrapped again", throwable))
+    assert spark_error(_py4j_error(wrapper)) == ("INVALID_ARGUMENT", "[DIVIDE_BY_ZERO] Division by zero.")
+
+
+def test_a_cyclic_java_cause_chain_ends() -> None:
+    first = FakeJavaException("Job aborted: wrapper\n\tat Foo.bar(Foo.java:1)\n\t... 3 more")
+    first.cause = FakeJavaException("root", first)
+    status, message = spark_error(_py4j_error(first)) or ("", "")
+    assert status == "INTERNAL"
+    assert message.splitlines()[0] == "org.example.Failure: Job aborted: wrapper"
+    _assert_short(message)
+
+
+def test_python_tracebacks_keep_the_exception_they_end_with() -> None:
+    message = (
+        "[X] An exception was thrown from the Python worker:\n"
+        "Traceback (most recent call last):\n"
+        '  File "a.py", line 1, in f\n'
+        "    {}[1]\n"
+        "KeyError: 1\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "a.py", line 3, in f\n'
+        "    raise ValueError('bad row')\n"
+        "    ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "ValueError: bad row"
+    )
+    error = as_flight_sql_error(_fake_spark_error("38000", "X", message))
+    assert type(error) is Internal
+    assert str(error) == "[X] An exception was thrown from the Python worker: ValueError: bad row"
+
+
+def test_long_spark_messages_are_cut() -> None:
+    error = as_flight_sql_error(_fake_spark_error("22000", "X", "y" * 10_000))
+    assert len(str(error)) <= errors.MAX_MESSAGE_CHARS
+    assert str(error).startswith("[X] yyy") and str(error).endswith("more characters cut)")
+
+
+# --- The FlightManager's own errors, mapped without flightsql --------------------------------
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {cls}.union(*(_subclasses(sub) for sub in cls.__subclasses__()))
+
+
+MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
+    FlightManagerError: flight.FlightInternalError,
+    UnknownTicketError: pa.ArrowKeyError,
+    WrongNodeError: pa.ArrowInvalid,
+    QueryFailedError: flight.FlightInternalError,
+    QueryCancelledError: flight.FlightCancelledError,
+    PushRejectedError: flight.FlightUnauthorizedError,
+    StreamTimeoutError: flight.FlightTimedOutError,
+}
+
+
+def test_every_flight_manager_error_is_mapped() -> None:
+    assert _subclasses(FlightManagerError) == set(MANAGER_ERRORS)
+    for cls, expected in MANAGER_ERRORS.items():
+        converted = manager_errors.to_flight_error(cls("m"))
+        assert type(converted) is expected, cls.__name__
+        assert type(converted) is type(manager_errors.PYARROW_EXCEPTIONS[cls.status]("m"))
+        assert str(converted) == "m"
+        # The Flight SQL edge sends the same status.
+        assert type(to_flight_error(cls("m"))) is expected, cls.__name__
+
+
+@pytest.mark.parametrize(("error", "client_sees", "code"), MAPPING, ids=[e.__name__ for e, _, _ in MAPPING])
+def test_a_failed_query_carries_any_status(
+    error: type[FlightSqlError], client_sees: type[Exception], code: str
+) -> None:
+    failed = QueryFailedError("it failed", error.status)
+    assert type(manager_errors.to_flight_error(failed)) is client_sees
+    assert type(to_flight_error(failed)) is client_sees
+
+
+def test_both_layers_share_one_status_table() -> None:
+    assert {cls.status for cls, _, _ in MAPPING} == set(manager_errors.PYARROW_EXCEPTIONS)
+    for cls, client_sees, _ in MAPPING:
+        assert manager_errors.PYARROW_EXCEPTIONS[cls.status] is client_sees
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (pa.ArrowInvalid("bad batch"), pa.ArrowInvalid),
+        (TimeoutError("slow"), flight.FlightTimedOutError),
+        (ValueError("oops"), flight.FlightInternalError),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None,
+)
+def test_manager_to_flight_error_of_other_exceptions(raised: Exception, expected: type) -> None:
+    converted = manager_errors.to_flight_error(raised)
+    assert type(converted) is expected
+    assert str(raised) in str(converted)
+    original = flight.FlightUnavailableError("later")
+    assert manager_errors.to_flight_error(original) is original
+
+
+def test_from_spark_exception_of_other_exceptions() -> None:
+    failed = from_spark_exception(RuntimeError("the node went away"))
+    assert isinstance(failed, QueryFailedError)
+    assert (failed.status, str(failed)) == ("INTERNAL", "the node went away")
+    cancelled = QueryCancelledError("stop")
+    assert from_spark_exception(cancelled) is cancelled
+
+
+def test_importing_the_flight_manager_errors_does_not_import_pyspark() -> None:
+    code = (
+        "import sys, flightmanager.errors;"
+        "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
