@@ -125,3 +125,15 @@ def test_concurrent_clients_each_get_their_own_result(server) -> None:
         else:
             rows = n * 10000
             assert result == ((rows * (rows - 1) // 2) if rows else None, rows)
+
+
+@pytest.mark.slow
+def test_ten_million_rows_arrive_exactly(adbc) -> None:
+    with adbc.cursor() as cursor:
+        cursor.execute("SELECT id FROM range(10000000)")
+        table = cursor.fetch_arrow_table()
+    ids = table.column("id")
+    assert table.num_rows == 10_000_000
+    assert pa.compute.sum(ids).as_py() == 9_999_999 * 10_000_000 // 2
+    assert pa.compute.min_max(ids).as_py() == {"min": 0, "max": 9_999_999}
+    assert pa.compute.count_distinct(ids).as_py() == 10_000_000
