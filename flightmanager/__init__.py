@@ -36,4 +36,8 @@ def create_manager(config: FlightConfig, spark: SparkSession) -> FlightManager:
         from flightmanager.local import LocalFlightManager
 
         return LocalFlightManager(config, spark)
-    raise ValueError(f"{ConfKey.MANAGER.value}={config.manager!r} is not available in this version")
+    if config.manager == "zookeeper":
+        from flightmanager.zookeeper import ZooKeeperFlightManager
+
+        return ZooKeeperFlightManager(config, spark)
+    raise ValueError(f"{ConfKey.MANAGER.value} must be 'local' or 'zookeeper', not {config.manager!r}")

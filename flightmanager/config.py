@@ -32,6 +32,19 @@ class ConfKey(str, Enum):
     STREAM_TIMEOUT = "spark.flight.stream.timeout"
     """Seconds a reader may wait for the next batch of a running query before the stream fails
     (default 3600)."""
+    NODE_ID = "spark.flight.node.id"
+    """This node's id in the cluster (default: a random one at each start)."""
+    ZOOKEEPER_URL = "spark.flight.manager.zookeeper.url"
+    """ZooKeeper connection string (``host:port[,host:port...]``) for ``spark.flight.manager=zookeeper``."""
+    ZOOKEEPER_PATH = "spark.flight.manager.zookeeper.membershipPath"
+    """ZooKeeper path under which the cluster keeps membership and query metadata."""
+    ZOOKEEPER_SESSION_TIMEOUT = "spark.flight.manager.zookeeper.sessionTimeout"
+    """Seconds without contact after which ZooKeeper declares a node dead (default 10)."""
+    BUFFER_MAX_BYTES = "spark.flight.buffer.maxBytes"
+    """Bytes of pushed batches a node holds in memory; beyond it they spill to local disk as Arrow IPC
+    (default 1 GiB)."""
+    BUFFER_SPILL_DIR = "spark.flight.buffer.spillDir"
+    """Folder for spilled batches (default: a fresh temporary folder)."""
     PUSH_METHOD = "spark.flight.push.method"
     """How executors produce Arrow: ``auto`` (the JVM's conversion when the session has a JVM),
     ``jvm`` (Dataset.toArrowBatchRdd) or ``mapInArrow``."""
@@ -56,6 +69,12 @@ class FlightConfig:
     result_ttl: float = 600.0
     stream_timeout: float = 3600.0
     push_method: str = "auto"
+    node_id: str | None = None
+    zookeeper_url: str | None = None
+    zookeeper_path: str = "/spark-flight-sql"
+    zookeeper_session_timeout: float = 10.0
+    buffer_max_bytes: int | None = 1024 * 1024 * 1024
+    buffer_spill_dir: str | None = None
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> FlightConfig:
@@ -79,6 +98,15 @@ class FlightConfig:
             result_ttl=_float(ConfKey.RESULT_TTL, value(ConfKey.RESULT_TTL, str(cls.result_ttl))),
             stream_timeout=_float(ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))),
             push_method=value(ConfKey.PUSH_METHOD, cls.push_method),
+            node_id=lookup(ConfKey.NODE_ID.value) or None,
+            zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
+            zookeeper_path=value(ConfKey.ZOOKEEPER_PATH, cls.zookeeper_path),
+            zookeeper_session_timeout=_float(
+                ConfKey.ZOOKEEPER_SESSION_TIMEOUT,
+                value(ConfKey.ZOOKEEPER_SESSION_TIMEOUT, str(cls.zookeeper_session_timeout)),
+            ),
+            buffer_max_bytes=_int(ConfKey.BUFFER_MAX_BYTES, value(ConfKey.BUFFER_MAX_BYTES, str(cls.buffer_max_bytes))),
+            buffer_spill_dir=lookup(ConfKey.BUFFER_SPILL_DIR.value) or None,
         )
         config.validate()
         return config
@@ -94,6 +122,14 @@ class FlightConfig:
             raise ValueError(f"{ConfKey.MAX_MESSAGE_BYTES.value} must be at least 65536 bytes")
         if self.result_ttl <= 0 or self.stream_timeout <= 0:
             raise ValueError(f"{ConfKey.RESULT_TTL.value} and {ConfKey.STREAM_TIMEOUT.value} must be positive")
+        if self.manager == "zookeeper" and not self.zookeeper_url:
+            raise ValueError(f"{ConfKey.MANAGER.value}=zookeeper needs {ConfKey.ZOOKEEPER_URL.value}")
+        if not self.zookeeper_path.startswith("/") or self.zookeeper_path.endswith("/"):
+            raise ValueError(f"{ConfKey.ZOOKEEPER_PATH.value} must start with '/' and not end with one")
+        if self.zookeeper_session_timeout <= 0:
+            raise ValueError(f"{ConfKey.ZOOKEEPER_SESSION_TIMEOUT.value} must be positive")
+        if self.buffer_max_bytes is not None and self.buffer_max_bytes < 1024 * 1024:
+            raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
             raise ValueError(f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}")
 

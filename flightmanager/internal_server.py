@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow.flight as flight
@@ -45,9 +46,14 @@ class PushDescriptor:
 class InternalFlightServer(flight.FlightServerBase):
     """Receives one DoPut stream per partition attempt and hands it to the node's :class:`ResultStore`."""
 
-    def __init__(self, location: str, store: ResultStore, **kwargs: Any) -> None:
+    def __init__(
+        self, location: str, store: ResultStore, ensure_query: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> None:
+        """``ensure_query(query_id)`` is called before each push, so that a node that has not yet
+        heard of a query from the cluster can load it first."""
         super().__init__(location, **kwargs)
         self._store = store
+        self._ensure_query = ensure_query or (lambda query_id: None)
 
     def do_put(
         self,
@@ -59,10 +65,15 @@ class InternalFlightServer(flight.FlightServerBase):
         """Receive one attempt's batches; answer whether they were staged."""
         try:
             push = PushDescriptor.from_descriptor(descriptor)
+            self._ensure_query(push.query_id)
             batches = (chunk.data for chunk in reader if chunk.data is not None)
             outcome = self._store.receive(
                 push.query_id, push.secret, push.partition, push.attempt, batches, reader.schema
             )
+            # A push the store turned away early (its result is released) is read to its end all
+            # the same: ending the call under a writing executor would fail its task, and the job.
+            for _ in batches:
+                pass
             writer.write(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode())
         except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
             log.info("push refused: %s", exc)

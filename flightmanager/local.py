@@ -30,6 +30,10 @@ class LocalFlightManager(FlightManager):
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))
 
+    def _share_finished(self, query_id: str, *, abandoned: bool) -> None:
+        if abandoned and self._cancel_job(query_id, "its reader went away"):
+            self._record_outcome(query_id, QueryState.CANCELLED, error="the reader went away")
+
     def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
         self.store.confirm(query_id, partition, attempt)
 

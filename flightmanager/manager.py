@@ -18,6 +18,7 @@ import socket
 import threading
 import uuid
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,11 +60,16 @@ class FlightManager(ABC):
     def __init__(self, config: FlightConfig, spark: SparkSession, *, node_id: str | None = None) -> None:
         self.config = config
         self.spark = spark
-        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.node_id = node_id or config.node_id or uuid.uuid4().hex[:12]
         self.store = ResultStore(
-            ttl=config.result_ttl, stream_timeout=config.stream_timeout, on_abandoned=self._abandoned
+            ttl=config.result_ttl,
+            stream_timeout=config.stream_timeout,
+            on_abandoned=self._abandoned,
+            max_memory_bytes=config.buffer_max_bytes,
+            spill_dir=config.buffer_spill_dir,
         )
         self._jobs: dict[str, PushJob] = {}
+        self._finished_shares: OrderedDict[str, None] = OrderedDict()
         self._jobs_lock = threading.Lock()
         self._internal: InternalFlightServer | None = None
         self._listener = TaskSuccessListener.for_context(spark.sparkContext)
@@ -74,7 +80,7 @@ class FlightManager(ABC):
     def start(self, public_port: int) -> NodeInfo:
         """Start the internal server and join the cluster as the node reachable on ``public_port``."""
         self._internal = InternalFlightServer(
-            f"grpc://{self.config.internal_host}:{self.config.internal_port}", self.store
+            f"grpc://{self.config.internal_host}:{self.config.internal_port}", self.store, self._ensure_query
         )
         host = socket.gethostname()
         internal_host = self.config.public_host if self.config.internal_host in ("0.0.0.0", "::") else self.config.internal_host
@@ -91,12 +97,9 @@ class FlightManager(ABC):
     def close(self) -> None:
         """Cancel running jobs, leave the cluster, stop the internal server, free every result."""
         with self._jobs_lock:
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            try:
-                job.cancel()
-            except Exception:  # noqa: BLE001 - Spark may already be stopping
-                log.debug("cancel at shutdown failed", exc_info=True)
+            running = list(self._jobs)
+        for query_id in running:
+            self._cancel_job(query_id, "the node is shutting down")
         self.store.close()
         if self._node is not None:
             self._leave(self._node)
@@ -155,7 +158,27 @@ class FlightManager(ABC):
             raise WrongNodeError(
                 f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: use the endpoint's location"
             )
-        return self.store.open_stream(parsed.query_id, is_cancelled)
+        self._ensure_query(parsed.query_id)
+        schema, batches = self.store.open_stream(parsed.query_id, is_cancelled)
+        return schema, self._notify_drained(parsed.query_id, batches)
+
+    def _notify_drained(self, query_id: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        drained = False
+        try:
+            yield from batches
+            drained = True
+        finally:
+            self._finish_share(query_id, abandoned=not drained)
+
+    def _finish_share(self, query_id: str, *, abandoned: bool) -> None:
+        """Report this node's share as over, once, however many paths notice it."""
+        with self._jobs_lock:
+            if query_id in self._finished_shares:
+                return
+            self._finished_shares[query_id] = None
+            while len(self._finished_shares) > 10_000:
+                self._finished_shares.popitem(last=False)
+        self._share_finished(query_id, abandoned=abandoned)
 
     def flight_stream(self, ticket: bytes, context: flight.ServerCallContext | None = None) -> flight.FlightDataStream:
         """:meth:`open_stream` as a Flight stream, errors turned into Flight statuses."""
@@ -167,13 +190,24 @@ class FlightManager(ABC):
 
     def cancel(self, query_id: str, reason: str = "the query was cancelled") -> None:
         """Cancel a query's job and release its result on this node."""
-        with self._jobs_lock:
-            job = self._jobs.get(query_id)
-        if job is not None:
-            job.cancel()
+        self._cancel_job(query_id, reason)
         self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
         self.store.cancel(query_id, reason)
         self.store.release(query_id)
+
+    def stats(self) -> dict[str, object]:
+        """This node's result buffers and process memory, for operators and tests."""
+        return {
+            "node_id": self.node_id,
+            "results": len(self.store.query_ids()),
+            "running_jobs": len(self._jobs),
+            "buffer_limit_bytes": self.config.buffer_max_bytes,
+            "buffered_bytes": self.store.buffered_bytes(),
+            "peak_buffered_bytes": self.store.peak_buffered_bytes(),
+            "spilled_bytes": self.store.spilled_bytes(),
+            "spill_files": self.store.spill_files(),
+            "peak_rss_bytes": _peak_rss_bytes(),
+        }
 
     # ---- coordination, supplied by each implementation ---------------------------------------
 
@@ -196,6 +230,15 @@ class FlightManager(ABC):
     @abstractmethod
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         """Tell each serving node which partitions it will receive (node id -> partition indexes)."""
+
+    def _ensure_query(self, query_id: str) -> None:
+        """Make sure this node holds its share of ``query_id`` if the cluster knows the query (a push or
+        a reader may arrive before the node heard of the query). Nothing to do on a single node."""
+
+    @abstractmethod
+    def _share_finished(self, query_id: str, *, abandoned: bool) -> None:
+        """This node's share was read to the end (``abandoned=False``), or given up: its reader went
+        away or nobody read it in time (``abandoned=True``)."""
 
     @abstractmethod
     def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
@@ -238,12 +281,33 @@ class FlightManager(ABC):
                 self._jobs.pop(query_id, None)
 
     def _abandoned(self, query_id: str) -> None:
-        log.info("query %s: its reader went away; cancelling the job", query_id)
+        log.info("query %s: the reader went away or never came", query_id)
+        self._finish_share(query_id, abandoned=True)
+
+    def _cancel_job(self, query_id: str, reason: str) -> bool:
+        """Cancel the query's Spark job if it runs here; whether it did."""
         with self._jobs_lock:
             job = self._jobs.get(query_id)
-        if job is not None:
+        if job is None:
+            return False
+        log.info("query %s: cancelling the job (%s)", query_id, reason)
+        try:
             job.cancel()
-        self._record_outcome(query_id, QueryState.CANCELLED, error="the reader went away")
+        except Exception:  # noqa: BLE001 - Spark may be stopping
+            log.debug("cancel failed", exc_info=True)
+        return True
+
+
+def _peak_rss_bytes() -> int | None:
+    """The peak resident memory of this process (Linux), or None where unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _attempts_by_node(summaries: Sequence[PushSummary]) -> dict[str, list[tuple[int, int]]]:

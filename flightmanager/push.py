@@ -23,6 +23,10 @@ _clients: dict[str, flight.FlightClient] = {}
 _clients_lock = threading.Lock()
 
 
+class PushFailedError(RuntimeError):
+    """A partition could not reach its node; the task fails and Spark may retry it."""
+
+
 @dataclass(frozen=True)
 class PushNode:
     """A node that can receive pushes: its id, internal location and host."""
@@ -86,14 +90,20 @@ def push_partition(
     """Push every batch of one partition attempt as one DoPut stream, and wait for the node's answer."""
     node = target.node_for(partition, host)
     descriptor = PushDescriptor(target.query_id, target.secret, partition, attempt).to_descriptor()
-    writer, reader = _client(node.internal_location).do_put(descriptor, target.schema)
     try:
-        for batch in split_batches(batches, target.max_message_bytes):
-            writer.write_batch(batch)
-        writer.done_writing()
-        answer = reader.read()
-    finally:
-        writer.close()
+        writer, reader = _client(node.internal_location).do_put(descriptor, target.schema)
+        try:
+            for batch in split_batches(batches, target.max_message_bytes):
+                writer.write_batch(batch)
+            writer.done_writing()
+            answer = reader.read()
+        finally:
+            writer.close()
+    except (flight.FlightUnavailableError, flight.FlightTimedOutError) as exc:
+        raise PushFailedError(
+            f"could not push partition {partition} to node {node.node_id} at {node.internal_location}: "
+            f"the node is unreachable ({type(exc).__name__})"
+        ) from None
     outcome = json.loads(answer.to_pybytes()) if answer is not None else {"rows": 0}
     return PushSummary(partition, attempt, node.node_id, int(outcome["rows"]))
 

@@ -45,5 +45,23 @@ def serve(master: str | None, conf: dict[str, str], demo: bool) -> None:
     sys.exit(code)
 
 
+@main.command()
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=2181, show_default=True, help="Client port (0 picks a free one)."
+)
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Where ZooKeeper keeps its data (and zookeeper.log); it survives restarts.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def zookeeper(port: int, data_dir: str, host: str) -> None:
+    """Run a real ZooKeeper server (from PySpark's jars) until SIGINT or SIGTERM, for development."""
+    from flightsql.zookeeper_command import run_zookeeper
+
+    sys.exit(run_zookeeper(port, data_dir, host))
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -116,7 +116,23 @@ def _stop_spark(spark: SparkSession) -> None:
         log.info("Spark was already gone at shutdown (%s)", type(exc).__name__)
 
 
-def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
+class InitScriptError(RuntimeError):
+    """An init script raised; the node does not start."""
+
+
+def run_init_scripts(spark: SparkSession, paths: Sequence[str]) -> None:
+    """Run each Python file with ``spark`` in its globals: register UDFs, views, catalogs."""
+    import runpy
+
+    for path in paths:
+        log.info("running init script %s", path)
+        try:
+            runpy.run_path(path, init_globals={"spark": spark}, run_name="__spark_flight_sql_init__")
+        except Exception as exc:
+            raise InitScriptError(f"init script {path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts: Sequence[str] = ()) -> int:
     """Run a node until SIGINT or SIGTERM; returns the process exit code."""
     from flightsql.java import JavaNotFoundError, check_java
 
@@ -150,6 +166,11 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool) -> int:
 
             tables = register_demo_tables(spark)
             log.info("demo tables: %s", ", ".join(tables))
+        try:
+            run_init_scripts(spark, init_scripts)
+        except InitScriptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         with FlightSqlNode(spark) as node:
             print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
             stop.wait()

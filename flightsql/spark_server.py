@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -164,6 +165,17 @@ class SparkFlightSqlServer(FlightSqlServerBase):
     ) -> flight.FlightDataStream:
         """The requested SqlInfo values (all of them when none are named)."""
         return flight.RecordBatchStream(filter_sql_info(self._sql_info, list(command.info)))
+
+    # ---- this server's own actions ------------------------------------------------------------
+
+    NODE_STATS_ACTION = "NodeStats"
+    """Action answering one JSON object: this node's result buffers, spill files and peak memory."""
+
+    def do_action_fallback(self, context: flight.ServerCallContext, action: flight.Action) -> list[bytes]:
+        """``NodeStats``; any other unknown action is INVALID_ARGUMENT."""
+        if action.type == self.NODE_STATS_ACTION:
+            return [json.dumps(self.manager.stats()).encode()]
+        return super().do_action_fallback(context, action)
 
     # ---- sessions --------------------------------------------------------------------------------
 

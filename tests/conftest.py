@@ -51,7 +51,7 @@ class ServerProcess:
             found = self._printed.wait_for(
                 lambda: next((line for line in self.lines if text in line), None), timeout=timeout
             )
-        assert found, f"the server never printed {text!r} within {timeout} s"
+        assert found, f"the server never printed {text!r} within {timeout} s:\n" + "\n".join(self.lines[-40:])
         return found
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:

@@ -518,6 +518,8 @@ def _subclasses(cls: type) -> set[type]:
     return {cls}.union(*(_subclasses(sub) for sub in cls.__subclasses__()))
 
 
+from flightmanager.spill import SpillError  # noqa: E402 - with its siblings below
+
 MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     FlightManagerError: flight.FlightInternalError,
     UnknownTicketError: pa.ArrowKeyError,
@@ -526,6 +528,7 @@ MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     QueryCancelledError: flight.FlightCancelledError,
     PushRejectedError: flight.FlightUnauthorizedError,
     StreamTimeoutError: flight.FlightTimedOutError,
+    SpillError: flight.FlightInternalError,
 }
 
 

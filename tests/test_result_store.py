@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -219,3 +222,304 @@ def test_close_fails_blocked_readers(store: ResultStore) -> None:
     thread.join(DEADLINE)
     assert not thread.is_alive()
     assert isinstance(errors[0], QueryCancelledError)
+
+
+# ---- bounded memory and spill to disk -------------------------------------------------------------
+
+ROWS_PER_BATCH = 1000
+BATCH_BYTES = ROWS_PER_BATCH * 8  # one int64 column, no nulls
+LIMIT = 8 * BATCH_BYTES
+BATCHES_PER_PARTITION = 10
+PARTITIONS = 4  # 4 partitions of 10 batches: 5 times LIMIT
+
+
+def partition_batches(partition: int) -> list[pa.RecordBatch]:
+    first = partition * BATCHES_PER_PARTITION * ROWS_PER_BATCH
+    return [
+        pa.record_batch([pa.array(range(start, start + ROWS_PER_BATCH), pa.int64())], schema=SCHEMA)
+        for start in range(first, first + BATCHES_PER_PARTITION * ROWS_PER_BATCH, ROWS_PER_BATCH)
+    ]
+
+
+def expected_values(partitions: int = PARTITIONS) -> list[int]:
+    return list(range(partitions * BATCHES_PER_PARTITION * ROWS_PER_BATCH))
+
+
+def push_partition(store: ResultStore, partition: int, attempt: int, query: str = "q") -> None:
+    assert store.receive(query, SECRET, partition, attempt, partition_batches(partition), SCHEMA).staged
+
+
+def files_in(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.arrows")) if directory.exists() else []
+
+
+def assert_nothing_on_disk(store: ResultStore, directory: Path) -> None:
+    assert (store.spill_files(), store.spilled_bytes(), files_in(directory)) == (0, 0, [])
+
+
+@pytest.fixture()
+def spill_dir(tmp_path: Path) -> Path:
+    return tmp_path / "spill"
+
+
+@pytest.fixture()
+def bounded(spill_dir: Path, abandoned: list[str]) -> Iterator[ResultStore]:
+    result_store = ResultStore(
+        ttl=600, stream_timeout=DEADLINE, on_abandoned=abandoned.append, max_memory_bytes=LIMIT, spill_dir=spill_dir
+    )
+    yield result_store
+    result_store.close()
+
+
+def test_a_result_five_times_the_limit_spills_and_streams_back_in_order(bounded: ResultStore, spill_dir: Path) -> None:
+    assert partition_batches(0)[0].nbytes == BATCH_BYTES
+    bounded.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
+    for partition in range(PARTITIONS):
+        push_partition(bounded, partition, attempt=partition + 100)
+        assert bounded.confirm("q", partition, partition + 100)
+    # Partition 0 filled the memory with its first 8 batches; everything after went to disk.
+    assert bounded.buffered_bytes() == LIMIT
+    files = files_in(spill_dir)
+    assert len(files) == bounded.spill_files() == PARTITIONS
+    assert bounded.spilled_bytes() == sum(f.stat().st_size for f in files) > (PARTITIONS * 10 - 8) * BATCH_BYTES
+
+    _, batches = bounded.open_stream("q")
+    values = next(batches).column(0).to_pylist()
+    for _ in range(BATCHES_PER_PARTITION):  # the rest of partition 0, and the first batch of 1
+        values += next(batches).column(0).to_pylist()
+    assert bounded.spill_files() == PARTITIONS - 1  # partition 0's file went when it had been read
+    bounded.finish("q", [(p, p + 100) for p in range(PARTITIONS)])
+    values += [v for b in batches for v in b.column(0).to_pylist()]
+
+    assert values == expected_values()
+    assert bounded.peak_buffered_bytes() == LIMIT  # the bound holds exactly: no per-push overshoot
+    assert bounded.buffered_bytes() == 0
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def test_concurrent_pushes_and_a_streaming_reader_stay_under_the_limit(bounded: ResultStore, spill_dir: Path) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
+    _, batches = bounded.open_stream("q")
+    received: list[int] = []
+    reader = threading.Thread(target=lambda: received.extend(v for b in batches for v in b.column(0).to_pylist()))
+    reader.start()
+
+    def executor(partition: int) -> None:
+        push_partition(bounded, partition, attempt=1)
+        bounded.confirm("q", partition, 1)
+
+    pushes = [threading.Thread(target=executor, args=(p,)) for p in range(PARTITIONS)]
+    for thread in pushes:
+        thread.start()
+    for thread in pushes:
+        thread.join(DEADLINE)
+    bounded.finish("q", [(p, 1) for p in range(PARTITIONS)])
+    reader.join(DEADLINE)
+    assert not reader.is_alive()
+    assert received == expected_values()
+    assert 0 < bounded.peak_buffered_bytes() <= LIMIT
+    assert bounded.buffered_bytes() == 0
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def test_a_client_reading_one_endpoint_at_a_time_never_deadlocks(tmp_path: Path) -> None:
+    """Two nodes; one executor pushes partitions alternately to each; the client reads node A to
+    its end before it opens node B. B's pushes must complete while nobody reads B."""
+    nodes = {
+        name: ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=BATCH_BYTES, spill_dir=tmp_path / name)
+        for name in ("a", "b")
+    }
+    try:
+        owner = {p: "b" if p % 2 == 0 else "a" for p in range(PARTITIONS)}
+        for name, store in nodes.items():
+            store.create("q", SCHEMA, SECRET, partitions=[p for p, n in owner.items() if n == name])
+
+        def executor() -> None:
+            for partition in range(PARTITIONS):
+                push_partition(nodes[owner[partition]], partition, attempt=1)
+                nodes[owner[partition]].confirm("q", partition, 1)
+
+        thread = threading.Thread(target=executor)
+        thread.start()
+        rows = {name: read_all(nodes[name]) for name in ("a", "b")}  # endpoint A first, to its end
+        thread.join(DEADLINE)
+        per_partition = BATCHES_PER_PARTITION * ROWS_PER_BATCH
+        assert sorted(rows["a"] + rows["b"]) == expected_values()
+        assert rows["a"] == [v for p in (1, 3) for v in range(p * per_partition, (p + 1) * per_partition)]
+        assert all(store.peak_buffered_bytes() <= BATCH_BYTES for store in nodes.values())
+        for name, store in nodes.items():
+            assert_nothing_on_disk(store, tmp_path / name)
+    finally:
+        for store in nodes.values():
+            store.close()
+
+
+def test_a_losing_attempt_and_an_unconfirmed_one_delete_their_files_at_once(tmp_path: Path) -> None:
+    store = ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=0, spill_dir=tmp_path)
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=[0, 1])
+        for attempt in (1, 2, 3):
+            push_partition(store, 0, attempt)
+        push_partition(store, 1, 4)
+        assert len(files_in(tmp_path)) == store.spill_files() == 4
+        assert store.confirm("q", 0, 2)
+        assert len(files_in(tmp_path)) == store.spill_files() == 2  # attempts 1 and 3 lost
+        store.finish("q", [(0, 2)])  # partition 1's attempt was never counted as successful
+        assert len(files_in(tmp_path)) == store.spill_files() == 1
+        assert store.buffered_bytes() == 0
+        assert store.spilled_bytes() == files_in(tmp_path)[0].stat().st_size
+    finally:
+        store.close()
+
+
+def test_a_push_that_breaks_midway_deletes_its_file(bounded: ResultStore, spill_dir: Path) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=[0])
+
+    def broken_stream() -> Iterator[pa.RecordBatch]:
+        yield from partition_batches(0)
+        raise OSError("the executor went away")
+
+    with pytest.raises(OSError, match="went away"):
+        bounded.receive("q", SECRET, 0, 1, broken_stream(), SCHEMA)
+    assert bounded.buffered_bytes() == 0
+    assert bounded.peak_buffered_bytes() == LIMIT
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def test_the_same_attempt_pushed_twice_is_kept_once(bounded: ResultStore, spill_dir: Path) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=[0])
+    push_partition(bounded, 0, 1)
+    push_partition(bounded, 0, 1)
+    assert bounded.spill_files() == 1
+    bounded.finish("q", [(0, 1)])
+    assert read_all(bounded) == expected_values(1)
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def test_a_push_into_an_ended_result_is_dropped_and_leaves_nothing(bounded: ResultStore, spill_dir: Path) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=[0])
+    push_partition(bounded, 0, 1)
+    bounded.confirm("q", 0, 1)
+    late = bounded.receive("q", SECRET, 0, 2, partition_batches(0), SCHEMA)  # a speculative copy
+    assert (late.staged, late.batches) == (False, BATCHES_PER_PARTITION)
+    assert bounded.spill_files() == 1
+    bounded.cancel("q")
+    after = bounded.receive("q", SECRET, 1, 3, partition_batches(1), SCHEMA)
+    assert not after.staged
+    assert bounded.buffered_bytes() == 0
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def end_by_cancel(store: ResultStore) -> None:
+    store.cancel("q", "stop")
+
+
+def end_by_fail(store: ResultStore) -> None:
+    store.fail("q", QueryFailedError("boom"))
+
+
+def end_by_release(store: ResultStore) -> None:
+    store.release("q")
+
+
+def end_by_close(store: ResultStore) -> None:
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("end", "error"),
+    [(end_by_cancel, QueryCancelledError), (end_by_fail, QueryFailedError),
+     (end_by_release, QueryCancelledError), (end_by_close, QueryCancelledError)],
+)
+def test_ending_a_result_mid_read_deletes_its_spill_files(
+    bounded: ResultStore, spill_dir: Path, end: Callable[[ResultStore], None], error: type[Exception]
+) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
+    for partition in range(PARTITIONS):
+        push_partition(bounded, partition, attempt=1)
+        if partition < PARTITIONS - 1:  # the last one stays staged, unconfirmed
+            bounded.confirm("q", partition, 1)
+    _, batches = bounded.open_stream("q")
+    for _ in range(BATCHES_PER_PARTITION + 1):  # into partition 1, which is read from its file
+        next(batches)
+    assert bounded.spill_files() == PARTITIONS - 1  # partitions 1 and 2, and the staged 3
+    end(bounded)
+    assert_nothing_on_disk(bounded, spill_dir)
+    assert bounded.buffered_bytes() == 0
+    with pytest.raises(error):
+        next(batches)  # an error, never a silently short result
+    assert_nothing_on_disk(bounded, spill_dir)
+
+
+def test_an_expired_result_deletes_its_spill_files(spill_dir: Path) -> None:
+    expired = threading.Event()
+    store = ResultStore(
+        ttl=0.2, stream_timeout=DEADLINE, on_abandoned=lambda _: expired.set(), max_memory_bytes=LIMIT, spill_dir=spill_dir
+    )
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=[0, 1])
+        push_partition(store, 0, 1)
+        store.confirm("q", 0, 1)
+        push_partition(store, 1, 1)
+        assert store.spill_files() == 2
+        assert expired.wait(DEADLINE)
+        assert store.query_ids() == []
+        assert store.buffered_bytes() == 0
+        assert_nothing_on_disk(store, spill_dir)
+    finally:
+        store.close()
+
+
+def test_the_default_spill_dir_is_made_on_first_spill_and_removed_by_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes it, for this test
+    store = ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=LIMIT)
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=[0])
+        assert store.spill_dir is None
+        push_partition(store, 0, 1)
+        directory = store.spill_dir
+        assert directory is not None and directory.parent == tmp_path
+        assert directory.name.startswith("flight-spill-")
+        assert len(files_in(directory)) == 1
+    finally:
+        store.close()
+    assert not directory.exists()
+    assert store.spilled_bytes() == 0
+
+
+def test_unbounded_memory_never_touches_the_disk(spill_dir: Path) -> None:
+    store = ResultStore(ttl=600, stream_timeout=DEADLINE, spill_dir=spill_dir)
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
+        for partition in range(PARTITIONS):
+            push_partition(store, partition, attempt=1)
+        store.finish("q", [(p, 1) for p in range(PARTITIONS)])
+        assert store.peak_buffered_bytes() == 5 * LIMIT
+        assert read_all(store) == expected_values()
+        assert not spill_dir.exists()
+        assert store.spill_files() == 0
+    finally:
+        store.close()
+    assert not spill_dir.exists()
+
+
+def test_lz4_spill_files_read_back_the_same(spill_dir: Path) -> None:
+    store = ResultStore(
+        ttl=600, stream_timeout=DEADLINE, max_memory_bytes=0, spill_dir=spill_dir, spill_compression="lz4"
+    )
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=[0])
+        push_partition(store, 0, 1)
+        assert 0 < store.spilled_bytes() < BATCHES_PER_PARTITION * BATCH_BYTES  # smaller than the batches
+        store.finish("q", [(0, 1)])
+        assert read_all(store) == expected_values(1)
+        assert_nothing_on_disk(store, spill_dir)
+    finally:
+        store.close()
+
+
+def test_a_negative_memory_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_memory_bytes"):
+        ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=-1)

@@ -123,5 +123,5 @@ def test_disconnecting_client_cancels_the_job(server, client) -> None:
     first = reader.read_chunk()
     assert first.data.num_rows > 0
     reader.cancel()
-    server.wait_for_line("reader went away", timeout=60)
+    server.wait_for_line("cancelling the job (its reader went away)", timeout=60)
     assert_still_serving(client)

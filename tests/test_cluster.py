@@ -1,0 +1,202 @@
+"""Two- and three-node clusters as separate processes with a real ZooKeeper: every node serves a share."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import adbc_driver_flightsql.dbapi
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+from kazoo.client import KazooClient
+
+from conftest import ServerProcess, start_server
+from flightsql.proto import FlightSql_pb2 as sql_pb2
+from flightsql.protocol import pack_command
+from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+
+TTL_SECONDS = 30
+WAIT = 60.0
+
+
+def cluster_conf(zookeeper_url: str, root: str, node_id: str, *extra: str) -> list[str]:
+    return [
+        "--conf", "spark.flight.manager=zookeeper",
+        "--conf", f"spark.flight.manager.zookeeper.url={zookeeper_url}",
+        "--conf", f"spark.flight.manager.zookeeper.membershipPath={root}",
+        "--conf", "spark.flight.manager.zookeeper.sessionTimeout=4",
+        "--conf", f"spark.flight.node.id={node_id}",
+        "--conf", f"spark.flight.result.ttl={TTL_SECONDS}",
+        *extra,
+    ]
+
+
+def start_cluster(zookeeper_url: str, size: int, *extra: str) -> tuple[str, list[ServerProcess]]:
+    root = f"/test-{uuid.uuid4().hex[:8]}"
+    nodes: list[ServerProcess] = []
+    try:
+        for index in range(size):
+            nodes.append(start_server(*cluster_conf(zookeeper_url, root, f"node-{index + 1}", *extra), demo=False))
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return root, nodes
+
+
+@pytest.fixture(scope="module")
+def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
+    root, nodes = start_cluster(zookeeper.url, 2)
+    wait_for_members(zookeeper.url, root, 2)
+    yield root, nodes
+    for node in nodes:
+        assert node.stop() == 0, "\n".join(node.lines[-40:])
+
+
+@pytest.fixture()
+def kazoo(zookeeper) -> Iterator[KazooClient]:  # noqa: F811
+    client = KazooClient(hosts=zookeeper.url)
+    client.start(timeout=30)
+    yield client
+    client.stop()
+    client.close()
+
+
+def wait_for_children(client: KazooClient, path: str, predicate, timeout: float = WAIT) -> list[str]:
+    """Wait (with a ZooKeeper watch, not a poll) until the children of ``path`` satisfy ``predicate``."""
+    changed = threading.Condition()
+    latest: list[list[str]] = [[]]
+
+    def watch(children: list[str]) -> bool:
+        with changed:
+            latest[0] = children
+            changed.notify_all()
+        return not predicate(children)
+
+    client.ensure_path(path)
+    client.ChildrenWatch(path, watch)
+    with changed:
+        assert changed.wait_for(lambda: predicate(latest[0]), timeout=timeout), f"{path}: still {latest[0]}"
+    return latest[0]
+
+
+def wait_for_members(zookeeper_url: str, root: str, count: int) -> None:
+    client = KazooClient(hosts=zookeeper_url)
+    client.start(timeout=30)
+    try:
+        wait_for_children(client, f"{root}/nodes", lambda children: len(children) == count)
+    finally:
+        client.stop()
+        client.close()
+
+
+def statement(sql: str) -> flight.FlightDescriptor:
+    return flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=sql)))
+
+
+def read_endpoint(endpoint: flight.FlightEndpoint) -> pa.Table:
+    with flight.FlightClient(endpoint.locations[0]) as client:
+        return client.do_get(endpoint.ticket).read_all()
+
+
+def test_every_node_serves_one_endpoint(pair) -> None:
+    _, nodes = pair
+    with adbc_driver_flightsql.dbapi.connect(nodes[0].location, autocommit=True) as connection:
+        with connection.cursor() as cursor:
+            partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 100000, 1, 8)")
+            locations = [flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions]
+            assert sorted(locations) == sorted(node.location for node in nodes)
+            ids: list[int] = []
+            for partition in partitions:
+                cursor.adbc_read_partition(partition)
+                share = cursor.fetch_arrow_table().column("id").to_pylist()
+                assert share, "every node serves part of the result"
+                ids.extend(share)
+    assert sorted(ids) == list(range(100_000))
+
+
+@pytest.mark.parametrize("entry", [0, 1], ids=["via-node-1", "via-node-2"])
+def test_any_node_takes_a_query_and_the_result_equals_spark(pair, spark, entry: int) -> None:
+    _, nodes = pair
+    sql = """
+        SELECT id, CAST(id AS DOUBLE) / 3 AS third, concat('v', id) AS label,
+               IF(id % 5 = 0, NULL, date_add(DATE'2020-01-01', CAST(id % 1000 AS INT))) AS day
+        FROM range(0, 300000, 1, 6)
+    """
+    with adbc_driver_flightsql.dbapi.connect(nodes[entry].location, autocommit=True) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            got = cursor.fetch_arrow_table()
+    expected = spark.sql(sql).toArrow()
+    assert got.schema.equals(expected.schema)
+    assert got.sort_by("id").equals(expected.sort_by("id"))
+
+
+def test_a_ticket_shown_to_the_wrong_node_is_refused(pair) -> None:
+    _, nodes = pair
+    with flight.FlightClient(nodes[0].location) as client:
+        info = client.get_flight_info(statement("SELECT id FROM range(1000)"))
+        by_location = {e.locations[0].uri.decode(): e for e in info.endpoints}
+        other = by_location[nodes[1].location]
+        with pytest.raises(pa.ArrowInvalid, match="this ticket is for node node-2"):
+            client.do_get(other.ticket).read_all()
+        mine = by_location[nodes[0].location]
+        assert read_endpoint(mine).num_rows + read_endpoint(other).num_rows == 1000
+
+
+def test_query_metadata_is_released_when_drained(pair, kazoo) -> None:
+    root, nodes = pair
+    with flight.FlightClient(nodes[1].location) as client:
+        info = client.get_flight_info(statement("SELECT id FROM range(0, 50000, 1, 4)"))
+    total = sum(read_endpoint(endpoint).num_rows for endpoint in info.endpoints)
+    assert total == 50_000
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
+
+
+def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
+    root, nodes = pair
+    with flight.FlightClient(nodes[0].location) as client:
+        info = client.get_flight_info(statement("SELECT id, repeat('z', 100) AS pad FROM range(0, 200000000, 1, 8)"))
+        readers = []
+        for endpoint in info.endpoints:
+            remote = flight.FlightClient(endpoint.locations[0])
+            reader = remote.do_get(endpoint.ticket)
+            assert reader.read_chunk().data.num_rows > 0
+            readers.append((remote, reader))
+        for remote, reader in readers:
+            reader.cancel()
+            remote.close()
+    nodes[0].wait_for_line("cancelling the job (its readers went away)", timeout=WAIT)
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
+
+
+def test_sequential_reader_in_reverse_order(pair) -> None:
+    """The JDBC driver reads endpoints one at a time; any order must complete."""
+    _, nodes = pair
+    with flight.FlightClient(nodes[0].location) as client:
+        info = client.get_flight_info(statement("SELECT id FROM range(0, 2000000, 1, 8)"))
+    ids = []
+    for endpoint in reversed(info.endpoints):
+        ids.extend(read_endpoint(endpoint).column("id").to_pylist())
+    assert sorted(ids) == list(range(2_000_000))
+
+
+def test_a_node_that_joins_later_serves_only_new_queries(zookeeper, pair, kazoo) -> None:  # noqa: F811
+    root, nodes = pair
+    with flight.FlightClient(nodes[0].location) as client:
+        before = client.get_flight_info(statement("SELECT id FROM range(0, 30000, 1, 3)"))
+        late = start_server(*cluster_conf(zookeeper.url, root, "node-3"), demo=False)
+        try:
+            wait_for_children(kazoo, f"{root}/nodes", lambda children: len(children) == 3)
+            assert len(before.endpoints) == 2
+            assert sum(read_endpoint(e).num_rows for e in before.endpoints) == 30_000
+            after = client.get_flight_info(statement("SELECT id FROM range(0, 30000, 1, 3)"))
+            assert {e.locations[0].uri.decode() for e in after.endpoints} == {
+                nodes[0].location, nodes[1].location, late.location
+            }
+            assert sum(read_endpoint(e).num_rows for e in after.endpoints) == 30_000
+        finally:
+            assert late.stop() == 0
+    wait_for_children(kazoo, f"{root}/nodes", lambda children: len(children) == 2)

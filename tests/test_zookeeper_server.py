@@ -1,0 +1,241 @@
+"""The embedded ZooKeeper server and the ``zookeeper`` command, against a real JVM and real kazoo clients."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
+
+from conftest import ROOT
+from flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
+from zookeeper_fixtures import zookeeper  # noqa: F401
+
+READY = "spark-flight-sql: ZooKeeper serving on "
+STOPPED = "spark-flight-sql: ZooKeeper stopped"
+
+
+@contextmanager
+def kazoo(url: str, **options: object) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=url, **options)
+    client.start(timeout=15)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+
+
+def wait_for(condition: threading.Event, timeout: float, what: str) -> None:
+    assert condition.wait(timeout), f"{what} did not happen within {timeout} s"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs and is not a zombie (Linux /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (SO_REUSEADDR as servers bind: closed connections
+    lingering in TIME_WAIT do not count; a listening socket does)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def java_children() -> set[int]:
+    """Living java child processes of this test process."""
+    found = set()
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in map(int, children.read_text().split()):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "java" and pid_alive(pid):
+                found.add(pid)
+    return found
+
+
+def test_the_session_fixture_serves(zookeeper: EmbeddedZooKeeper) -> None:  # noqa: F811
+    assert zookeeper.running
+    assert zookeeper.url == f"127.0.0.1:{zookeeper.port}"
+    with kazoo(zookeeper.url) as client:
+        client.ensure_path("/fixture")
+        assert client.exists("/fixture") is not None
+
+
+def test_znodes_and_ephemerals_on_a_free_port(tmp_path: Path) -> None:
+    with EmbeddedZooKeeper(tmp_path / "zk") as server:
+        assert server.port > 0 and server.running
+        assert (tmp_path / "zk" / "zoo.cfg").read_text().count(f"clientPort={server.port}") == 1
+        with kazoo(server.url) as writer, kazoo(server.url) as watcher:
+            writer.create("/app/config", b"v1", makepath=True)
+            assert watcher.get("/app/config")[0] == b"v1"
+
+            member = writer.create("/app/members/node-", b"here", ephemeral=True, sequence=True, makepath=True)
+            gone = threading.Event()
+            watcher.exists(member, watch=lambda event: gone.set() if event.type == "DELETED" else None)
+            assert watcher.get_children("/app/members") == [member.rsplit("/", 1)[1]]
+            writer.stop()
+            wait_for(gone, 10, "the ephemeral znode's deletion")
+            assert watcher.get_children("/app/members") == []
+            assert watcher.get("/app/config")[0] == b"v1"
+        assert (tmp_path / "zk" / "zookeeper.log").stat().st_size > 0
+
+
+def test_restart_keeps_data_and_clients_reconnect(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "zk.log"
+    with EmbeddedZooKeeper(tmp_path / "zk", log_file=log) as server:
+        port = server.port
+        with kazoo(server.url, timeout=30) as client:
+            client.create("/kept", b"persistent")
+            lost, back = threading.Event(), threading.Event()
+
+            def on_state(state: str) -> None:
+                if state == KazooState.SUSPENDED:
+                    lost.set()
+                elif state == KazooState.CONNECTED and lost.is_set():
+                    back.set()
+
+            client.add_listener(on_state)
+            old_pid = server.pid
+            server.restart()
+            assert server.port == port and server.url.endswith(f":{port}")
+            assert server.pid != old_pid and old_pid is not None and not pid_alive(old_pid)
+            wait_for(lost, 10, "the client's SUSPENDED state")
+            wait_for(back, 20, "the client's reconnection")
+            assert client.state == KazooState.CONNECTED
+            assert client.get("/kept")[0] == b"persistent"
+        with kazoo(server.url) as fresh:
+            assert fresh.get("/kept")[0] == b"persistent"
+    assert log.read_text().count(f"binding to port /127.0.0.1:{port}") == 2, "both JVMs log to log_file"
+
+
+def test_stop_frees_the_port_and_leaves_no_java(tmp_path: Path) -> None:
+    server = EmbeddedZooKeeper(tmp_path / "zk").start()
+    pid = server.pid
+    assert pid is not None and pid in java_children()
+    server.stop()
+    assert not server.running and server.pid is None
+    assert not pid_alive(pid) and not Path(f"/proc/{pid}").exists(), "the JVM was not reaped"
+    assert pid not in java_children()
+    assert port_is_free(server.port)
+    server.stop()  # a second stop is harmless
+
+
+def test_a_port_in_use_is_a_clear_error(zookeeper: EmbeddedZooKeeper, tmp_path: Path) -> None:  # noqa: F811
+    before = java_children()
+    with pytest.raises(ZooKeeperStartError, match=f"cannot listen on 127.0.0.1:{zookeeper.port}"):
+        EmbeddedZooKeeper(tmp_path / "other", port=zookeeper.port).start()
+    assert java_children() == before
+
+
+def test_a_jvm_that_exits_while_starting_shows_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "jdk"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_text(
+        '#!/bin/sh\nif [ "$1" = -version ]; then echo \'openjdk version "17.0.15"\' >&2; exit 0; fi\n'
+        "echo 'java.net.BindException: something broke' >&2\nexit 3\n"
+    )
+    java.chmod(java.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("JAVA_HOME", str(home))
+    server = EmbeddedZooKeeper(tmp_path / "zk")
+    with pytest.raises(ZooKeeperStartError, match=r"(?s)exited with code 3.*something broke"):
+        server.start()
+    assert not server.running
+
+
+class CommandOutput:
+    """Lines a child process prints, read in a thread so waits can have deadlines."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting with {prefix!r} within {timeout} s; saw {self.seen}")
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int) -> None:
+    port = _free_port("127.0.0.1")
+    command = [sys.executable, "-m", "flightsql", "zookeeper", "--port", str(port), "--data-dir", str(tmp_path / "zk")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
+    try:
+        output = CommandOutput(process)
+        assert output.wait_for(READY, timeout=60) == f"{READY}127.0.0.1:{port}"
+        with kazoo(f"127.0.0.1:{port}") as client:
+            client.create("/from-cli", b"ok")
+            assert client.get("/from-cli")[0] == b"ok"
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == 0
+        assert output.wait_for(STOPPED, timeout=10) == STOPPED
+        output.join()
+        assert process.stderr is not None
+        assert process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert port_is_free(port)
+    assert "binding to port" in (tmp_path / "zk" / "zookeeper.log").read_text()
+
+
+def test_the_zookeeper_command_without_java_says_what_to_install(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flightsql", "zookeeper", "--port", "0", "--data-dir", str(tmp_path / "zk")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        env={**os.environ, "JAVA_HOME": str(tmp_path / "nothing")},
+    )
+    assert result.returncode == 1
+    assert "Java not found" in result.stderr and "Java 17 or newer" in result.stderr
+    assert result.stdout == ""
