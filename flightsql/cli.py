@@ -34,12 +34,19 @@ def main() -> None:
     help="A Spark conf setting, e.g. spark.flight.port=32010; repeat for more.",
 )
 @click.option("--demo", is_flag=True, help="Register sample tables (database `demo`) to query at once.")
-def serve(master: str | None, conf: dict[str, str], demo: bool) -> None:
+@click.option(
+    "--init-script",
+    "init_scripts",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A Python file run with `spark` in scope before serving (register UDFs, views); repeatable.",
+)
+def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tuple[str, ...]) -> None:
     """Run a Flight SQL node until SIGINT or SIGTERM."""
     from flightsql.server import serve as run
 
     try:
-        code = run(master, conf, demo)
+        code = run(master, conf, demo, init_scripts)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)

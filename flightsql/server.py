@@ -127,7 +127,7 @@ def run_init_scripts(spark: SparkSession, paths: Sequence[str]) -> None:
     for path in paths:
         log.info("running init script %s", path)
         try:
-            runpy.run_path(path, init_globals={"spark": spark}, run_name="__spark_flight_sql_init__")
+            runpy.run_path(path, init_globals={"spark": spark}, run_name="__main__")
         except Exception as exc:
             raise InitScriptError(f"init script {path} failed: {type(exc).__name__}: {exc}") from exc
 

@@ -31,6 +31,7 @@ class ServerProcess:
     lines: list[str] = field(default_factory=list)
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
     _printed: threading.Condition = field(default_factory=threading.Condition)
+    ready_marker: str = READY
 
     @property
     def port(self) -> int:
@@ -68,8 +69,8 @@ class ServerProcess:
                 continue
             if line is None:
                 raise RuntimeError("the server exited before it was ready:\n" + "\n".join(self.lines[-50:]))
-            if line.startswith(READY):
-                self.location = line[len(READY):].strip()
+            if self.ready_marker in line:
+                self.location = line.split(self.ready_marker, 1)[1].strip()
                 return
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
@@ -158,6 +159,13 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def free_port_for_tests() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:

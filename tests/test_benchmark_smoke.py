@@ -1,4 +1,7 @@
-"""The benchmark script runs end to end on a tiny result, so it never rots (its numbers are not checked)."""
+"""The benchmark script runs end to end on a tiny result, so it never rots (its numbers are not checked).
+
+One run covers every path: one node, the two-node ZooKeeper cluster, and ``df.toArrow()``.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,23 @@ from conftest import ROOT
 
 def test_fetch_vs_to_arrow_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "fetch_vs_to_arrow.py"), "--rows", "20000", "--runs", "1"],
+        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "fetch_vs_to_arrow.py"),
+         "--rows", "20000", "--runs", "1"],
         capture_output=True, text=True, timeout=600, cwd=ROOT, check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "| ADBC through one node |" in result.stdout
-    assert "ratio (toArrow time / node time):" in result.stdout
+    output = result.stdout
+    assert result.returncode == 0, output[-3000:] + result.stderr[-3000:]
+    for row in (
+        "| ADBC through one node |",
+        "| ADBC through two nodes (ZooKeeper, both endpoints) |",
+        "| in-process df.toArrow() |",
+        "| node | Python RSS | JVM RSS | peak buffered |",
+        "| one node |",
+        "| two nodes: node-1 |",
+        "| two nodes: node-2 |",
+        "ratio (toArrow time / one-node time):",
+        "ratio (one-node time / two-node time):",
+    ):
+        assert row in output, f"{row!r} missing from:\n{output}"
+    memory_rows = [line for line in output.splitlines() if line.startswith(("| one node |", "| two nodes: "))]
+    assert len(memory_rows) == 3 and not any("| - |" in line for line in memory_rows), memory_rows  # all peaks read

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import adbc_driver_flightsql.dbapi
 import pyarrow as pa
@@ -200,3 +201,40 @@ def test_a_node_that_joins_later_serves_only_new_queries(zookeeper, pair, kazoo)
         finally:
             assert late.stop() == 0
     wait_for_children(kazoo, f"{root}/nodes", lambda children: len(children) == 2)
+
+
+INIT_SCRIPT = str(Path(__file__).parent / "init_scripts" / "flaky_udfs.py")
+
+
+@pytest.fixture(scope="module")
+def flaky_pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
+    """Two nodes whose Spark retries failed tasks and speculates on stragglers."""
+    root, nodes = start_cluster(
+        zookeeper.url, 2,
+        "--master", "local[2,4]",
+        "--init-script", INIT_SCRIPT,
+        "--conf", "spark.speculation=true",
+        "--conf", "spark.speculation.interval=100ms",
+        "--conf", "spark.speculation.multiplier=1.5",
+        "--conf", "spark.speculation.quantile=0.5",
+        "--conf", "spark.speculation.minTaskRuntime=500ms",
+        "--conf", "spark.sql.execution.arrow.maxRecordsPerBatch=500",
+    )
+    wait_for_members(zookeeper.url, root, 2)
+    yield root, nodes
+    for node in nodes:
+        assert node.stop() == 0, "\n".join(node.lines[-40:])
+
+
+@pytest.mark.parametrize("udf", ["fail_first_attempt", "straggle_first_attempt"])
+def test_retried_and_speculative_attempts_never_duplicate_rows(flaky_pair, udf: str) -> None:
+    _, nodes = flaky_pair
+    with adbc_driver_flightsql.dbapi.connect(nodes[0].location, autocommit=True) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {udf}(id) AS id FROM range(0, 40000, 1, 4)")
+            ids = cursor.fetch_arrow_table().column("id").to_pylist()
+    assert len(ids) == 40_000
+    assert sorted(ids) == list(range(40_000))
+    logs = "\n".join(nodes[0].lines + nodes[1].lines)
+    # Evidence that a second attempt of some partition also pushed, and was thrown away.
+    assert "discarded, attempt" in logs, "no duplicate attempt reached a node: the test proved nothing"

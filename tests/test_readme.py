@@ -28,3 +28,48 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci == "make test"
     assert "make test " in (ROOT / "README.md").read_text()
+
+
+def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None:
+    """Run the README's three cluster commands (on free ports) and read a result from both nodes."""
+    import shlex
+
+    import adbc_driver_flightsql.dbapi
+    import pyarrow.flight as flight
+
+    from conftest import ServerProcess, free_port_for_tests
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## A cluster on one machine", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    commands = [shlex.split(c.replace("\\\n", " ")) for c in block.strip().split("\n\n")]
+    assert [c[1] for c in commands] == ["zookeeper", "serve", "serve"]
+    ports = {p: str(free_port_for_tests()) for p in ("2181", "32010", "32011", "32020", "32021")}
+
+    def localize(argv: list[str]) -> list[str]:
+        out = [sys.executable, "-m", "flightsql"]
+        for arg in argv[1:]:
+            for old, new in ports.items():
+                arg = arg.replace(f":{old}", f":{new}").replace(f"={old}", f"={new}")
+                if arg == old:
+                    arg = new
+            out.append(str(tmp_path / "zk") if arg.startswith("/tmp/") else arg)
+        return out
+
+    processes: list[ServerProcess] = []
+    try:
+        for argv, ready in zip(commands, ("ZooKeeper serving on", "serving Flight SQL on", "serving Flight SQL on")):
+            process = subprocess.Popen(localize(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+            node = ServerProcess(process)
+            processes.append(node)
+            node.ready_marker = ready
+            node.wait_ready()
+        first, second = processes[1].location, processes[2].location
+        with adbc_driver_flightsql.dbapi.connect(first, autocommit=True) as connection:
+            with connection.cursor() as cursor:
+                partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 10000, 1, 4)")
+        locations = {flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions}
+        assert locations == {first, second}
+    finally:
+        for node in reversed(processes):
+            assert node.stop() == 0
