@@ -173,6 +173,17 @@ def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 
+def test_an_unread_result_expires_after_its_ttl(pair, kazoo) -> None:
+    root, nodes = pair
+    with flight.FlightClient(nodes[1].location) as client:
+        info = client.get_flight_info(statement("SELECT id, repeat('q', 100) AS pad FROM range(0, 300000000, 1, 8)"))
+    assert len(info.endpoints) == 2
+    # Nobody reads: after spark.flight.result.ttl both shares are given up, the job is cancelled
+    # and the query's znodes go.
+    nodes[1].wait_for_line("cancelling the job (its readers went away)", timeout=TTL_SECONDS + WAIT)
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
+
+
 def test_sequential_reader_in_reverse_order(pair) -> None:
     """The JDBC driver reads endpoints one at a time; any order must complete."""
     _, nodes = pair
