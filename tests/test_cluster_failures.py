@@ -81,49 +81,47 @@ def start_readers(info: flight.FlightInfo) -> dict[str, Reader]:
     return readers
 
 
-def test_a_serving_node_dying_fails_every_stream_within_seconds(own_zookeeper, kazoo_client) -> None:
+@pytest.fixture()
+def pair_reading(own_zookeeper) -> Iterator[tuple[str, list[ServerProcess], dict[str, Reader]]]:
+    """Two nodes, and a large query taken by node-1 whose both endpoints are being read."""
     root, nodes = start_cluster(own_zookeeper.url, 2)
     try:
         wait_for_members(own_zookeeper.url, root, 2)
-        owner, victim = nodes
-        with flight.FlightClient(owner.location) as client:
+        with flight.FlightClient(nodes[0].location) as client:
             info = client.get_flight_info(statement(BIG))
-        readers = start_readers(info)
-        killed_at = time.monotonic()
-        victim.process.send_signal(signal.SIGKILL)
-        for reader in readers.values():
-            reader.join(FAILURE_DEADLINE)
-            assert not reader.is_alive(), "a stream neither ended nor failed"
-            assert reader.error is not None, "a stream ended as if complete"
-            assert reader.finished_at - killed_at < FAILURE_DEADLINE
-        # Whichever comes first: the job fails pushing to the dead node, or ZooKeeper reports it gone.
-        survivor_error = str(readers[owner.location].error)
-        assert "node node-2" in survivor_error, survivor_error
-        assert "unreachable" in survivor_error or "left the cluster" in survivor_error, survivor_error
-        wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
+        yield root, nodes, start_readers(info)
     finally:
         stop_all(nodes)
 
 
-def test_the_owner_dying_fails_the_other_streams(own_zookeeper, kazoo_client) -> None:
-    root, nodes = start_cluster(own_zookeeper.url, 2)
-    try:
-        wait_for_members(own_zookeeper.url, root, 2)
-        owner, other = nodes
-        with flight.FlightClient(owner.location) as client:
-            info = client.get_flight_info(statement(BIG))
-        readers = start_readers(info)
-        killed_at = time.monotonic()
-        owner.process.send_signal(signal.SIGKILL)
-        survivor = readers[other.location]
-        survivor.join(FAILURE_DEADLINE)
-        assert not survivor.is_alive(), "the other node's stream waited forever for a dead owner"
-        assert survivor.error is not None
-        assert "node-1" in str(survivor.error) and "left the cluster" in str(survivor.error)
-        assert survivor.finished_at - killed_at < FAILURE_DEADLINE
-        wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
-    finally:
-        stop_all(nodes)
+def kill_and_wait(node: ServerProcess, readers: list[Reader]) -> float:
+    """SIGKILL ``node``; wait (with a deadline) until every reader ended; returns the kill time."""
+    killed_at = time.monotonic()
+    node.process.send_signal(signal.SIGKILL)
+    for reader in readers:
+        reader.join(FAILURE_DEADLINE)
+        assert not reader.is_alive(), "a stream neither ended nor failed: it waits forever"
+        assert reader.error is not None, "a stream ended as if complete"
+        assert reader.finished_at - killed_at < FAILURE_DEADLINE
+    return killed_at
+
+
+def test_a_serving_node_dying_fails_every_stream_within_seconds(pair_reading, kazoo_client) -> None:
+    root, (owner, victim), readers = pair_reading
+    kill_and_wait(victim, list(readers.values()))
+    # Whichever comes first: the job fails pushing to the dead node, or ZooKeeper reports it gone.
+    survivor_error = str(readers[owner.location].error)
+    assert "node node-2" in survivor_error, survivor_error
+    assert "unreachable" in survivor_error or "left the cluster" in survivor_error, survivor_error
+    wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
+
+
+def test_the_owner_dying_fails_the_other_streams(pair_reading, kazoo_client) -> None:
+    root, (owner, other), readers = pair_reading
+    kill_and_wait(owner, [readers[other.location]])
+    error = str(readers[other.location].error)
+    assert "node-1" in error and "left the cluster" in error, error
+    wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
 
 
 def test_nodes_come_back_after_zookeeper_restarts(own_zookeeper, kazoo_client) -> None:
