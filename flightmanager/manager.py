@@ -178,7 +178,12 @@ class FlightManager(ABC):
             self._finished_shares[query_id] = None
             while len(self._finished_shares) > 10_000:
                 self._finished_shares.popitem(last=False)
-        self._share_finished(query_id, abandoned=abandoned)
+        try:
+            self._share_finished(query_id, abandoned=abandoned)
+        except Exception:  # noqa: BLE001 - called from streams' cleanup, which must not fail a delivered result
+            log.exception("query %s: could not report this node's share as over", query_id)
+            with self._jobs_lock:
+                self._finished_shares.pop(query_id, None)  # another path (the TTL) may try again
 
     def flight_stream(self, ticket: bytes, context: flight.ServerCallContext | None = None) -> flight.FlightDataStream:
         """:meth:`open_stream` as a Flight stream, errors turned into Flight statuses."""

@@ -103,6 +103,7 @@ class _Result:
     state: QueryState = QueryState.RUNNING
     error: FlightManagerError | None = None
     claimed: bool = False
+    started: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,7 @@ class ResultStore:
 
     def _stream(self, result: _Result, is_cancelled: Callable[[], bool]) -> Iterator[pa.RecordBatch]:
         drained = False
+        result.started = True
         try:
             position = 0
             while (part := self._next_partition(result, position, is_cancelled)) is not None:
@@ -565,15 +567,18 @@ class ResultStore:
                 for query_id, (_, when) in list(self._released.items()):
                     if now - when > self._ttl:
                         del self._released[query_id]
+                # Unread, or claimed by a DoGet whose stream never started (its client left first).
                 expired = [
-                    r.query_id for r in self._results.values() if not r.claimed and now - r.created > self._ttl
+                    r.query_id for r in self._results.values() if not r.started and now - r.created > self._ttl
                 ]
             for query_id in expired:
                 log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
-                running = self.state(query_id) is QueryState.RUNNING
-                self.release(query_id)
-                if running and self._on_abandoned is not None:
-                    self._on_abandoned(query_id)
+                try:
+                    self.release(query_id)
+                    if self._on_abandoned is not None:
+                        self._on_abandoned(query_id)
+                except Exception:  # noqa: BLE001 - the reaper must outlive any one result
+                    log.exception("query %s: releasing an expired result failed", query_id)
 
 
 def _delete(files: Iterable[SpillFile]) -> None:

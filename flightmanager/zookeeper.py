@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
@@ -113,6 +113,9 @@ class ZooKeeperFlightManager(FlightManager):
         try:
             self._zk.retry(self._zk.create, path, body.encode(), ephemeral=True)
         except NodeExistsError:
+            stat = self._zk.exists(path)
+            if stat is not None and stat.ephemeralOwner == self._zk.client_id[0]:
+                return  # registered already in this very session
             # Left over from this node's previous session, which ZooKeeper has not expired yet.
             self._zk.retry(self._zk.delete, path)
             self._zk.retry(self._zk.create, path, body.encode(), ephemeral=True)
@@ -149,7 +152,10 @@ class ZooKeeperFlightManager(FlightManager):
             self._live = members
         for node_id in sorted(gone):
             if node_id != self.node_id:
-                self._node_left(node_id)
+                try:
+                    self._node_left(node_id)
+                except Exception:  # noqa: BLE001 - one failure must not hide the other departures
+                    log.exception("handling the departure of node %s failed", node_id)
         return True
 
     def _read_node(self, node_id: str) -> NodeInfo | None:
@@ -215,6 +221,9 @@ class ZooKeeperFlightManager(FlightManager):
         transaction.create(self._query_path(query_id), json.dumps(body).encode())
         transaction.create(self._query_path(query_id, "confirmed"))
         transaction.create(self._query_path(query_id, "done"))
+        # Created empty, filled once: their data watches then end when the query's znodes go.
+        transaction.create(self._query_path(query_id, "assignment"))
+        transaction.create(self._query_path(query_id, "outcome"))
         results = transaction.commit()
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
@@ -224,7 +233,7 @@ class ZooKeeperFlightManager(FlightManager):
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))
         try:
-            self._zk.retry(self._zk.create, self._query_path(query_id, "assignment"), json.dumps(assignment).encode())
+            self._zk.retry(self._zk.set, self._query_path(query_id, "assignment"), json.dumps(assignment).encode())
         except NoNodeError:
             pass  # released (cancelled) before the job started
 
@@ -247,9 +256,10 @@ class ZooKeeperFlightManager(FlightManager):
                 tracked.finished = True
         body = {"state": state.value, "error": error, "status": status, "attempts": attempts or {}}
         try:
-            self._zk.retry(self._zk.create, self._query_path(query_id, "outcome"), json.dumps(body).encode())
-        except NodeExistsError:
-            pass  # the first outcome stands
+            # Version 0 is the empty outcome created with the query: the first outcome written stands.
+            self._zk.retry(self._zk.set, self._query_path(query_id, "outcome"), json.dumps(body).encode(), version=0)
+        except BadVersionError:
+            pass
         except NoNodeError:
             self._apply_outcome(query_id, body)  # already released: settle this node's share only
 
@@ -258,11 +268,32 @@ class ZooKeeperFlightManager(FlightManager):
     def _on_queries(self, children: list[str]) -> bool:
         if self._closing:
             return False
+        present = set(children)
         with self._lock:
             unknown = [q for q in children if q not in self._tracked]
+            vanished = [t for q, t in self._tracked.items() if q not in present]
         for query_id in unknown:
-            self._ensure_query(query_id)
+            try:
+                self._ensure_query(query_id)
+            except Exception:  # noqa: BLE001 - one bad query must not stop the others
+                log.exception("query %s: could not load it", query_id)
+        for tracked in vanished:
+            try:
+                self._vanished(tracked)
+            except Exception:  # noqa: BLE001
+                log.exception("query %s: could not settle its disappearance", tracked.query_id)
         return True
+
+    def _vanished(self, tracked: _Tracked) -> None:
+        """A query's znodes are gone (settled without this node, or its owner was declared dead)."""
+        if self._zk.exists(self._query_path(tracked.query_id)) is not None:
+            return  # created after the children list was read
+        if self.store.state(tracked.query_id) is QueryState.RUNNING:
+            self._cancel_job(tracked.query_id, "its metadata left ZooKeeper")
+            self.store.fail(
+                tracked.query_id, QueryFailedError("the cluster gave this query up (a node left the cluster)", "UNAVAILABLE")
+            )
+        self._forget(tracked.query_id, delete=False, release=False)
 
     def _ensure_query(self, query_id: str) -> None:
         with self._lock:
@@ -277,6 +308,8 @@ class ZooKeeperFlightManager(FlightManager):
             return
         with self._lock:
             owner_alive = body["owner"] in self._live or body["owner"] == self.node_id
+        if not owner_alive:  # our view of the membership may lag: ask ZooKeeper itself
+            owner_alive = self._zk.exists(f"{self._nodes_path}/{body['owner']}") is not None
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"])))
         self._track(query_id, body["owner"], tuple(body["nodes"]), schema, bytes.fromhex(body["secret"]))
         if not owner_alive:
@@ -284,11 +317,13 @@ class ZooKeeperFlightManager(FlightManager):
 
     def _track(self, query_id: str, owner: str, nodes: tuple[str, ...], schema: pa.Schema, secret: bytes) -> None:
         with self._lock:
-            if query_id in self._tracked:
+            if query_id in self._tracked or query_id in self._forgotten:
                 return
             tracked = _Tracked(query_id, owner, nodes)
+            # The result exists before the query is visible as tracked, so a concurrent push or
+            # reader that finds it tracked also finds its result.
+            self.store.create(query_id, schema, secret)
             self._tracked[query_id] = tracked
-        self.store.create(query_id, schema, secret)
         DataWatch(self._zk, self._query_path(query_id, "assignment"), self._watch_assignment(query_id))
         ChildrenWatch(self._zk, self._query_path(query_id, "confirmed"), self._watch_confirmed(tracked))
         DataWatch(self._zk, self._query_path(query_id, "outcome"), self._watch_outcome(query_id))
@@ -301,7 +336,7 @@ class ZooKeeperFlightManager(FlightManager):
 
     def _watch_assignment(self, query_id: str) -> Any:
         def on_change(data: bytes | None, stat: Any, event: Any = None) -> bool:
-            if not self._is_tracked(query_id):
+            if not self._is_tracked(query_id) or stat is None:  # stat None: the znode is gone
                 return False
             if data:
                 self.store.set_partitions(query_id, json.loads(data).get(self.node_id, []))
@@ -329,7 +364,7 @@ class ZooKeeperFlightManager(FlightManager):
 
     def _watch_outcome(self, query_id: str) -> Any:
         def on_change(data: bytes | None, stat: Any, event: Any = None) -> bool:
-            if not self._is_tracked(query_id):
+            if not self._is_tracked(query_id) or stat is None:  # stat None: the znode is gone
                 return False
             if data:
                 self._apply_outcome(query_id, json.loads(data))
