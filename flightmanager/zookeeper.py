@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 
 _FORGOTTEN_LIMIT = 10_000
 _DELETE_ATTEMPTS = 5
+_SHUTDOWN_SECONDS = 5.0
+
+
+def _quietly(operation: Callable[..., object], *args: object) -> None:
+    try:
+        operation(*args)
+    except Exception:  # noqa: BLE001 - best effort at shutdown; the session's end removes ephemerals
+        log.debug("ZooKeeper clean-up at shutdown failed", exc_info=True)
 DRAINED = b"drained"
 ABANDONED = b"abandoned"
 
@@ -177,14 +185,20 @@ class ZooKeeperFlightManager(FlightManager):
         self._closing = True
         with self._lock:
             owned = [q for q, t in self._tracked.items() if t.owner == self.node_id]
-        try:
-            for query_id in owned:  # their jobs are cancelled: nobody will finish them
-                self._delete_tree(self._query_path(query_id))
-            self._zk.delete(f"{self._nodes_path}/{node.node_id}")
-        except Exception:  # noqa: BLE001 - the session may be gone already
-            log.debug("leaving the cluster", exc_info=True)
+        # Bounded waits: a node must stop even while ZooKeeper is unreachable.
+        paths = [self._query_path(q) for q in owned]  # their jobs are cancelled: nobody will finish them
+        if self._zk.connected:
+            for path in paths:
+                self._bounded(self._delete_tree, path)
+            self._bounded(self._zk.delete, f"{self._nodes_path}/{node.node_id}")
         self._zk.stop()
         self._zk.close()
+
+    def _bounded(self, operation: Callable[..., object], *args: object) -> None:
+        """Run a ZooKeeper operation at shutdown, giving up after a few seconds."""
+        worker = threading.Thread(target=_quietly, args=(operation, *args), daemon=True)
+        worker.start()
+        worker.join(_SHUTDOWN_SECONDS)
 
     def _node_left(self, node_id: str) -> None:
         with self._lock:

@@ -177,3 +177,13 @@ def test_a_sequential_reader_of_a_result_five_times_the_buffer_completes_with_me
         wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
     finally:
         stop_all(nodes)
+
+
+def test_a_node_stops_cleanly_while_zookeeper_is_down(own_zookeeper) -> None:
+    root, nodes = start_cluster(own_zookeeper.url, 1)
+    try:
+        wait_for_members(own_zookeeper.url, root, 1)
+        own_zookeeper.stop()
+        assert nodes[0].stop(timeout=60) == 0
+    finally:
+        stop_all(nodes)
