@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from flightmanager.errors import QueryFailedError
 from flightmanager.manager import FlightManager
 from flightmanager.model import NodeInfo, QueryState
 
@@ -41,9 +40,4 @@ class LocalFlightManager(FlightManager):
         self, query_id: str, state: QueryState, *, error: str | None = None,
         attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
     ) -> None:
-        if state is QueryState.FINISHED:
-            self.store.finish(query_id, (attempts or {}).get(self.node_id, []))
-        elif state is QueryState.FAILED:
-            self.store.fail(query_id, QueryFailedError(error or "the query failed", status))
-        elif state is QueryState.CANCELLED:
-            self.store.cancel(query_id, error or "the query was cancelled")
+        self._settle_share(query_id, state, error=error, status=status, attempts=(attempts or {}).get(self.node_id, []))

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from flightmanager.config import FlightConfig
-from flightmanager.errors import FlightManagerError, WrongNodeError, from_spark_exception, to_flight_error
+from flightmanager.errors import FlightManagerError, QueryFailedError, WrongNodeError, from_spark_exception, to_flight_error
 from flightmanager.internal_server import InternalFlightServer
 from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
 from flightmanager.push import PushNode, PushSummary, PushTarget
@@ -284,6 +284,19 @@ class FlightManager(ABC):
             self._listener.unregister(query_id)
             with self._jobs_lock:
                 self._jobs.pop(query_id, None)
+
+    def _settle_share(
+        self, query_id: str, state: QueryState, *, error: str | None, status: str | None,
+        attempts: Sequence[tuple[int, int]],
+    ) -> None:
+        """Apply a query's outcome to this node's share: ``attempts`` are the (partition, attempt)
+        pairs this node serves when FINISHED."""
+        if state is QueryState.FINISHED:
+            self.store.finish(query_id, attempts)
+        elif state is QueryState.FAILED:
+            self.store.fail(query_id, QueryFailedError(error or "the query failed", status))
+        elif state is QueryState.CANCELLED:
+            self.store.cancel(query_id, error or "the query was cancelled")
 
     def _abandoned(self, query_id: str) -> None:
         log.info("query %s: the reader went away or never came", query_id)

@@ -389,13 +389,9 @@ class ZooKeeperFlightManager(FlightManager):
 
     def _apply_outcome(self, query_id: str, body: dict[str, Any]) -> None:
         state = QueryState(body["state"])
-        if state is QueryState.FINISHED:
-            attempts = [(int(p), int(a)) for p, a in body["attempts"].get(self.node_id, [])]
-            self.store.finish(query_id, attempts)
-        elif state is QueryState.FAILED:
-            self.store.fail(query_id, QueryFailedError(body.get("error") or "the query failed", body.get("status")))
-        elif state is QueryState.CANCELLED:
-            self.store.cancel(query_id, body.get("error") or "the query was cancelled")
+        attempts = [(int(p), int(a)) for p, a in body["attempts"].get(self.node_id, [])]
+        self._settle_share(query_id, state, error=body.get("error"), status=body.get("status"), attempts=attempts)
+        if state is QueryState.CANCELLED:
             self._finish_share(query_id, abandoned=True)
 
     def _share_finished(self, query_id: str, *, abandoned: bool) -> None:

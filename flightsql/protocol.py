@@ -302,46 +302,44 @@ def _check_type(spec: ActionSpec, message: Message, expected: type[Message] | No
         raise TypeError(f"{spec.type} takes {wanted}, not {type(message).__name__}")
 
 
+def _decode(action_type: str, cls: type[Message] | None, body: bytes, what: str) -> Message:
+    """Parse ``body`` as ``cls``, unwrapping (and checking) the Any when the action wraps one."""
+    spec = _action_spec(action_type)
+    if cls is None:
+        raise ValueError(f"{action_type} has no protobuf {what}: use its own decoder")
+    label = f"{action_type} {what}"
+    if not spec.any_wrapped:
+        return _parse(cls, bytes(body), label)
+    wrapper = _parse_any(bytes(body), label)
+    if wrapper.type_url.rsplit("/", 1)[-1] != cls.DESCRIPTOR.full_name:
+        raise InvalidArgument(f"{action_type} expects {cls.DESCRIPTOR.name}, got {wrapper.type_url!r}")
+    return _parse(cls, wrapper.value, label)
+
+
+def _encode(action_type: str, message: Message, expected: type[Message] | None) -> bytes:
+    spec = _action_spec(action_type)
+    _check_type(spec, message, expected)
+    return _pack(message) if spec.any_wrapped else message.SerializeToString()
+
+
 def decode_action_body(action_type: str, body: bytes) -> Message:
     """The typed request in the body of an action of ``action_type`` (server side)."""
-    spec = _action_spec(action_type)
-    if spec.request is None:
-        raise ValueError(f"{action_type} carries a Flight message: use its own decoder")
-    what = f"{action_type} request"
-    if not spec.any_wrapped:
-        return _parse(spec.request, bytes(body), what)
-    wrapper = _parse_any(bytes(body), what)
-    if wrapper.type_url.rsplit("/", 1)[-1] != spec.request.DESCRIPTOR.full_name:
-        raise InvalidArgument(
-            f"{action_type} expects {spec.request.DESCRIPTOR.name}, got {wrapper.type_url!r}"
-        )
-    return _parse(spec.request, wrapper.value, what)
+    return _decode(action_type, _action_spec(action_type).request, body, "request")
 
 
 def encode_action_result(action_type: str, result: Message) -> bytes:
     """The ``Result.body`` that carries ``result`` for an action of ``action_type``."""
-    spec = _action_spec(action_type)
-    _check_type(spec, result, spec.result)
-    return _pack(result) if spec.any_wrapped else result.SerializeToString()
+    return _encode(action_type, result, _action_spec(action_type).result)
 
 
 def encode_action_body(action_type: str, request: Message) -> bytes:
     """The ``Action.body`` a client sends for ``request`` (client side, and tests)."""
-    spec = _action_spec(action_type)
-    _check_type(spec, request, spec.request)
-    return _pack(request) if spec.any_wrapped else request.SerializeToString()
+    return _encode(action_type, request, _action_spec(action_type).request)
 
 
 def decode_action_result(action_type: str, body: bytes) -> Message:
     """The typed message in a ``Result.body`` of ``action_type`` (client side, and tests)."""
-    spec = _action_spec(action_type)
-    if spec.result is None:
-        raise ValueError(f"{action_type} has no protobuf result message")
-    what = f"{action_type} result"
-    if not spec.any_wrapped:
-        return _parse(spec.result, bytes(body), what)
-    wrapper = _parse_any(bytes(body), what)
-    return _parse(spec.result, wrapper.value, what)
+    return _decode(action_type, _action_spec(action_type).result, body, "result")
 
 
 class CancelStatus(enum.IntEnum):

@@ -147,13 +147,14 @@ def wait_until_gone(pids: set[int], timeout: float) -> set[int]:
     deadline = time.monotonic() + timeout
     alive = set(pids)
     while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if _running(pid)}
+        alive = {pid for pid in alive if pid_alive(pid)}
         if alive:
             time.sleep(0.1)
     return alive
 
 
-def _running(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs and is not a zombie (Linux /proc)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
@@ -169,7 +170,10 @@ def free_port_for_tests() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (SO_REUSEADDR as servers bind: closed connections
+    lingering in TIME_WAIT do not count; a listening socket does)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -318,8 +318,8 @@ def test_plain_java_exception_is_internal(spark: Any) -> None:
     assert "java.lang.IndexOutOfBoundsException" in str(error)
 
 
-def test_spark_error_through_a_server(spark: Any) -> None:
-    exc = _spark_error(lambda: spark.sql("SELECT * FROM no_such_table_anywhere"))
+def _raise_through_a_server(exc: BaseException) -> None:
+    """Raise ``exc`` in a real Flight server's handler (converted at the edge) and call it."""
 
     class Failing(flight.FlightServerBase):
         def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> None:
@@ -328,8 +328,14 @@ def test_spark_error_through_a_server(spark: Any) -> None:
 
     with Failing("grpc://127.0.0.1:0") as server:
         with flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
-            with pytest.raises(pa.ArrowInvalid, match=r"^\[TABLE_OR_VIEW_NOT_FOUND\]"):
-                list(client.do_action(flight.Action("x", b"")))
+            list(client.do_action(flight.Action("x", b"")))
+
+
+def test_spark_error_through_a_server(spark: Any) -> None:
+    exc = _spark_error(lambda: spark.sql("SELECT * FROM no_such_table_anywhere"))
+
+    with pytest.raises(pa.ArrowInvalid, match=r"^\[TABLE_OR_VIEW_NOT_FOUND\]"):
+        _raise_through_a_server(exc)
 
 
 # --- Spark jobs that fail: short messages, whatever the error -------------------------------
@@ -383,15 +389,8 @@ def test_job_failed_by_a_java_exception_through_a_server(spark: Any) -> None:
         spark, "SELECT java_method('java.lang.Integer', 'parseInt', IF(id = 3, 'nan', '1')) FROM range(10)"
     )
 
-    class Failing(flight.FlightServerBase):
-        def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> None:
-            with flight_errors():
-                raise exc
-
-    with Failing("grpc://127.0.0.1:0") as server:
-        with flight.connect(f"grpc://127.0.0.1:{server.port}") as client:
-            with pytest.raises(flight.FlightInternalError, match="NumberFormatException.*nan") as raised:
-                list(client.do_action(flight.Action("x", b"")))
+    with pytest.raises(flight.FlightInternalError, match="NumberFormatException.*nan") as raised:
+        _raise_through_a_server(exc)
     _assert_short(str(raised.value))
 
 

@@ -19,7 +19,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
-from conftest import ROOT
+from conftest import ROOT, pid_alive, port_is_free
 from flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
 from zookeeper_fixtures import zookeeper  # noqa: F401
 
@@ -40,27 +40,6 @@ def kazoo(url: str, **options: object) -> Iterator[KazooClient]:
 
 def wait_for(condition: threading.Event, timeout: float, what: str) -> None:
     assert condition.wait(timeout), f"{what} did not happen within {timeout} s"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs and is not a zombie (Linux /proc)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def port_is_free(port: int) -> bool:
-    """Whether a server could listen on ``port`` now (SO_REUSEADDR as servers bind: closed connections
-    lingering in TIME_WAIT do not count; a listening socket does)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def java_children() -> set[int]:
