@@ -96,6 +96,16 @@ class ServerProcess:
         return code
 
 
+def stalling_query(fast_rows: int = 20_000, pause_ms: int = 200) -> str:
+    """A query whose first two of eight partitions finish at once and whose others crawl.
+
+    Rows below ``fast_rows`` arrive at once; every other row waits ``pause_ms``, so the job keeps
+    running for as long as a test needs while producing almost no bytes (nothing to spill).
+    """
+    pause = f"java_method('java.lang.Thread', 'sleep', IF(id < {fast_rows}, 0L, {pause_ms}L))"
+    return f"SELECT id, {pause} AS pause FROM range(0, {fast_rows * 4}, 1, 8)"
+
+
 def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
     """Start a node on free ports and wait (with a deadline) until it serves."""
     command = [

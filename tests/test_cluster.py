@@ -13,7 +13,7 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import ServerProcess, start_server
+from conftest import ServerProcess, stalling_query, start_server
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
@@ -159,7 +159,7 @@ def test_query_metadata_is_released_when_drained(pair, kazoo) -> None:
 def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
     root, nodes = pair
     with flight.FlightClient(nodes[0].location) as client:
-        info = client.get_flight_info(statement("SELECT id, repeat('z', 100) AS pad FROM range(0, 200000000, 1, 8)"))
+        info = client.get_flight_info(statement(stalling_query()))
         readers = []
         for endpoint in info.endpoints:
             remote = flight.FlightClient(endpoint.locations[0])
@@ -176,7 +176,7 @@ def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
 def test_an_unread_result_expires_after_its_ttl(pair, kazoo) -> None:
     root, nodes = pair
     with flight.FlightClient(nodes[1].location) as client:
-        info = client.get_flight_info(statement("SELECT id, repeat('q', 100) AS pad FROM range(0, 300000000, 1, 8)"))
+        info = client.get_flight_info(statement(stalling_query()))
     assert len(info.endpoints) == 2
     # Nobody reads: after spark.flight.result.ttl both shares are given up, the job is cancelled
     # and the query's znodes go.

@@ -8,6 +8,7 @@ import pyarrow.flight as flight
 import pytest
 from google.protobuf import any_pb2
 
+from conftest import stalling_query
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
 
@@ -118,7 +119,7 @@ def test_divide_by_zero_is_invalid_argument_on_the_stream(client) -> None:
 
 
 def test_disconnecting_client_cancels_the_job(server, client) -> None:
-    info = client.get_flight_info(statement("SELECT id, repeat('y', 200) AS pad FROM range(0, 50000000, 1, 4)"))
+    info = client.get_flight_info(statement(stalling_query()))
     reader = client.do_get(info.endpoints[0].ticket)
     first = reader.read_chunk()
     assert first.data.num_rows > 0
