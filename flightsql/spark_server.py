@@ -9,14 +9,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightmanager import FlightManager
-from flightsql import __version__
-from flightsql.base import FlightSqlServerBase
+from flightsql.ingest import IngestHandlers
+from flightsql.metadata import MetadataHandlers
 from flightsql.proto import FlightSession_pb2 as session_pb2
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
-from flightsql.schemas import SQL_INFO, filter_sql_info, sql_info_table
-from flightsql.sql_info import server_sql_info
 from flightsql.statements import PreparedStatement, StatementKind, classify
 
 if TYPE_CHECKING:
@@ -30,14 +27,11 @@ def statement_ticket(node_ticket: bytes) -> bytes:
     return pack_command(sql_pb2.TicketStatementQuery(statement_handle=node_ticket))
 
 
-class SparkFlightSqlServer(FlightSqlServerBase):
-    """A Flight SQL node: SQL runs on ``spark``; results are spread and served by ``manager``."""
+class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
+    """A Flight SQL node: SQL runs on Spark; results are spread and served by the FlightManager.
 
-    def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
-        super().__init__(location, **kwargs)
-        self.spark = spark
-        self.manager = manager
-        self._sql_info = sql_info_table(server_sql_info(__version__, spark.version))
+    Construct with ``(location, spark, manager, **FlightServerBase options)``.
+    """
 
     # ---- statements --------------------------------------------------------------------------
 
@@ -151,20 +145,6 @@ class SparkFlightSqlServer(FlightSqlServerBase):
     ) -> None:
         """Handles carry their statement and hold nothing on the server, so closing frees nothing."""
         PreparedStatement.decode(request.prepared_statement_handle)
-
-    # ---- metadata ------------------------------------------------------------------------------
-
-    def get_flight_info_sql_info(
-        self, context: flight.ServerCallContext, command: sql_pb2.CommandGetSqlInfo, descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
-        """One endpoint on this node, served from the ticket itself."""
-        return self.command_flight_info(command, SQL_INFO, descriptor)
-
-    def do_get_sql_info(
-        self, context: flight.ServerCallContext, command: sql_pb2.CommandGetSqlInfo
-    ) -> flight.FlightDataStream:
-        """The requested SqlInfo values (all of them when none are named)."""
-        return flight.RecordBatchStream(filter_sql_info(self._sql_info, list(command.info)))
 
     # ---- this server's own actions ------------------------------------------------------------
 

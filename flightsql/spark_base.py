@@ -1,0 +1,32 @@
+"""What every group of Spark-backed Flight SQL handlers shares: the node's Spark and FlightManager.
+
+:class:`flightsql.spark_server.SparkFlightSqlServer` is assembled from one mixin per concern
+(queries and updates, catalog metadata, bulk ingest, sessions); each mixin derives from
+:class:`SparkHandlers` and reaches Spark only through :meth:`SparkHandlers.spark_for`, so that
+every request runs in the caller's own Spark session.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow.flight as flight
+
+from flightmanager import FlightManager
+from flightsql.base import FlightSqlServerBase
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class SparkHandlers(FlightSqlServerBase):
+    """A Flight SQL server whose handlers run on ``spark`` and serve results through ``manager``."""
+
+    def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
+        super().__init__(location, **kwargs)
+        self.spark = spark
+        self.manager = manager
+
+    def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
+        """The Spark session a request runs in: the client's own session (see flightsql.sessions)."""
+        return self.spark
