@@ -14,6 +14,7 @@ import pyarrow.flight as flight
 
 from flightmanager import FlightManager
 from flightsql.base import FlightSqlServerBase
+from flightsql.settings import SqlSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -26,6 +27,7 @@ class SparkHandlers(FlightSqlServerBase):
         super().__init__(location, **kwargs)
         self.spark = spark
         self.manager = manager
+        self.settings = SqlSettings.from_conf(lambda key: spark.conf.get(key, None))
 
     def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
         """The Spark session a request runs in: the client's own session (see flightsql.sessions)."""

@@ -1,0 +1,88 @@
+"""Settings of the Flight SQL front end, read from Spark conf keys (``spark.flight.sql.*``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ExecutionMode(str, Enum):
+    """How a query's result reaches the client."""
+
+    AUTO = "auto"
+    """Small or driver-side results (SHOW, DESCRIBE, SET, local relations, a small LIMIT) come from
+    one endpoint on the node that ran them; every other result is distributed."""
+    DISTRIBUTED = "distributed"
+    """Executors push partitions to every node; one endpoint per node."""
+    SINGLE = "single"
+    """The node that takes the query collects the result and serves it from one endpoint."""
+
+
+class SqlConfKey(str, Enum):
+    """Every Spark conf key the Flight SQL front end reads, with its meaning."""
+
+    EXECUTION_MODE = "spark.flight.sql.executionMode"
+    """``auto`` (default), ``distributed`` or ``single``; a session may override it with the
+    session option of the same name."""
+    SINGLE_MAX_ROWS = "spark.flight.sql.single.maxRows"
+    """In ``auto`` mode, a query whose LIMIT is at most this many rows is served from one endpoint
+    (default 10000)."""
+    PREPARED_TTL = "spark.flight.sql.preparedStatement.ttl"
+    """Seconds a prepared statement handle stays valid after it was issued or last bound
+    (default 86400)."""
+    INGEST_STAGING_DIR = "spark.flight.sql.ingest.stagingDir"
+    """Where bulk ingest stages uploads as Parquet before Spark writes them into the table: a local
+    folder or a URI pyarrow can write (``hdfs://``, ``s3://``, ...). Spark's executors must be able to
+    read it (default: a temporary folder on this node, right for a local master or a one-host
+    cluster)."""
+
+
+@dataclass(frozen=True)
+class SqlSettings:
+    """The Flight SQL front end's settings of one node."""
+
+    execution_mode: ExecutionMode = ExecutionMode.AUTO
+    single_max_rows: int = 10_000
+    prepared_ttl: float = 86_400.0
+    ingest_staging_dir: str | None = None
+
+    @classmethod
+    def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> SqlSettings:
+        """Build the settings from a conf lookup (``spark.conf.get``-like callable, or a mapping)."""
+        lookup = get.get if isinstance(get, Mapping) else get
+
+        def value(key: SqlConfKey) -> str | None:
+            found = lookup(key.value)
+            return None if found is None or str(found).strip() == "" else str(found).strip()
+
+        mode = value(SqlConfKey.EXECUTION_MODE)
+        rows = value(SqlConfKey.SINGLE_MAX_ROWS)
+        ttl = value(SqlConfKey.PREPARED_TTL)
+        try:
+            single_max_rows = cls.single_max_rows if rows is None else int(rows)
+        except ValueError:
+            raise ValueError(f"{SqlConfKey.SINGLE_MAX_ROWS.value} must be a whole number, not {rows!r}") from None
+        try:
+            prepared_ttl = cls.prepared_ttl if ttl is None else float(ttl.lower().removesuffix("s"))
+        except ValueError:
+            raise ValueError(f"{SqlConfKey.PREPARED_TTL.value} must be a number of seconds, not {ttl!r}") from None
+        if single_max_rows < 0 or prepared_ttl <= 0:
+            raise ValueError(
+                f"{SqlConfKey.SINGLE_MAX_ROWS.value} must not be negative and {SqlConfKey.PREPARED_TTL.value} must be positive"
+            )
+        return cls(
+            execution_mode=parse_execution_mode(mode or cls.execution_mode.value, SqlConfKey.EXECUTION_MODE.value),
+            single_max_rows=single_max_rows,
+            prepared_ttl=prepared_ttl,
+            ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
+        )
+
+
+def parse_execution_mode(text: str, where: str) -> ExecutionMode:
+    """The execution mode named by ``text``; ValueError naming ``where`` otherwise."""
+    try:
+        return ExecutionMode(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(repr(mode.value) for mode in ExecutionMode)
+        raise ValueError(f"{where} must be one of {choices}, not {text!r}") from None
