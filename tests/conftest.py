@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import queue
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,8 @@ class ServerProcess:
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
     _printed: threading.Condition = field(default_factory=threading.Condition)
     ready_marker: str = READY
+    workdir: Path | None = None
+    """A private folder (its Spark warehouse) removed when the process has exited."""
 
     @property
     def port(self) -> int:
@@ -93,6 +97,8 @@ class ServerProcess:
                 pump.join(timeout=10)
             if self.process.stdout is not None:
                 self.process.stdout.close()
+            if self.workdir is not None and self.process.poll() is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
         return code
 
 
@@ -107,7 +113,8 @@ def stalling_query(fast_rows: int = 20_000, pause_ms: int = 200) -> str:
 
 
 def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
-    """Start a node on free ports and wait (with a deadline) until it serves."""
+    """Start a node on free ports, with its own warehouse folder, and wait until it serves."""
+    workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
     command = [
         sys.executable, "-m", "flightsql", "serve",
         "--master", "local[2]",
@@ -115,6 +122,7 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
         "--conf", "spark.flight.internal.port=0",
         "--conf", "spark.ui.enabled=false",
         "--conf", "spark.driver.memory=2g",
+        "--conf", f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
         *extra,
     ]
     if demo:
@@ -127,7 +135,7 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
-    server = ServerProcess(process)
+    server = ServerProcess(process, workdir=workdir)
     try:
         server.wait_ready()
     except BaseException:
