@@ -39,5 +39,7 @@ class LocalFlightManager(FlightManager):
     def _record_outcome(
         self, query_id: str, state: QueryState, *, error: str | None = None,
         attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
-    ) -> None:
+    ) -> bool:
+        decided = self.store.state(query_id) is QueryState.RUNNING
         self._settle_share(query_id, state, error=error, status=status, attempts=(attempts or {}).get(self.node_id, []))
+        return decided

@@ -32,7 +32,8 @@ from flightmanager.internal_server import InternalFlightServer
 from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
 from flightmanager.push import PushNode, PushSummary, PushTarget
 from flightmanager.results import ResultStore
-from flightmanager.spark_job import PushJob, arrow_schema, use_jvm
+from flightmanager.batches import split_batch
+from flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
 from flightmanager.task_listener import TaskSuccessListener
 
 if TYPE_CHECKING:
@@ -122,13 +123,17 @@ class FlightManager(ABC):
 
     # ---- the API a Flight server uses ------------------------------------------------------
 
-    def distribute(self, df: DataFrame, description: str = "") -> DistributedResult:
-        """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on)."""
+    def distribute(self, df: DataFrame, description: str = "", *, here_only: bool = False) -> DistributedResult:
+        """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on).
+
+        ``here_only``: executors push every partition to this node, which serves the whole result
+        from one endpoint (still streamed and bounded in memory, never collected).
+        """
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
         query_id = uuid.uuid4().hex
         secret = secrets.token_bytes(16)
-        nodes = self.serving_nodes()
+        nodes = [self.node] if here_only else self.serving_nodes()
         target = PushTarget(
             query_id=query_id,
             secret=secret,
@@ -148,6 +153,41 @@ class FlightManager(ABC):
             Endpoint(NodeTicket(query_id, n.node_id).encode(), n.public_location, n.node_id) for n in nodes
         )
         return DistributedResult(query_id, schema, endpoints)
+
+    def collect_here(self, df: DataFrame, description: str = "") -> DistributedResult:
+        """Compute a small result on this node's driver (no push, no cluster metadata) and serve it
+        from one endpoint here. For results known to be small: commands' output, local relations,
+        a small LIMIT. Returns at once; the result is collected in the background and can be
+        cancelled like any other."""
+        schema = arrow_schema(df, use_jvm(df, self.config.push_method))
+        query_id = uuid.uuid4().hex
+        secret = secrets.token_bytes(16)
+        self.store.create(query_id, schema, secret, partitions=[0])
+        job = CollectJob(df, job_group=f"flight-{query_id}", description=description or query_id)
+        with self._jobs_lock:
+            self._jobs[query_id] = job
+        threading.Thread(
+            target=self._collect, args=(query_id, secret, schema, job), name=f"flight-collect-{query_id[:8]}", daemon=True
+        ).start()
+        ticket = NodeTicket(query_id, self.node_id).encode()
+        return DistributedResult(query_id, schema, (Endpoint(ticket, self.node.public_location, self.node_id),))
+
+    def _collect(self, query_id: str, secret: bytes, schema: pa.Schema, job: CollectJob) -> None:
+        try:
+            table = job.run()
+            if table.schema != schema:
+                table = table.cast(schema)
+            batches = (piece for batch in table.to_batches() for piece in split_batch(batch, self.config.max_message_bytes))
+            self.store.receive(query_id, secret, 0, 0, batches, schema)
+            self.store.finish(query_id, [(0, 0)])
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes the result's outcome
+            if self.store.state(query_id) is QueryState.RUNNING:
+                error = from_spark_exception(exc)
+                log.info("query %s failed: %s", query_id, error)
+                self.store.fail(query_id, error)
+        finally:
+            with self._jobs_lock:
+                self._jobs.pop(query_id, None)
 
     def open_stream(
         self, ticket: bytes, is_cancelled: Callable[[], bool] | None = None
@@ -193,12 +233,15 @@ class FlightManager(ABC):
             raise to_flight_error(exc) from None
         return flight.GeneratorStream(schema, _flight_errors(batches))
 
-    def cancel(self, query_id: str, reason: str = "the query was cancelled") -> None:
-        """Cancel a query's job and release its result on this node."""
+    def cancel(self, query_id: str, reason: str = "the query was cancelled") -> bool:
+        """Cancel a query's job and release its result on every node serving it; whether the query
+        was still running (False: it had already finished, failed or been cancelled, or is unknown)."""
+        running = self.store.state(query_id) is QueryState.RUNNING
         self._cancel_job(query_id, reason)
-        self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
+        decided = self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
         self.store.cancel(query_id, reason)
         self.store.release(query_id)
+        return decided or running
 
     def stats(self) -> dict[str, object]:
         """This node's result buffers and process memory, for operators and tests."""
@@ -253,9 +296,10 @@ class FlightManager(ABC):
     def _record_outcome(
         self, query_id: str, state: QueryState, *, error: str | None = None,
         attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Record the query's terminal state so every serving node ends its stream accordingly.
-        ``attempts`` (FINISHED only) maps each node to the (partition, attempt) pairs it serves."""
+        ``attempts`` (FINISHED only) maps each node to the (partition, attempt) pairs it serves.
+        Returns whether this call decided the outcome (False: one was recorded before)."""
 
     # ---- internals ----------------------------------------------------------------------------
 

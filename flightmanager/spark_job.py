@@ -97,3 +97,26 @@ class PushJob:
     def cancel(self) -> None:
         """Cancel the job's Spark jobs (safe to call at any time, from any thread)."""
         self._df.sparkSession.sparkContext.cancelJobGroup(self._job_group)
+
+
+class CollectJob:
+    """Collects a small DataFrame's result as Arrow on the driver, cancellable like a push job."""
+
+    def __init__(self, df: DataFrame, *, job_group: str, description: str) -> None:
+        self._df = df
+        self._job_group = job_group
+        self._description = description
+
+    def run(self) -> pa.Table:
+        """Run the job to the end (blocking) and return the result."""
+        context = self._df.sparkSession.sparkContext
+        context.setJobGroup(self._job_group, self._description[:200], interruptOnCancel=True)
+        try:
+            return self._df.toArrow()
+        finally:
+            for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+                context.setLocalProperty(key, None)  # type: ignore[arg-type]
+
+    def cancel(self) -> None:
+        """Cancel the job's Spark jobs (safe to call at any time, from any thread)."""
+        self._df.sparkSession.sparkContext.cancelJobGroup(self._job_group)

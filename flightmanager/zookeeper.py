@@ -263,7 +263,7 @@ class ZooKeeperFlightManager(FlightManager):
     def _record_outcome(
         self, query_id: str, state: QueryState, *, error: str | None = None,
         attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
-    ) -> None:
+    ) -> bool:
         with self._lock:
             tracked = self._tracked.get(query_id)
             if tracked is not None:
@@ -273,9 +273,12 @@ class ZooKeeperFlightManager(FlightManager):
             # Version 0 is the empty outcome created with the query: the first outcome written stands.
             self._zk.retry(self._zk.set, self._query_path(query_id, "outcome"), json.dumps(body).encode(), version=0)
         except BadVersionError:
-            pass
+            return False
         except NoNodeError:
-            self._apply_outcome(query_id, body)  # already released: settle this node's share only
+            decided = self.store.state(query_id) is QueryState.RUNNING
+            self._apply_outcome(query_id, body)  # already released, or never in ZooKeeper: this node only
+            return decided
+        return True
 
     # ---- queries: every serving node's side ---------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -9,12 +10,19 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from flightmanager import DistributedResult
+from flightmanager.errors import FlightManagerError
+from flightmanager.model import NodeTicket
+from flightsql import protocol
+from flightsql.errors import InvalidArgument, Unimplemented
 from flightsql.ingest import IngestHandlers
 from flightsql.metadata import MetadataHandlers
-from flightsql.proto import FlightSession_pb2 as session_pb2
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
-from flightsql.statements import PreparedStatement, StatementKind, classify
+from flightsql.sessions import SessionHandlers
+from flightsql.settings import ExecutionMode
+from flightsql.statements import PreparedStatement, StatementKind, classify, parameter_schema
+from flightsql.updates import run_update
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,23 +35,59 @@ def statement_ticket(node_ticket: bytes) -> bytes:
     return pack_command(sql_pb2.TicketStatementQuery(statement_handle=node_ticket))
 
 
-class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
+def read_parameters(reader: flight.MetadataRecordBatchReader) -> pa.Table:
+    """Every parameter batch of a DoPut (parameter sets are small: a few rows, or one per update)."""
+    try:
+        schema = reader.schema
+    except (pa.ArrowInvalid, flight.FlightError):
+        return pa.table({})  # a client that sent no data at all
+    batches = []
+    while True:
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            break
+        if chunk.data is not None:
+            batches.append(chunk.data)
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     """A Flight SQL node: SQL runs on Spark; results are spread and served by the FlightManager.
 
     Construct with ``(location, spark, manager, **FlightServerBase options)``.
     """
 
-    # ---- statements --------------------------------------------------------------------------
+    # ---- queries -----------------------------------------------------------------------------
 
-    def _dataframe(self, sql: str) -> DataFrame:
-        """Parse and analyse ``sql`` (commands run here, as Spark runs them eagerly)."""
-        classify(self.spark, sql)
-        return self.spark.sql(sql)
+    def _dataframe(self, spark: SparkSession, sql: str, rows: list[list[object]]) -> DataFrame:
+        """Parse and analyse ``sql``, once per parameter row (rows of results appended in order).
+        Commands run here, as Spark runs them eagerly."""
+        classify(spark, sql)
+        frames = [spark.sql(sql, args=row or None) for row in rows]
+        return functools.reduce(lambda left, right: left.unionAll(right), frames)
 
-    def _execute(self, sql: str, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
-        df = self._dataframe(sql)
-        result = self.manager.distribute(df, description=sql)
-        log.info("query %s: %s", result.query_id, " ".join(sql.split())[:300])
+    def _serve(self, context: flight.ServerCallContext, df: DataFrame, sql: str) -> DistributedResult:
+        mode = self.execution_mode(context)
+        if mode is ExecutionMode.AUTO and self._is_small(df):
+            return self.manager.collect_here(df, description=sql)
+        return self.manager.distribute(df, description=sql, here_only=mode is ExecutionMode.SINGLE)
+
+    def _is_small(self, df: DataFrame) -> bool:
+        """Whether Spark knows the result has at most ``single.maxRows`` rows (commands' output,
+        local relations, a LIMIT, a global aggregate)."""
+        try:
+            max_rows = df._jdf.queryExecution().optimizedPlan().maxRows()  # type: ignore[attr-defined]
+            return bool(max_rows.isDefined()) and int(max_rows.get()) <= self.settings.single_max_rows
+        except Exception:  # noqa: BLE001 - no JVM (Spark Connect): distribute
+            return False
+
+    def _execute(
+        self, context: flight.ServerCallContext, statement: PreparedStatement, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        df = self._dataframe(self.spark_for(context), statement.sql, statement.argument_rows())
+        result = self._serve(context, df, statement.sql)
+        log.info("query %s: %s", result.query_id, " ".join(statement.sql.split())[:300])
         return flight.FlightInfo(
             result.schema,
             descriptor,
@@ -56,7 +100,8 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
         self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """Start the query and return its endpoints as soon as it is analysed."""
-        return self._execute(command.query, descriptor)
+        self._no_transactions(command.transaction_id)
+        return self._execute(context, PreparedStatement(command.query), descriptor)
 
     def get_flight_info_prepared_statement(
         self,
@@ -64,15 +109,15 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
         command: sql_pb2.CommandPreparedStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        """Execute a prepared statement's query."""
-        statement = PreparedStatement.decode(command.prepared_statement_handle)
-        return self._execute(statement.sql, descriptor)
+        """Execute a prepared statement's query with its bound parameters."""
+        return self._execute(context, self._prepared(command.prepared_statement_handle), descriptor)
 
     def get_schema_statement(
         self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         """The result schema of a query, without running it."""
-        return flight.SchemaResult(self._schema_of(command.query, classify(self.spark, command.query)))
+        spark = self.spark_for(context)
+        return flight.SchemaResult(self._schema_of(spark, PreparedStatement(command.query), classify(spark, command.query)))
 
     def get_schema_prepared_statement(
         self,
@@ -81,16 +126,21 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
         descriptor: flight.FlightDescriptor,
     ) -> flight.SchemaResult:
         """The result schema of a prepared statement's query."""
-        statement = PreparedStatement.decode(command.prepared_statement_handle)
-        return flight.SchemaResult(self._schema_of(statement.sql, classify(self.spark, statement.sql)))
+        spark = self.spark_for(context)
+        statement = self._prepared(command.prepared_statement_handle)
+        return flight.SchemaResult(self._schema_of(spark, statement, classify(spark, statement.sql)))
 
-    def _schema_of(self, sql: str, kind: StatementKind) -> pa.Schema:
+    def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema:
         from flightmanager.spark_job import arrow_schema, use_jvm
 
         if kind.is_command:
             # Running a command to learn its schema would run it twice; say nothing instead.
             return pa.schema([])
-        df = self.spark.sql(sql)
+        if statement.parameters is None and parameter_schema(statement.sql).names:
+            # Unbound markers: Spark can analyse the query only with values; nulls stand in for them.
+            df = spark.sql(statement.sql, args=[None] * len(parameter_schema(statement.sql)))
+        else:
+            df = spark.sql(statement.sql, args=statement.argument_rows()[0] or None)
         return arrow_schema(df, use_jvm(df, self.manager.config.push_method))
 
     def do_get_statement(
@@ -101,20 +151,14 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
 
     # ---- updates (DDL and DML) ----------------------------------------------------------------
 
-    def _update(self, sql: str) -> int:
-        kind = classify(self.spark, sql)
-        df = self.spark.sql(sql)  # Spark runs commands here, eagerly
-        if not kind.is_command:
-            df.count()
-        log.info("update: %s", " ".join(sql.split())[:300])
-        # Spark reports no affected-row count through the DataFrame API.
-        return -1
-
     def do_put_statement_update(
         self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementUpdate, reader: flight.MetadataRecordBatchReader
     ) -> int:
-        """Run a DDL or DML statement; the count is -1 (unknown)."""
-        return self._update(command.query)
+        """Run a DDL or DML statement; the affected row count, or -1 when Spark cannot know it."""
+        self._no_transactions(command.transaction_id)
+        count = run_update(self.spark_for(context), command.query)
+        log.info("update (%d rows): %s", count, " ".join(command.query.split())[:300])
+        return count
 
     def do_put_prepared_statement_update(
         self,
@@ -122,29 +166,94 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
         command: sql_pb2.CommandPreparedStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        """Run a prepared DDL or DML statement (without parameters in this release)."""
-        return self._update(PreparedStatement.decode(command.prepared_statement_handle).sql)
+        """Run a prepared DDL or DML statement once per uploaded parameter row (once without any)."""
+        statement = self._prepared(command.prepared_statement_handle)
+        parameters = read_parameters(reader)
+        if parameters.num_rows == 0:
+            parameters = statement.parameters
+        count = run_update(self.spark_for(context), statement.sql, parameters)
+        log.info("update (%d rows): %s", count, " ".join(statement.sql.split())[:300])
+        return count
 
     # ---- prepared statements ----------------------------------------------------------------
+
+    def _prepared(self, handle: bytes) -> PreparedStatement:
+        return PreparedStatement.decode(handle, ttl=self.settings.prepared_ttl)
 
     def do_action_create_prepared_statement(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionCreatePreparedStatementRequest
     ) -> sql_pb2.ActionCreatePreparedStatementResult:
         """Parse and (for queries) analyse the statement; commands do not run until executed."""
-        kind = classify(self.spark, request.query)
+        self._no_transactions(request.transaction_id)
+        spark = self.spark_for(context)
+        kind = classify(spark, request.query)
+        statement = PreparedStatement(request.query)
         result = sql_pb2.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=PreparedStatement(request.query).encode(),
+            prepared_statement_handle=statement.encode(),
             is_update=not kind.returns_rows,
+            parameter_schema=parameter_schema(request.query).serialize().to_pybytes(),
         )
         if not kind.is_command:
-            result.dataset_schema = self._schema_of(request.query, kind).serialize().to_pybytes()
+            result.dataset_schema = self._schema_of(spark, statement, kind).serialize().to_pybytes()
         return result
+
+    def do_put_prepared_statement_query(
+        self,
+        context: flight.ServerCallContext,
+        command: sql_pb2.CommandPreparedStatementQuery,
+        reader: flight.MetadataRecordBatchReader,
+    ) -> bytes:
+        """Bind parameters: the new handle carries them (any node can execute it)."""
+        statement = self._prepared(command.prepared_statement_handle)
+        return statement.bind(read_parameters(reader)).encode()
 
     def do_action_close_prepared_statement(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionClosePreparedStatementRequest
     ) -> None:
-        """Handles carry their statement and hold nothing on the server, so closing frees nothing."""
+        """Handles carry their statement and parameters and hold nothing on any node: closing frees
+        nothing, and an unused handle simply expires (``spark.flight.sql.preparedStatement.ttl``)."""
         PreparedStatement.decode(request.prepared_statement_handle)
+
+    # ---- cancel -------------------------------------------------------------------------------
+
+    def do_action_cancel_flight_info(
+        self, context: flight.ServerCallContext, info: flight.FlightInfo
+    ) -> protocol.CancelStatus:
+        """Cancel the Spark job behind ``info`` and release its result on every node."""
+        query_ids = {self._query_of(endpoint.ticket.ticket) for endpoint in info.endpoints}
+        if not query_ids:
+            raise InvalidArgument("this FlightInfo has no endpoints, so there is no query to cancel")
+        cancelled = [self.manager.cancel(query_id, "the client cancelled the query") for query_id in query_ids]
+        return protocol.CancelStatus.CANCELLED if any(cancelled) else protocol.CancelStatus.NOT_CANCELLABLE
+
+    @staticmethod
+    def _query_of(ticket: bytes) -> str:
+        command = protocol.unpack_command(ticket)
+        if not isinstance(command, sql_pb2.TicketStatementQuery):
+            raise InvalidArgument("only query results can be cancelled; this FlightInfo is of metadata")
+        try:
+            return NodeTicket.decode(command.statement_handle).query_id
+        except FlightManagerError as exc:
+            raise InvalidArgument(str(exc)) from None
+
+    # ---- transactions --------------------------------------------------------------------------
+
+    @staticmethod
+    def _no_transactions(transaction_id: bytes) -> None:
+        if transaction_id:
+            raise InvalidArgument("this server has no transactions (Spark SQL has none): send no transaction id")
+
+    def do_action_begin_transaction(
+        self, context: flight.ServerCallContext, request: sql_pb2.ActionBeginTransactionRequest
+    ) -> sql_pb2.ActionBeginTransactionResult:
+        """Spark SQL has no transactions: UNIMPLEMENTED, as SqlInfo says."""
+        raise Unimplemented("transactions are not supported: Spark SQL runs each statement on its own (BeginTransaction)")
+
+    def do_action_end_transaction(
+        self, context: flight.ServerCallContext, request: sql_pb2.ActionEndTransactionRequest
+    ) -> None:
+        """Spark SQL has no transactions: UNIMPLEMENTED, as SqlInfo says."""
+        raise Unimplemented("transactions are not supported: Spark SQL runs each statement on its own (EndTransaction)")
 
     # ---- this server's own actions ------------------------------------------------------------
 
@@ -156,11 +265,3 @@ class SparkFlightSqlServer(MetadataHandlers, IngestHandlers):
         if action.type == self.NODE_STATS_ACTION:
             return [json.dumps(self.manager.stats()).encode()]
         return super().do_action_fallback(context, action)
-
-    # ---- sessions --------------------------------------------------------------------------------
-
-    def do_action_close_session(
-        self, context: flight.ServerCallContext, request: session_pb2.CloseSessionRequest
-    ) -> session_pb2.CloseSessionResult:
-        """Accepted: sessions hold no server state yet."""
-        return session_pb2.CloseSessionResult(status=session_pb2.CloseSessionResult.CLOSED)

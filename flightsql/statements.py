@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from flightsql.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-_HANDLE_VERSION = 1
+_HANDLE_VERSION = 2
+MAX_BOUND_PARAMETER_BYTES = 4 * 1024 * 1024
+"""Largest parameter set a query handle carries (update parameters are never stored)."""
 
 # Parsed statements that are not yet Commands but become writes when analysed.
 _PARSED_WRITES = frozenset({"InsertIntoStatement"})
@@ -19,24 +25,114 @@ _PARSED_WRITES = frozenset({"InsertIntoStatement"})
 
 @dataclass(frozen=True)
 class PreparedStatement:
-    """A prepared statement. The handle carries the statement itself, so any node can execute it."""
+    """A prepared statement. The handle carries the statement and its bound parameters, so any node
+    can execute it and the server holds nothing between calls."""
 
     sql: str
+    parameters: pa.Table | None = None
+    """Parameter rows bound by DoPut (one row per execution), or None."""
+    issued_at: float = field(default_factory=time.time, compare=False)
+    """When the handle was issued or last bound (seconds since the epoch); handles expire from it."""
 
     def encode(self) -> bytes:
         """The opaque handle sent to clients."""
-        return json.dumps({"v": _HANDLE_VERSION, "sql": self.sql}, separators=(",", ":")).encode()
+        body: dict[str, object] = {"v": _HANDLE_VERSION, "sql": self.sql, "t": round(self.issued_at, 3)}
+        if self.parameters is not None:
+            body["p"] = base64.b64encode(_ipc_bytes(self.parameters)).decode()
+        return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, handle: bytes) -> PreparedStatement:
-        """Parse a handle, rejecting anything this server did not issue."""
+    def decode(cls, handle: bytes, ttl: float | None = None) -> PreparedStatement:
+        """Parse a handle, rejecting anything this server did not issue, and handles older than ``ttl``."""
         try:
             body = json.loads(handle)
             if body["v"] != _HANDLE_VERSION or not isinstance(body["sql"], str):
                 raise ValueError
-            return cls(sql=body["sql"])
-        except (ValueError, TypeError, KeyError):
+            issued_at = float(body["t"])
+            parameters = _read_ipc(base64.b64decode(body["p"], validate=True)) if "p" in body else None
+        except (ValueError, TypeError, KeyError, pa.ArrowException):
             raise InvalidArgument("not a prepared statement handle issued by this server") from None
+        if ttl is not None and time.time() - issued_at > ttl:
+            raise InvalidArgument(
+                f"this prepared statement expired ({ttl:g} s after it was prepared or bound): prepare it again"
+            )
+        return cls(sql=body["sql"], parameters=parameters, issued_at=issued_at)
+
+    def bind(self, parameters: pa.Table) -> PreparedStatement:
+        """The same statement with ``parameters`` bound (an empty table unbinds), issued now."""
+        if parameters.num_rows == 0:
+            return PreparedStatement(self.sql)
+        if parameters.nbytes > MAX_BOUND_PARAMETER_BYTES:
+            raise InvalidArgument(
+                f"query parameters are limited to {MAX_BOUND_PARAMETER_BYTES} bytes; bind fewer rows"
+            )
+        return PreparedStatement(self.sql, parameters.combine_chunks())
+
+    def argument_rows(self) -> list[list[object]]:
+        """The bound parameters as one list of Python values per row ([[]] when none are bound)."""
+        return parameter_rows(self.parameters) if self.parameters is not None else [[]]
+
+
+def parameter_rows(parameters: pa.Table) -> list[list[object]]:
+    """Parameter rows as Python values, in column (marker) order."""
+    columns = [column.to_pylist() for column in parameters.columns]
+    return [list(row) for row in zip(*columns)] if columns else [[] for _ in range(parameters.num_rows)]
+
+
+def parameter_schema(sql: str) -> pa.Schema:
+    """One nullable field per ``?`` marker. Spark infers a parameter's type from the value bound,
+    so each is declared with the null type (any value may be bound)."""
+    return pa.schema([pa.field(f"parameter_{i + 1}", pa.null()) for i in range(count_markers(sql))])
+
+
+def count_markers(sql: str) -> int:
+    """The number of ``?`` parameter markers in ``sql``, outside quotes and comments."""
+    count = 0
+    i = 0
+    length = len(sql)
+    while i < length:
+        char = sql[i]
+        if char in "'\"`":
+            i = _skip_quoted(sql, i, char)
+            continue
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = length if end < 0 else end
+            continue
+        if sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = length if end < 0 else end + 2
+            continue
+        if char == "?":
+            count += 1
+        i += 1
+    return count
+
+
+def _skip_quoted(sql: str, start: int, quote: str) -> int:
+    i = start + 1
+    while i < len(sql):
+        if sql[i] == "\\" and quote != "`":
+            i += 2
+            continue
+        if sql[i] == quote:
+            if quote == "`" and sql.startswith("``", i):  # an escaped backtick inside an identifier
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return i
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _read_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,122 @@
+"""Running DDL and DML with Spark, with or without parameter rows, and counting affected rows."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from flightsql.statements import classify, parameter_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = -1
+"""The Flight SQL record count meaning "Spark cannot know"."""
+
+# Write metrics that count rows (v1 file writes, and v2 and table-format commands that report them).
+_ROW_METRICS = ("numOutputRows", "numAffectedRows", "numInsertedRows", "numUpdatedRows", "numDeletedRows")
+
+
+def run_update(spark: SparkSession, sql: str, parameters: pa.Table | None = None) -> int:
+    """Run a DDL or DML statement once, or once per parameter row; the affected rows, or -1.
+
+    ``INSERT INTO t [(columns)] VALUES (?, ..., ?)`` with many rows is one Spark write of all of
+    them, not one job per row.
+    """
+    kind = classify(spark, sql)
+    if parameters is None or parameters.num_rows == 0:
+        return _run_once(spark, sql, None, kind.is_command)
+    if parameters.num_rows > 1:
+        target = _insert_values_target(spark, sql)
+        if target is not None:
+            return _insert_rows(spark, target, parameters)
+    total = 0
+    for row in parameter_rows(parameters):
+        count = _run_once(spark, sql, row, kind.is_command)
+        total = UNKNOWN if UNKNOWN in (total, count) else total + count
+    return total
+
+
+def _run_once(spark: SparkSession, sql: str, args: list[object] | None, is_command: bool) -> int:
+    df = spark.sql(sql, args=args or None)  # Spark runs commands here, eagerly
+    if not is_command:
+        df.count()
+        return UNKNOWN
+    return affected_rows(df)
+
+
+def affected_rows(df: DataFrame) -> int:
+    """The rows a command that already ran wrote or changed, from its result or its metrics; -1 when
+    it does not say."""
+    if "num_affected_rows" in df.columns:  # table formats that answer DML with a row of counts
+        row = df.first()
+        return int(row["num_affected_rows"]) if row is not None and row["num_affected_rows"] is not None else UNKNOWN
+    try:
+        plan = df._jdf.queryExecution().executedPlan()  # type: ignore[attr-defined]
+        if plan.getClass().getSimpleName() == "CommandResultExec":
+            plan = plan.commandPhysicalPlan()
+        return _row_metric(plan)
+    except Exception:  # noqa: BLE001 - metrics are a best effort; the statement itself succeeded
+        log.debug("no row count for a command", exc_info=True)
+        return UNKNOWN
+
+
+def _row_metric(plan: Any) -> int:
+    metrics = plan.metrics()
+    for name in _ROW_METRICS:
+        if metrics.contains(name):
+            return int(metrics.apply(name).value())
+    children = plan.children()
+    if children.size() == 1:
+        return _row_metric(children.head())
+    return UNKNOWN
+
+
+def _insert_values_target(spark: SparkSession, sql: str) -> str | None:
+    """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t [(cols)]`` quoted, else None."""
+    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
+    if plan.getClass().getSimpleName() != "InsertIntoStatement":
+        return None
+    query = plan.query()
+    if (
+        query.getClass().getSimpleName() != "UnresolvedInlineTable"
+        or plan.overwrite()
+        or plan.ifPartitionNotExists()
+        or not plan.partitionSpec().isEmpty()
+        or query.rows().size() != 1
+        or plan.table().getClass().getSimpleName() != "UnresolvedRelation"
+    ):
+        return None
+    values = query.rows().head()
+    markers = [values.apply(i) for i in range(values.size())]
+    if not markers or any(marker.getClass().getSimpleName() != "PosParameter" for marker in markers):
+        return None
+    parts = plan.table().multipartIdentifier()
+    table = ".".join(quote_identifier(parts.apply(i)) for i in range(parts.size()))
+    columns = plan.userSpecifiedCols()
+    if columns.isEmpty():
+        return table
+    return f"{table} ({', '.join(quote_identifier(columns.apply(i)) for i in range(columns.size()))})"
+
+
+def _insert_rows(spark: SparkSession, target: str, parameters: pa.Table) -> int:
+    # Positional, like VALUES: parameter columns keep their order under names of our own.
+    names = [f"c{i}" for i in range(parameters.num_columns)]
+    view = f"flight_sql_parameters_{uuid.uuid4().hex}"
+    spark.createDataFrame(parameters.rename_columns(names)).createOrReplaceTempView(view)
+    try:
+        df = spark.sql(f"INSERT INTO {target} SELECT {', '.join(names)} FROM {quote_identifier(view)}")
+        count = affected_rows(df)
+        return parameters.num_rows if count == UNKNOWN else count
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a Spark SQL identifier in backticks."""
+    return "`" + name.replace("`", "``") + "`"
