@@ -54,6 +54,13 @@ def arrow_schema(df: DataFrame, jvm: bool) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(bytes(java_schema.serializeAsMessage())))
 
 
+def cancel_job_group(df: DataFrame, job_group: str) -> None:
+    """Cancel the Spark jobs of ``job_group``, and those it submits later: a cancel that arrives
+    before the job was submitted must not let it run."""
+    context = df.sparkSession.sparkContext
+    context._jsc.sc().cancelJobGroupAndFutureJobs(job_group, "the query was cancelled")  # type: ignore[attr-defined]
+
+
 class PushJob:
     """One Spark job that pushes every partition of a DataFrame's result to the nodes of ``target``."""
 
@@ -95,8 +102,8 @@ class PushJob:
         return batches.mapPartitionsWithIndex(functools.partial(push_jvm_batches, self._target))
 
     def cancel(self) -> None:
-        """Cancel the job's Spark jobs (safe to call at any time, from any thread)."""
-        self._df.sparkSession.sparkContext.cancelJobGroup(self._job_group)
+        """Cancel the job's Spark jobs, running or still to come (safe at any time, from any thread)."""
+        cancel_job_group(self._df, self._job_group)
 
 
 class CollectJob:
@@ -118,5 +125,5 @@ class CollectJob:
                 context.setLocalProperty(key, None)  # type: ignore[arg-type]
 
     def cancel(self) -> None:
-        """Cancel the job's Spark jobs (safe to call at any time, from any thread)."""
-        self._df.sparkSession.sparkContext.cancelJobGroup(self._job_group)
+        """Cancel the job's Spark jobs, running or still to come (safe at any time, from any thread)."""
+        cancel_job_group(self._df, self._job_group)

@@ -21,7 +21,7 @@ from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
 from flightsql.sessions import SessionHandlers
 from flightsql.settings import ExecutionMode
-from flightsql.statements import PreparedStatement, StatementKind, classify, parameter_schema
+from flightsql.statements import PreparedStatement, StatementKind, classify, count_markers, parameter_schema
 from flightsql.updates import run_update
 
 if TYPE_CHECKING:
@@ -116,8 +116,7 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         """The result schema of a query, without running it."""
-        spark = self.spark_for(context)
-        return flight.SchemaResult(self._schema_of(spark, PreparedStatement(command.query), classify(spark, command.query)))
+        return self._known_schema(self.spark_for(context), PreparedStatement(command.query))
 
     def get_schema_prepared_statement(
         self,
@@ -126,22 +125,34 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         descriptor: flight.FlightDescriptor,
     ) -> flight.SchemaResult:
         """The result schema of a prepared statement's query."""
-        spark = self.spark_for(context)
-        statement = self._prepared(command.prepared_statement_handle)
-        return flight.SchemaResult(self._schema_of(spark, statement, classify(spark, statement.sql)))
+        return self._known_schema(self.spark_for(context), self._prepared(command.prepared_statement_handle))
 
-    def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema:
+    def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema | None:
+        """The statement's result schema; None when Spark needs the parameters' values to know it."""
         from flightmanager.spark_job import arrow_schema, use_jvm
 
         if kind.is_command:
             # Running a command to learn its schema would run it twice; say nothing instead.
             return pa.schema([])
-        if statement.parameters is None and parameter_schema(statement.sql).names:
-            # Unbound markers: Spark can analyse the query only with values; nulls stand in for them.
-            df = spark.sql(statement.sql, args=[None] * len(parameter_schema(statement.sql)))
+        markers = count_markers(statement.sql)
+        if statement.parameters is None and markers:
+            # Unbound markers: nulls stand in for the values. Where Spark needs a typed value (LIMIT ?,
+            # TABLESAMPLE (? ROWS)) it refuses the null type, VOID: the schema is known once bound.
+            try:
+                df = spark.sql(statement.sql, args=[None] * markers)
+            except Exception as exc:
+                if '"VOID"' in str(exc):
+                    return None
+                raise
         else:
             df = spark.sql(statement.sql, args=statement.argument_rows()[0] or None)
         return arrow_schema(df, use_jvm(df, self.manager.config.push_method))
+
+    def _known_schema(self, spark: SparkSession, statement: PreparedStatement) -> flight.SchemaResult:
+        schema = self._schema_of(spark, statement, classify(spark, statement.sql))
+        if schema is None:
+            raise InvalidArgument("Spark needs the parameters' values to analyse this statement: bind them first")
+        return flight.SchemaResult(schema)
 
     def do_get_statement(
         self, context: flight.ServerCallContext, ticket: sql_pb2.TicketStatementQuery
@@ -193,8 +204,9 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
             is_update=not kind.returns_rows,
             parameter_schema=parameter_schema(request.query).serialize().to_pybytes(),
         )
-        if not kind.is_command:
-            result.dataset_schema = self._schema_of(spark, statement, kind).serialize().to_pybytes()
+        schema = None if kind.is_command else self._schema_of(spark, statement, kind)
+        if schema is not None:
+            result.dataset_schema = schema.serialize().to_pybytes()
         return result
 
     def do_put_prepared_statement_query(

@@ -59,6 +59,14 @@ class ServerProcess:
         assert found, f"the server never printed {text!r} within {timeout} s:\n" + "\n".join(self.lines[-40:])
         return found
 
+    def wait_for_count(self, text: str, count: int, timeout: float) -> None:
+        """Wait until at least ``count`` lines printed by the server contain ``text``."""
+        with self._printed:
+            found = self._printed.wait_for(lambda: sum(text in line for line in self.lines) >= count, timeout=timeout)
+        assert found, f"the server printed {text!r} fewer than {count} times within {timeout} s:\n" + "\n".join(
+            self.lines[-40:]
+        )
+
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
         self._pump_thread.start()
