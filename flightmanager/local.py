@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -12,6 +15,36 @@ from flightmanager.model import NodeInfo, QueryState
 
 class LocalFlightManager(FlightManager):
     """A single-node cluster: this node serves every partition of every result."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._records: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._records_lock = threading.Lock()
+
+    def put_record(self, kind: str, key: str, value: bytes) -> None:
+        """Kept in this process."""
+        with self._records_lock:
+            self._records[(kind, key)] = (value, time.time())
+
+    def get_record(self, kind: str, key: str) -> bytes | None:
+        """From this process."""
+        with self._records_lock:
+            found = self._records.get((kind, key))
+        return None if found is None else found[0]
+
+    def delete_record(self, kind: str, key: str) -> None:
+        """From this process."""
+        with self._records_lock:
+            self._records.pop((kind, key), None)
+
+    def expire_records(self, kind: str, max_age: float) -> int:
+        """From this process."""
+        cutoff = time.time() - max_age
+        with self._records_lock:
+            old = [name for name, (_, written) in self._records.items() if name[0] == kind and written < cutoff]
+            for name in old:
+                del self._records[name]
+        return len(old)
 
     def serving_nodes(self) -> list[NodeInfo]:
         """Just this node."""

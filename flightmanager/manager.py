@@ -257,6 +257,24 @@ class FlightManager(ABC):
             "peak_rss_bytes": _peak_rss_bytes(),
         }
 
+    # ---- small records shared by every node (e.g. a front end's client sessions) -------------
+
+    @abstractmethod
+    def put_record(self, kind: str, key: str, value: bytes) -> None:
+        """Store a small record (under a few KiB) that every node of the cluster can read."""
+
+    @abstractmethod
+    def get_record(self, kind: str, key: str) -> bytes | None:
+        """A record stored by any node, or None."""
+
+    @abstractmethod
+    def delete_record(self, kind: str, key: str) -> None:
+        """Forget a record (nothing happens if there is none)."""
+
+    @abstractmethod
+    def expire_records(self, kind: str, max_age: float) -> int:
+        """Forget the records of ``kind`` last written more than ``max_age`` seconds ago; how many."""
+
     # ---- coordination, supplied by each implementation ---------------------------------------
 
     @abstractmethod

@@ -23,6 +23,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class ZooKeeperFlightManager(FlightManager):
         root = config.zookeeper_path
         self._nodes_path = f"{root}/nodes"
         self._queries_path = f"{root}/queries"
+        self._records_path = f"{root}/records"
         self._zk = KazooClient(
             hosts=config.zookeeper_url,
             timeout=config.zookeeper_session_timeout,
@@ -219,6 +221,62 @@ class ZooKeeperFlightManager(FlightManager):
                 self._settle(tracked)
 
     # ---- queries: the owner's side -----------------------------------------------------------
+
+    # ---- small shared records ------------------------------------------------------------------
+
+    def _record_path(self, kind: str, key: str) -> str:
+        if not kind.isidentifier() or "/" in key or key in ("", ".", ".."):
+            raise ValueError(f"not a record name: {kind!r}/{key!r}")
+        return f"{self._records_path}/{kind}/{key}"
+
+    def put_record(self, kind: str, key: str, value: bytes) -> None:
+        """A persistent znode under ``<root>/records/<kind>/``."""
+        path = self._record_path(kind, key)
+
+        def put() -> None:
+            try:
+                self._zk.set(path, value)
+            except NoNodeError:
+                try:
+                    self._zk.create(path, value, makepath=True)
+                except NodeExistsError:
+                    self._zk.set(path, value)
+
+        self._zk.retry(put)
+
+    def get_record(self, kind: str, key: str) -> bytes | None:
+        """Read from ZooKeeper, so a record written by any node is seen at once."""
+        try:
+            data, _ = self._zk.retry(self._zk.get, self._record_path(kind, key))
+        except NoNodeError:
+            return None
+        return bytes(data)
+
+    def delete_record(self, kind: str, key: str) -> None:
+        """Delete the znode if it is there."""
+        try:
+            self._zk.retry(self._zk.delete, self._record_path(kind, key))
+        except NoNodeError:
+            pass
+
+    def expire_records(self, kind: str, max_age: float) -> int:
+        """Delete the znodes of ``kind`` whose last write (ZooKeeper's mtime) is older than ``max_age``."""
+        folder = self._record_path(kind, "x").rsplit("/", 1)[0]
+        try:
+            keys = self._zk.retry(self._zk.get_children, folder)
+        except NoNodeError:
+            return 0
+        cutoff_ms = (time.time() - max_age) * 1000
+        expired = 0
+        for key in keys:
+            try:
+                stat = self._zk.retry(self._zk.exists, f"{folder}/{key}")
+                if stat is not None and stat.mtime < cutoff_ms:
+                    self._zk.retry(self._zk.delete, f"{folder}/{key}", version=stat.version)
+                    expired += 1
+            except (NoNodeError, BadVersionError):
+                pass  # deleted or rewritten meanwhile
+        return expired
 
     def _query_path(self, query_id: str, *parts: str) -> str:
         return "/".join((self._queries_path, query_id, *parts))

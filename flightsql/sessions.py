@@ -1,11 +1,13 @@
 """Flight SQL sessions: per-client options and Spark sessions, honoured by every node.
 
-A client's session is named by the ``arrow_flight_session_id`` cookie (clients must keep cookies:
-ADBC does with ``adbc.flight.sql.rpc.with_cookie_middleware=true``). The cookie carries the session's
-id and its options, so whichever node a request reaches applies the same options; each node keeps
-one Spark session per client session (``SparkSession.newSession()``: its own temporary views,
-current catalog and SQL settings), dropped on CloseSession or after
-``spark.flight.sql.session.idleTimeout``. Requests without a session run in the node's own session.
+A client's session is named by the ``arrow_flight_session_id`` cookie, which every reply to a call
+without one sets (clients must keep cookies: ADBC does with
+``adbc.flight.sql.rpc.with_cookie_middleware=true``). The session's options live in the
+FlightManager's shared records (ZooKeeper in a cluster), so whichever node a request reaches applies
+them. Each node keeps one Spark session per client session (``SparkSession.newSession()``: its own
+temporary views, current catalog and SQL settings), dropped on CloseSession or after
+``spark.flight.sql.session.ttl`` without use on that node; options expire the same time after they
+were last set. Calls without a session cookie run in the node's own Spark session.
 
 Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog and schema use),
 ``executionMode`` (``auto``, ``distributed``, ``single``) and the ``spark.sql.*`` settings of
@@ -14,8 +16,6 @@ Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 import time
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Union
 
 import pyarrow.flight as flight
 
+from flightmanager import FlightManager
 from flightsql.errors import InvalidArgument
 from flightsql.proto import FlightSession_pb2 as session_pb2
 from flightsql.settings import ExecutionMode, parse_execution_mode
@@ -63,61 +64,24 @@ ALLOWED_SPARK_SETTINGS = frozenset(
 """The Spark SQL settings a client session may change (settings that shape one query's semantics
 or plan; nothing that reaches beyond the session)."""
 
-MAX_COOKIE_CHARS = 3500  # browsers' and gRPC proxies' comfortable limit for one cookie
-
+RECORD_KIND = "flightsql_sessions"
+MAX_OPTIONS_BYTES = 16 * 1024
 OptionValue = Union[str, bool, int, float, list[str]]
 
 
-@dataclass
-class ClientSession:
-    """A client session as its cookie carries it: an id and the options set so far."""
-
-    session_id: str
-    options: dict[str, str] = field(default_factory=dict)
-
-    def cookie_value(self) -> str:
-        """The cookie's value: the id, a dot, the options as URL-safe base64 JSON."""
-        body = base64.urlsafe_b64encode(json.dumps(self.options, separators=(",", ":")).encode()).decode().rstrip("=")
-        return f"{self.session_id}.{body}"
-
-    @classmethod
-    def from_cookie_value(cls, value: str) -> ClientSession | None:
-        """The session a cookie names; None for a value this server did not issue."""
-        session_id, _, body = value.partition(".")
-        try:
-            uuid.UUID(hex=session_id)
-            options = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))) if body else {}
-        except (ValueError, binascii.Error):
-            return None
-        if not isinstance(options, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
-            return None
-        return cls(session_id, options)
-
-
 class SessionMiddleware(flight.ServerMiddleware):
-    """Holds the call's client session and sends its cookie back when it was created or changed."""
+    """The call's session id: the client's cookie, or a new id sent back in a ``set-cookie``."""
 
-    def __init__(self, session: ClientSession | None) -> None:
-        self.session = session
-        self._sent_value = session.cookie_value() if session is not None else None
-        self.closed = False
-
-    def begin(self) -> ClientSession:
-        """The call's session, created (with a fresh id) if the client had none."""
-        if self.session is None:
-            self.session = ClientSession(uuid.uuid4().hex)
-        return self.session
+    def __init__(self, session_id: str | None) -> None:
+        self.from_client = session_id is not None
+        self.session_id = session_id or uuid.uuid4().hex
 
     def sending_headers(self) -> dict[str, list[str]]:
-        """A ``set-cookie`` header when the session is new, changed or closed."""
-        if self.session is None:
+        """A new session cookie for a client that has none (headers go out before the handler runs,
+        so the id is decided here, and options are kept on the server)."""
+        if self.from_client:
             return {}
-        if self.closed:
-            return {"set-cookie": [f"{COOKIE}=; Max-Age=0; Path=/"]}
-        value = self.session.cookie_value()
-        if value == self._sent_value:
-            return {}
-        return {"set-cookie": [f"{COOKIE}={value}; Path=/"]}
+        return {"set-cookie": [f"{COOKIE}={self.session_id}; Path=/"]}
 
 
 class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
@@ -125,18 +89,21 @@ class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
 
     def start_call(self, info: flight.CallInfo, headers: Mapping[str, list[str]]) -> SessionMiddleware:
         """The call's middleware, with the session its cookie names (if any)."""
-        return SessionMiddleware(_session_from_headers(headers))
+        return SessionMiddleware(_session_id_from_headers(headers))
 
 
-def _session_from_headers(headers: Mapping[str, list[str]]) -> ClientSession | None:
+def _session_id_from_headers(headers: Mapping[str, list[str]]) -> str | None:
     for header in headers.get("cookie", []):
         cookies: SimpleCookie = SimpleCookie()
         try:
             cookies.load(header)
         except CookieError:
             continue
-        if COOKIE in cookies and cookies[COOKIE].value:
-            return ClientSession.from_cookie_value(cookies[COOKIE].value)
+        if COOKIE in cookies:
+            try:
+                return uuid.UUID(hex=cookies[COOKIE].value).hex
+            except ValueError:
+                return None  # not an id this server issued: the call gets a new session
     return None
 
 
@@ -151,10 +118,7 @@ class _NodeSession:
 class SessionHandlers(SparkHandlers):
     """SetSessionOptions, GetSessionOptions, CloseSession; and each request in its client's session."""
 
-    IDLE_TIMEOUT = 3600.0
-    """Seconds after which a node forgets the Spark session of a client that sent nothing."""
-
-    def __init__(self, location: str, spark: SparkSession, manager: object, **kwargs: object) -> None:
+    def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
         middleware = dict(kwargs.pop("middleware", None) or {})  # type: ignore[call-overload]
         middleware[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
         super().__init__(location, spark, manager, middleware=middleware, **kwargs)  # type: ignore[arg-type]
@@ -162,42 +126,48 @@ class SessionHandlers(SparkHandlers):
         self._sessions_lock = threading.Lock()
         self._scratch: SparkSession | None = None
         self._scratch_lock = threading.Lock()
+        self._next_expiry = 0.0
 
     # ---- which Spark session a request runs in -------------------------------------------------
 
     def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
         """The client's own Spark session with its options applied, or the node's without a session."""
-        session = self._client_session(context)
-        if session is None:
+        session_id = self._session_id(context)
+        if session_id is None:
             return self.spark
-        node_session = self._node_session(session.session_id)
+        options = self._options(session_id)
+        node_session = self._node_session(session_id)
         with node_session.lock:
-            if node_session.applied != session.options:
-                _apply(node_session.spark, node_session.applied, session.options)
-                node_session.applied = dict(session.options)
+            if node_session.applied != options:
+                _apply(node_session.spark, node_session.applied, options, self.spark)
+                node_session.applied = dict(options)
         return node_session.spark
 
     def execution_mode(self, context: flight.ServerCallContext) -> ExecutionMode:
         """The session's ``executionMode`` option, else ``spark.flight.sql.executionMode``."""
-        session = self._client_session(context)
-        if session is not None and EXECUTION_MODE in session.options:
-            return ExecutionMode(session.options[EXECUTION_MODE])
-        return self.settings.execution_mode
+        session_id = self._session_id(context)
+        mode = self._options(session_id).get(EXECUTION_MODE) if session_id is not None else None
+        return ExecutionMode(mode) if mode is not None else self.settings.execution_mode
 
     @staticmethod
     def _middleware(context: flight.ServerCallContext) -> SessionMiddleware | None:
         return context.get_middleware(MIDDLEWARE_KEY)  # type: ignore[no-any-return]
 
-    def _client_session(self, context: flight.ServerCallContext) -> ClientSession | None:
+    def _session_id(self, context: flight.ServerCallContext) -> str | None:
+        """The session the client's cookie names (None: the client sent no session cookie)."""
         middleware = self._middleware(context)
-        return None if middleware is None or middleware.closed else middleware.session
+        return middleware.session_id if middleware is not None and middleware.from_client else None
+
+    def _options(self, session_id: str) -> dict[str, str]:
+        record = self.manager.get_record(RECORD_KIND, session_id)
+        return json.loads(record) if record else {}
 
     def _node_session(self, session_id: str) -> _NodeSession:
         now = time.monotonic()
         with self._sessions_lock:
             while self._sessions:
                 oldest_id, oldest = next(iter(self._sessions.items()))
-                if now - oldest.used_at < self.IDLE_TIMEOUT:
+                if now - oldest.used_at < self.settings.session_ttl:
                     break
                 del self._sessions[oldest_id]
             node_session = self._sessions.get(session_id)
@@ -213,15 +183,15 @@ class SessionHandlers(SparkHandlers):
     def do_action_set_session_options(
         self, context: flight.ServerCallContext, request: session_pb2.SetSessionOptionsRequest
     ) -> session_pb2.SetSessionOptionsResult:
-        """Set (or, with an empty value, unset) options; each rejected one is named in the result.
-        The session starts here if the client had none; its new cookie comes back in the headers."""
-        middleware = self._middleware(context)
-        if middleware is None:
-            raise InvalidArgument("sessions are not available on this server")
-        session = middleware.begin()
-        middleware.closed = False
+        """Set (or, with an empty value, unset) options; each rejected one is named in the result."""
+        session_id = self._session_id(context)
+        if session_id is None:
+            raise InvalidArgument(
+                f"no session: keep the {COOKIE} cookie this server sets (ADBC: "
+                "adbc.flight.sql.rpc.with_cookie_middleware=true) and send it with this call"
+            )
         result = session_pb2.SetSessionOptionsResult()
-        options = dict(session.options)
+        options = self._options(session_id)
         for name, value in request.session_options.items():
             before = dict(options)
             error = _set_option(options, name, value)
@@ -230,18 +200,26 @@ class SessionHandlers(SparkHandlers):
             if error is not None:
                 options = before
                 result.errors[name].value = error
-        if len(ClientSession(session.session_id, options).cookie_value()) > MAX_COOKIE_CHARS:
-            raise InvalidArgument(f"the session's options exceed {MAX_COOKIE_CHARS} characters")
-        session.options = options
+        body = json.dumps(options, separators=(",", ":")).encode()
+        if len(body) > MAX_OPTIONS_BYTES:
+            raise InvalidArgument(f"a session's options are limited to {MAX_OPTIONS_BYTES} bytes")
+        self.manager.put_record(RECORD_KIND, session_id, body)
+        self._expire_sessions()
         return result
+
+    def _expire_sessions(self) -> None:
+        now = time.monotonic()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + min(600.0, self.settings.session_ttl)
+        self.manager.expire_records(RECORD_KIND, self.settings.session_ttl)
 
     def _accepts(self, name: str, options: Mapping[str, str]) -> bool:
         """Whether Spark takes the option's value (tried on a scratch session of this node)."""
-        with self._sessions_lock:
+        with self._scratch_lock:
             if self._scratch is None:
                 self._scratch = self.spark.newSession()
             scratch = self._scratch
-        with self._scratch_lock:
             try:
                 if name in ALLOWED_SPARK_SETTINGS:
                     scratch.conf.set(name, options[name])
@@ -257,13 +235,13 @@ class SessionHandlers(SparkHandlers):
     def do_action_get_session_options(
         self, context: flight.ServerCallContext, request: session_pb2.GetSessionOptionsRequest
     ) -> session_pb2.GetSessionOptionsResult:
-        """The session's options, with the current catalog and schema always present."""
-        session = self._client_session(context)
+        """The session's options, with the current catalog, schema and execution mode always present."""
+        session_id = self._session_id(context)
+        options = self._options(session_id) if session_id is not None else {}
         spark = self.spark_for(context)
-        options = dict(session.options) if session is not None else {}
         options[CATALOG] = spark.catalog.currentCatalog()
         options[SCHEMA] = spark.catalog.currentDatabase()
-        options.setdefault(EXECUTION_MODE, self.execution_mode(context).value)
+        options.setdefault(EXECUTION_MODE, self.settings.execution_mode.value)
         result = session_pb2.GetSessionOptionsResult()
         for name, value in options.items():
             result.session_options[name].string_value = value
@@ -272,12 +250,12 @@ class SessionHandlers(SparkHandlers):
     def do_action_close_session(
         self, context: flight.ServerCallContext, request: session_pb2.CloseSessionRequest
     ) -> session_pb2.CloseSessionResult:
-        """Forget the session on this node (its temporary views go with it) and clear the cookie."""
-        middleware = self._middleware(context)
-        if middleware is not None and middleware.session is not None:
+        """Forget the session's options and this node's Spark session (its temporary views go too)."""
+        session_id = self._session_id(context)
+        if session_id is not None:
+            self.manager.delete_record(RECORD_KIND, session_id)
             with self._sessions_lock:
-                self._sessions.pop(middleware.session.session_id, None)
-            middleware.closed = True
+                self._sessions.pop(session_id, None)
         return session_pb2.CloseSessionResult(status=session_pb2.CloseSessionResult.CLOSED)
 
 
@@ -305,14 +283,21 @@ def _set_option(options: dict[str, str], name: str, value: session_pb2.SessionOp
     return None
 
 
-def _apply(spark: SparkSession, before: Mapping[str, str], after: Mapping[str, str]) -> None:
-    """Move a Spark session from options ``before`` to options ``after``."""
+def _apply(spark: SparkSession, before: Mapping[str, str], after: Mapping[str, str], node: SparkSession) -> None:
+    """Move a Spark session from options ``before`` to options ``after``; an unset setting takes the
+    ``node`` session's value again."""
     for key in ALLOWED_SPARK_SETTINGS:
         if key in after and after[key] != before.get(key):
             spark.conf.set(key, after[key])
         elif key in before and key not in after:
-            spark.conf.unset(key)
-    if CATALOG in after and after[CATALOG] != before.get(CATALOG):
-        spark.catalog.setCurrentCatalog(after[CATALOG])
-    if SCHEMA in after and (after[SCHEMA] != before.get(SCHEMA) or after.get(CATALOG) != before.get(CATALOG)):
-        spark.catalog.setCurrentDatabase(after[SCHEMA])
+            default = node.conf.get(key, None)
+            if default is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, default)
+    if after.get(CATALOG) != before.get(CATALOG) or after.get(SCHEMA) != before.get(SCHEMA):
+        spark.catalog.setCurrentCatalog(after.get(CATALOG) or node.catalog.currentCatalog())
+        if SCHEMA in after:
+            spark.catalog.setCurrentDatabase(after[SCHEMA])
+        elif CATALOG not in after:
+            spark.catalog.setCurrentDatabase(node.catalog.currentDatabase())

@@ -31,6 +31,9 @@ class SqlConfKey(str, Enum):
     PREPARED_TTL = "spark.flight.sql.preparedStatement.ttl"
     """Seconds a prepared statement handle stays valid after it was issued or last bound
     (default 86400)."""
+    SESSION_TTL = "spark.flight.sql.session.ttl"
+    """Seconds a client session's options live after they were last set, and a node keeps the
+    session's Spark session after its last use (default 86400)."""
     INGEST_STAGING_DIR = "spark.flight.sql.ingest.stagingDir"
     """Where bulk ingest stages uploads as Parquet before Spark writes them into the table: a local
     folder or a URI pyarrow can write (``hdfs://``, ``s3://``, ...). Spark's executors must be able to
@@ -45,6 +48,7 @@ class SqlSettings:
     execution_mode: ExecutionMode = ExecutionMode.AUTO
     single_max_rows: int = 10_000
     prepared_ttl: float = 86_400.0
+    session_ttl: float = 86_400.0
     ingest_staging_dir: str | None = None
 
     @classmethod
@@ -59,6 +63,7 @@ class SqlSettings:
         mode = value(SqlConfKey.EXECUTION_MODE)
         rows = value(SqlConfKey.SINGLE_MAX_ROWS)
         ttl = value(SqlConfKey.PREPARED_TTL)
+        session_ttl = value(SqlConfKey.SESSION_TTL)
         try:
             single_max_rows = cls.single_max_rows if rows is None else int(rows)
         except ValueError:
@@ -67,6 +72,12 @@ class SqlSettings:
             prepared_ttl = cls.prepared_ttl if ttl is None else float(ttl.lower().removesuffix("s"))
         except ValueError:
             raise ValueError(f"{SqlConfKey.PREPARED_TTL.value} must be a number of seconds, not {ttl!r}") from None
+        try:
+            session_seconds = cls.session_ttl if session_ttl is None else float(session_ttl.lower().removesuffix("s"))
+        except ValueError:
+            raise ValueError(f"{SqlConfKey.SESSION_TTL.value} must be a number of seconds, not {session_ttl!r}") from None
+        if session_seconds <= 0:
+            raise ValueError(f"{SqlConfKey.SESSION_TTL.value} must be positive")
         if single_max_rows < 0 or prepared_ttl <= 0:
             raise ValueError(
                 f"{SqlConfKey.SINGLE_MAX_ROWS.value} must not be negative and {SqlConfKey.PREPARED_TTL.value} must be positive"
@@ -75,6 +86,7 @@ class SqlSettings:
             execution_mode=parse_execution_mode(mode or cls.execution_mode.value, SqlConfKey.EXECUTION_MODE.value),
             single_max_rows=single_max_rows,
             prepared_ttl=prepared_ttl,
+            session_ttl=session_seconds,
             ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
         )
 
