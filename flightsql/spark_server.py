@@ -60,16 +60,17 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
 
     # ---- queries -----------------------------------------------------------------------------
 
-    def _dataframe(self, spark: SparkSession, sql: str, rows: list[list[object]]) -> DataFrame:
+    def _dataframe(self, spark: SparkSession, sql: str, rows: list[list[object]]) -> tuple[DataFrame, StatementKind]:
         """Parse and analyse ``sql``, once per parameter row (rows of results appended in order).
         Commands run here, as Spark runs them eagerly."""
-        classify(spark, sql)
+        kind = classify(spark, sql)
         frames = [spark.sql(sql, args=row or None) for row in rows]
-        return functools.reduce(lambda left, right: left.unionAll(right), frames)
+        return functools.reduce(lambda left, right: left.unionAll(right), frames), kind
 
-    def _serve(self, context: flight.ServerCallContext, df: DataFrame, sql: str) -> DistributedResult:
+    def _serve(self, context: flight.ServerCallContext, df: DataFrame, kind: StatementKind, sql: str) -> DistributedResult:
         mode = self.execution_mode(context)
-        if mode is ExecutionMode.AUTO and self._is_small(df):
+        # A command's rows are already on this node (Spark ran it while analysing it).
+        if mode is ExecutionMode.AUTO and (kind.is_command or self._is_small(df)):
             return self.manager.collect_here(df, description=sql)
         return self.manager.distribute(df, description=sql, here_only=mode is ExecutionMode.SINGLE)
 
@@ -85,8 +86,8 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     def _execute(
         self, context: flight.ServerCallContext, statement: PreparedStatement, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        df = self._dataframe(self.spark_for(context), statement.sql, statement.argument_rows())
-        result = self._serve(context, df, statement.sql)
+        df, kind = self._dataframe(self.spark_for(context), statement.sql, statement.argument_rows())
+        result = self._serve(context, df, kind, statement.sql)
         log.info("query %s: %s", result.query_id, " ".join(statement.sql.split())[:300])
         return flight.FlightInfo(
             result.schema,

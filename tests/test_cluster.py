@@ -249,3 +249,103 @@ def test_retried_and_speculative_attempts_never_duplicate_rows(flaky_pair, udf: 
     logs = "\n".join(nodes[0].lines + nodes[1].lines)
     # Evidence that a second attempt of some partition also pushed, and was thrown away.
     assert "discarded, attempt" in logs, "no duplicate attempt reached a node: the test proved nothing"
+
+
+# ---- Flight SQL features across nodes ------------------------------------------------------------
+
+
+def session_cookie(location: str) -> tuple[bytes, bytes]:
+    """A new session's cookie, as the node at ``location`` sets it."""
+    from test_sessions import CookieJar, get_options
+
+    jar = CookieJar()
+    with flight.FlightClient(location, middleware=[jar]) as client:
+        get_options(client)
+    assert jar.cookie is not None
+    return (b"cookie", jar.cookie.encode())
+
+
+def set_session_options(location: str, cookie: tuple[bytes, bytes], **values: str) -> None:
+    from flightsql.proto import FlightSession_pb2 as session_pb2
+
+    request = session_pb2.SetSessionOptionsRequest()
+    for name, value in values.items():
+        request.session_options[name].string_value = value
+    with flight.FlightClient(location) as client:
+        (result,) = client.do_action(
+            flight.Action("SetSessionOptions", request.SerializeToString()), flight.FlightCallOptions(headers=[cookie])
+        )
+    assert not session_pb2.SetSessionOptionsResult.FromString(result.body.to_pybytes()).errors
+
+
+def run(location: str, sql: str, cookie: tuple[bytes, bytes] | None = None) -> tuple[list[str], pa.Table]:
+    """The endpoint locations of ``sql`` taken by ``location``, and every row."""
+    options = flight.FlightCallOptions(headers=[cookie] if cookie else [])
+    with flight.FlightClient(location) as client:
+        info = client.get_flight_info(statement(sql), options)
+    locations = [endpoint.locations[0].uri.decode() for endpoint in info.endpoints]
+    return locations, pa.concat_tables(read_endpoint(endpoint) for endpoint in info.endpoints)
+
+
+def test_execution_modes_decide_how_many_nodes_serve(pair) -> None:
+    _, (first, second) = pair
+    big = "SELECT id FROM range(0, 40000, 1, 4)"
+    # auto: a small or driver-side result comes from the node that took the query alone.
+    for small in ("SELECT id FROM range(0, 40000, 1, 4) ORDER BY id LIMIT 5", "SELECT count(*) AS n FROM range(40000)",
+                  "SHOW DATABASES", "VALUES (1), (2)"):
+        locations, table = run(second.location, small)
+        assert locations == [second.location], small
+        assert table.num_rows >= 1
+    locations, table = run(second.location, big)
+    assert sorted(locations) == sorted([first.location, second.location])
+    assert sorted(table.column("id").to_pylist()) == list(range(40000))
+    # single, chosen by the session: one endpoint on the node asked, every row.
+    cookie = session_cookie(first.location)
+    set_session_options(first.location, cookie, executionMode="single")
+    locations, table = run(first.location, big, cookie)
+    assert locations == [first.location]
+    assert sorted(table.column("id").to_pylist()) == list(range(40000))
+    # distributed, even for a one-row result.
+    set_session_options(first.location, cookie, executionMode="distributed")
+    locations, table = run(first.location, "SELECT 1 AS one", cookie)
+    assert sorted(locations) == sorted([first.location, second.location])
+    assert table.column("one").to_pylist() == [1]
+
+
+def test_a_session_is_honoured_by_every_node(pair) -> None:
+    _, (first, second) = pair
+    cookie = session_cookie(first.location)
+    set_session_options(first.location, cookie, **{"spark.sql.session.timeZone": "Asia/Kolkata"})
+    for node in (first, second):
+        _, table = run(node.location, "SELECT current_timezone() AS tz", cookie)
+        assert table.column("tz").to_pylist() == ["Asia/Kolkata"]
+    _, table = run(second.location, "SELECT current_timezone() AS tz")
+    assert table.column("tz").to_pylist() == ["UTC"]
+
+
+def test_a_statement_prepared_and_bound_on_one_node_runs_on_another(pair) -> None:
+    from test_prepared import bind, prepare, run_prepared
+
+    _, (first, second) = pair
+    with flight.FlightClient(first.location) as client:
+        prepared = prepare(client, "SELECT id FROM range(0, 40000, 1, 4) WHERE id % ? = 0")
+        bound = bind(client, prepared.prepared_statement_handle, pa.table({"m": [1000]}))
+    with flight.FlightClient(second.location) as client:
+        table = run_prepared(client, bound)
+    assert sorted(table.column("id").to_pylist()) == list(range(0, 40000, 1000))
+
+
+def test_cancel_sent_to_another_node_stops_the_owner_s_job(pair, kazoo) -> None:
+    from test_cancel import cancel_flight_info
+
+    root, (owner, other) = pair
+    before = sum("cancelling the job" in line for line in owner.lines)
+    with flight.FlightClient(owner.location) as client:
+        info = client.get_flight_info(statement(stalling_query()))
+    assert len(info.endpoints) == 2
+    with flight.FlightClient(other.location) as client:
+        from flightsql.protocol import CancelStatus
+
+        assert cancel_flight_info(client, info) is CancelStatus.CANCELLED
+    owner.wait_for_count("cancelling the job", before + 1, timeout=WAIT)
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])

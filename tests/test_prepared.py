@@ -54,7 +54,11 @@ def bind(client: flight.FlightClient, handle: bytes, parameters: pa.Table) -> by
 def run_prepared(client: flight.FlightClient, handle: bytes) -> pa.Table:
     command = sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle)
     info = client.get_flight_info(flight.FlightDescriptor.for_command(pack_command(command)))
-    return pa.concat_tables(client.do_get(e.ticket).read_all() for e in info.endpoints)
+    tables = []
+    for endpoint in info.endpoints:
+        with flight.FlightClient(endpoint.locations[0]) as reader:
+            tables.append(reader.do_get(endpoint.ticket).read_all())
+    return pa.concat_tables(tables)
 
 
 def test_parameters_bind_values_of_every_common_type(adbc) -> None:
