@@ -73,3 +73,32 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
     finally:
         for node in reversed(processes):
             assert node.stop() == 0
+
+
+def readme_snippet(section: str) -> str:
+    """The first Python block under the README heading ``section``."""
+    readme = (ROOT / "README.md").read_text()
+    text = readme.split(f"### {section}\n", 1)[1]
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+
+
+def run_snippet(code: str, server) -> str:
+    code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace("127.0.0.1:32010", server.location.removeprefix("grpc://"))
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::Warning", "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_readme_parameters_snippet(server) -> None:
+    assert run_snippet(readme_snippet("Parameters and updates"), server).strip() == "2"
+
+
+def test_readme_sessions_snippet(server) -> None:
+    assert run_snippet(readme_snippet("Sessions"), server).strip() == "[(1000, 'Europe/Paris')]"
+
+
+def test_readme_sqlalchemy_snippet(server) -> None:
+    output = run_snippet(readme_snippet("Clients we test"), server)
+    assert "(1, 'Customer 1'" in output and "'name': 'customer_id'" in output
