@@ -65,6 +65,9 @@ ALLOWED_SPARK_SETTINGS = frozenset(
 or plan; nothing that reaches beyond the session)."""
 
 RECORD_KIND = "flightsql_sessions"
+MAX_NODE_SESSIONS = 1000
+"""Spark sessions a node keeps for client sessions; beyond it the least recently used is dropped
+(with its temporary views)."""
 MAX_OPTIONS_BYTES = 16 * 1024
 OptionValue = Union[str, bool, int, float, list[str]]
 
@@ -165,18 +168,21 @@ class SessionHandlers(SparkHandlers):
     def _node_session(self, session_id: str) -> _NodeSession:
         now = time.monotonic()
         with self._sessions_lock:
+            dropped = []
             while self._sessions:
                 oldest_id, oldest = next(iter(self._sessions.items()))
-                if now - oldest.used_at < self.settings.session_ttl:
+                if now - oldest.used_at < self.settings.session_ttl and len(self._sessions) < MAX_NODE_SESSIONS:
                     break
-                del self._sessions[oldest_id]
+                dropped.append(self._sessions.pop(oldest_id))  # its options stay in the records
             node_session = self._sessions.get(session_id)
             if node_session is None:
                 node_session = _NodeSession(self.spark.newSession(), {}, now)
                 self._sessions[session_id] = node_session
             node_session.used_at = now
             self._sessions.move_to_end(session_id)
-            return node_session
+        for gone in dropped:
+            self.session_ended(gone.spark)
+        return node_session
 
     # ---- the session actions ----------------------------------------------------------------
 
@@ -255,7 +261,9 @@ class SessionHandlers(SparkHandlers):
         if session_id is not None:
             self.manager.delete_record(RECORD_KIND, session_id)
             with self._sessions_lock:
-                self._sessions.pop(session_id, None)
+                gone = self._sessions.pop(session_id, None)
+            if gone is not None:
+                self.session_ended(gone.spark)
         return session_pb2.CloseSessionResult(status=session_pb2.CloseSessionResult.CLOSED)
 
 

@@ -32,3 +32,7 @@ class SparkHandlers(FlightSqlServerBase):
     def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
         """The Spark session a request runs in: the client's own session (see flightsql.sessions)."""
         return self.spark
+
+    def session_ended(self, spark: SparkSession) -> None:
+        """A client's Spark session is being dropped (closed, expired or evicted): release what
+        handlers keep for it. Mixins that keep something override this and call ``super()``."""

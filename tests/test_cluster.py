@@ -138,13 +138,13 @@ def test_any_node_takes_a_query_and_the_result_equals_spark(pair, spark, entry: 
 def test_a_ticket_shown_to_the_wrong_node_is_refused(pair) -> None:
     _, nodes = pair
     with flight.FlightClient(nodes[0].location) as client:
-        info = client.get_flight_info(statement("SELECT id FROM range(1000)"))
+        info = client.get_flight_info(statement("SELECT id FROM range(0, 40000, 1, 4)"))
         by_location = {e.locations[0].uri.decode(): e for e in info.endpoints}
         other = by_location[nodes[1].location]
         with pytest.raises(pa.ArrowInvalid, match="this ticket is for node node-2"):
             client.do_get(other.ticket).read_all()
         mine = by_location[nodes[0].location]
-        assert read_endpoint(mine).num_rows + read_endpoint(other).num_rows == 1000
+        assert read_endpoint(mine).num_rows + read_endpoint(other).num_rows == 40000
 
 
 def test_query_metadata_is_released_when_drained(pair, kazoo) -> None:
