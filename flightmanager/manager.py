@@ -159,11 +159,12 @@ class FlightManager(ABC):
         from one endpoint here. For results known to be small: commands' output, local relations,
         a small LIMIT. Returns at once; the result is collected in the background and can be
         cancelled like any other."""
-        schema = arrow_schema(df, use_jvm(df, self.config.push_method))
+        jvm = use_jvm(df, self.config.push_method)
+        schema = arrow_schema(df, jvm)
         query_id = uuid.uuid4().hex
         secret = secrets.token_bytes(16)
         self.store.create(query_id, schema, secret, partitions=[0])
-        job = CollectJob(df, job_group=f"flight-{query_id}", description=description or query_id)
+        job = CollectJob(df, schema, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id)
         with self._jobs_lock:
             self._jobs[query_id] = job
         threading.Thread(
@@ -174,10 +175,7 @@ class FlightManager(ABC):
 
     def _collect(self, query_id: str, secret: bytes, schema: pa.Schema, job: CollectJob) -> None:
         try:
-            table = job.run()
-            if table.schema != schema:
-                table = table.cast(schema)
-            batches = (piece for batch in table.to_batches() for piece in split_batch(batch, self.config.max_message_bytes))
+            batches = (piece for batch in job.run() for piece in split_batch(batch, self.config.max_message_bytes))
             self.store.receive(query_id, secret, 0, 0, batches, schema)
             self.store.finish(query_id, [(0, 0)])
         except BaseException as exc:  # noqa: BLE001 - every failure becomes the result's outcome

@@ -107,19 +107,30 @@ class PushJob:
 
 
 class CollectJob:
-    """Collects a small DataFrame's result as Arrow on the driver, cancellable like a push job."""
+    """Collects a small DataFrame's result as Arrow on the driver, with the same conversion as the
+    push path (``toArrowBatchRdd``, so every type a push supports), cancellable like a push job."""
 
-    def __init__(self, df: DataFrame, *, job_group: str, description: str) -> None:
+    def __init__(self, df: DataFrame, schema: pa.Schema, *, jvm: bool, job_group: str, description: str) -> None:
         self._df = df
+        self._schema = schema
+        self._jvm = jvm
         self._job_group = job_group
         self._description = description
 
-    def run(self) -> pa.Table:
-        """Run the job to the end (blocking) and return the result."""
+    def run(self) -> list[pa.RecordBatch]:
+        """Run the job to the end (blocking) and return the result's batches, in order."""
         context = self._df.sparkSession.sparkContext
         context.setJobGroup(self._job_group, self._description[:200], interruptOnCancel=True)
         try:
-            return self._df.toArrow()
+            if not self._jvm:
+                return self._df.toArrow().cast(self._schema).to_batches()
+            from pyspark.rdd import RDD
+            from pyspark.serializers import NoOpSerializer
+
+            time_zone, large, max_records = _arrow_settings(self._df)
+            java_rdd = self._df._jdf.toArrowBatchRdd(max_records, time_zone, False, large)
+            messages = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer()).collect()
+            return [pa.ipc.read_record_batch(pa.py_buffer(message), self._schema) for message in messages]
         finally:
             for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
                 context.setLocalProperty(key, None)  # type: ignore[arg-type]

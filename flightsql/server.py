@@ -109,6 +109,24 @@ def _exit_with_parent(signum: int) -> None:
         os.kill(os.getpid(), signum)
 
 
+SHUTDOWN_DEADLINE = 45.0
+"""Seconds a node may take to stop once asked; past them it prints every thread's stack and exits."""
+
+
+def _exit_if_shutdown_hangs(deadline: float) -> None:
+    """Start a watchdog: a stop that never ends is worse than an abrupt one (the JVM dies with us)."""
+    import faulthandler
+
+    def expire() -> None:
+        log.error("shutdown did not finish within %.0f s; exiting now. Threads:", deadline)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(3)
+
+    timer = threading.Timer(deadline, expire)
+    timer.daemon = True
+    timer.start()
+
+
 def _stop_spark(spark: SparkSession) -> None:
     try:
         spark.stop()
@@ -174,6 +192,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
         with FlightSqlNode(spark) as node:
             print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
             stop.wait()
+            _exit_if_shutdown_hangs(SHUTDOWN_DEADLINE)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -98,7 +98,9 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise
+            raise AssertionError(
+                f"the server did not exit within {timeout} s; its last lines:\n" + "\n".join(self.lines[-60:])
+            ) from None
         finally:
             pump = getattr(self, "_pump_thread", None)
             if pump is not None:

@@ -67,7 +67,7 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
         first, second = processes[1].location, processes[2].location
         with adbc_driver_flightsql.dbapi.connect(first, autocommit=True) as connection:
             with connection.cursor() as cursor:
-                partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 10000, 1, 4)")
+                partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 100000, 1, 4)")
         locations = {flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions}
         assert locations == {first, second}
     finally:
