@@ -69,7 +69,8 @@ class FlightManager(ABC):
             max_memory_bytes=config.buffer_max_bytes,
             spill_dir=config.buffer_spill_dir,
         )
-        self._jobs: dict[str, PushJob] = {}
+        self._jobs: dict[str, PushJob | CollectJob] = {}
+        self._collected_here: set[str] = set()
         self._finished_shares: OrderedDict[str, None] = OrderedDict()
         self._jobs_lock = threading.Lock()
         self._internal: InternalFlightServer | None = None
@@ -167,6 +168,7 @@ class FlightManager(ABC):
         job = CollectJob(df, schema, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id)
         with self._jobs_lock:
             self._jobs[query_id] = job
+            self._collected_here.add(query_id)
         threading.Thread(
             target=self._collect, args=(query_id, secret, schema, job), name=f"flight-collect-{query_id[:8]}", daemon=True
         ).start()
@@ -216,6 +218,13 @@ class FlightManager(ABC):
             self._finished_shares[query_id] = None
             while len(self._finished_shares) > 10_000:
                 self._finished_shares.popitem(last=False)
+            collected_here = query_id in self._collected_here
+            self._collected_here.discard(query_id)
+        if collected_here:  # no other node knows the query: settle it here
+            if abandoned and self._cancel_job(query_id, "its reader went away"):
+                self.store.cancel(query_id, "the reader went away")
+            self.store.release(query_id)
+            return
         try:
             self._share_finished(query_id, abandoned=abandoned)
         except Exception:  # noqa: BLE001 - called from streams' cleanup, which must not fail a delivered result
@@ -232,14 +241,21 @@ class FlightManager(ABC):
         return flight.GeneratorStream(schema, _flight_errors(batches))
 
     def cancel(self, query_id: str, reason: str = "the query was cancelled") -> bool:
-        """Cancel a query's job and release its result on every node serving it; whether the query
-        was still running (False: it had already finished, failed or been cancelled, or is unknown)."""
-        running = self.store.state(query_id) is QueryState.RUNNING
-        self._cancel_job(query_id, reason)
+        """Cancel a running query: stop its job and release its result on every node serving it.
+        False, touching nothing, when the query already ended (a finished result stays readable)
+        or is unknown."""
+        state = self.store.state(query_id)
+        if state is not None and state is not QueryState.RUNNING:
+            return False
         decided = self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
+        if not decided and state is None:
+            return False
+        self._cancel_job(query_id, reason)
+        with self._jobs_lock:
+            self._collected_here.discard(query_id)
         self.store.cancel(query_id, reason)
         self.store.release(query_id)
-        return decided or running
+        return True
 
     def stats(self) -> dict[str, object]:
         """This node's result buffers and process memory, for operators and tests."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from flightsql.sql_info import column_type_facts
+from flightsql.statements import quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -52,7 +53,6 @@ __all__ = [
     "column_metadata",
     "like",
     "named",
-    "quote",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,9 @@ def named(name: str | None, *, case_sensitive: bool) -> Matcher:
     return lambda candidate: candidate.casefold() == folded
 
 
-def quote(identifier: str) -> str:
-    """``identifier`` as a backquoted Spark SQL identifier."""
-    return "`" + identifier.replace("`", "``") + "`"
-
-
 def _namespace_sql(namespace: str) -> str:
     # SHOW NAMESPACES already quotes names that need it and joins nested ones with dots.
-    return quote(namespace) if re.fullmatch(r"[A-Za-z0-9_]+", namespace) else namespace
+    return quote_identifier(namespace) if re.fullmatch(r"[A-Za-z0-9_]+", namespace) else namespace
 
 
 @dataclass(frozen=True, order=True)
@@ -127,10 +122,10 @@ class TableRef:
     def sql_name(self) -> str:
         """The name Spark SQL resolves to this relation."""
         if self.catalog == SYSTEM_CATALOG:
-            return quote(self.name)  # temporary views resolve by their bare name in every Spark 4
+            return quote_identifier(self.name)  # temporary views resolve by their bare name in every Spark 4
         if self.table_type == TEMPORARY_VIEW:
-            return f"{quote(self.db_schema)}.{quote(self.name)}"  # global_temp.<view>
-        return f"{quote(self.catalog)}.{_namespace_sql(self.db_schema)}.{quote(self.name)}"
+            return f"{quote_identifier(self.db_schema)}.{quote_identifier(self.name)}"  # global_temp.<view>
+        return f"{quote_identifier(self.catalog)}.{_namespace_sql(self.db_schema)}.{quote_identifier(self.name)}"
 
 
 class SparkCatalogs:
@@ -184,7 +179,7 @@ class SparkCatalogs:
         if catalog == SYSTEM_CATALOG:
             return [SESSION_SCHEMA]
         try:
-            rows = self.spark.sql(f"SHOW NAMESPACES IN {quote(catalog)}").collect()
+            rows = self.spark.sql(f"SHOW NAMESPACES IN {quote_identifier(catalog)}").collect()
         except Exception as exc:
             if strict:
                 raise
@@ -231,13 +226,13 @@ class SparkCatalogs:
         """Temporary view names by namespace: ``""`` local ones, the global temp database's."""
         views: dict[str, list[str]] = {"": [], self.global_temp: []}
         # Listing the global temp database lists the local temporary views as well.
-        rows = self.spark.sql(f"SHOW TABLES IN {quote(SESSION_CATALOG)}.{quote(self.global_temp)}").collect()
+        rows = self.spark.sql(f"SHOW TABLES IN {quote_identifier(SESSION_CATALOG)}.{quote_identifier(self.global_temp)}").collect()
         for namespace, name, _ in rows:
             views.setdefault(namespace, []).append(name)
         return views
 
     def _persistent_tables(self, catalog: str, schema: str, *, strict: bool) -> list[TableRef]:
-        where = f"{quote(catalog)}.{_namespace_sql(schema)}"
+        where = f"{quote_identifier(catalog)}.{_namespace_sql(schema)}"
         try:
             rows = self.spark.sql(f"SHOW TABLES IN {where}").collect()
         except Exception as exc:

@@ -39,6 +39,8 @@ from flightmanager.errors import spark_error
 from flightsql.errors import AlreadyExists, Cancelled, InvalidArgument, NotFound
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.spark_base import SparkHandlers
+from flightsql.statements import quote_identifier
+from flightsql.uploads import upload_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -169,9 +171,6 @@ def _parse_options(options: Mapping[str, str]) -> dict[str, object]:
     return {"table_format": table_format, "partition_by": partition_by}
 
 
-def quote_identifier(name: str) -> str:
-    """``name`` as one Spark SQL identifier: in backticks, a backtick inside doubled."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 # ---- what Spark can store ------------------------------------------------------------------
@@ -322,29 +321,6 @@ class StagingArea:
 def _local_root(path: str) -> tuple[pafs.FileSystem, str, str]:
     # Spark gets an explicit file: URI: a bare path would mean the cluster's default filesystem.
     return pafs.LocalFileSystem(), path, "file://" + path
-
-
-def upload_batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """The uploaded batches, one at a time as they arrive, each checked to be well-formed.
-
-    IPC batches carry no types of their own: a batch that does not fit the declared schema may
-    decode into arrays whose offsets point anywhere, which a full validation catches (it costs
-    a few milliseconds per million rows).
-    """
-    number = 0
-    while True:
-        try:
-            chunk = reader.read_chunk()
-        except StopIteration:
-            return
-        if chunk.data is None:
-            continue
-        try:
-            chunk.data.validate(full=True)
-        except pa.ArrowInvalid as exc:
-            raise InvalidArgument(f"uploaded batch {number} does not match the declared schema: {exc}") from None
-        number += 1
-        yield chunk.data
 
 
 def stage_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, folder: StagedFolder) -> int:

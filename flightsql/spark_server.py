@@ -23,6 +23,7 @@ from flightsql.sessions import SessionHandlers
 from flightsql.settings import ExecutionMode
 from flightsql.statements import PreparedStatement, StatementKind, classify, count_markers, parameter_schema
 from flightsql.updates import run_update
+from flightsql.uploads import read_parameters
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,23 +34,6 @@ log = logging.getLogger(__name__)
 def statement_ticket(node_ticket: bytes) -> bytes:
     """Wrap a FlightManager ticket as the Flight SQL ticket of a statement."""
     return pack_command(sql_pb2.TicketStatementQuery(statement_handle=node_ticket))
-
-
-def read_parameters(reader: flight.MetadataRecordBatchReader) -> pa.Table:
-    """Every parameter batch of a DoPut (parameter sets are small: a few rows, or one per update)."""
-    try:
-        schema = reader.schema
-    except (pa.ArrowInvalid, flight.FlightError):
-        return pa.table({})  # a client that sent no data at all
-    batches = []
-    while True:
-        try:
-            chunk = reader.read_chunk()
-        except StopIteration:
-            break
-        if chunk.data is not None:
-            batches.append(chunk.data)
-    return pa.Table.from_batches(batches, schema=schema)
 
 
 class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -21,6 +21,8 @@ MAX_BOUND_PARAMETER_BYTES = 4 * 1024 * 1024
 
 # Parsed statements that are not yet Commands but become writes when analysed.
 _PARSED_WRITES = frozenset({"InsertIntoStatement"})
+# Statements whose effect is decided only when they run (dynamic SQL, SQL scripts).
+_OPAQUE_COMMANDS = frozenset({"UnresolvedExecuteImmediate", "CompoundBody"})
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,9 @@ def _ipc_bytes(table: pa.Table) -> bytes:
 
 
 def _read_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    table.validate(full=True)  # a forged handle must not decode into arrays that point anywhere
+    return table
 
 
 @dataclass(frozen=True)
@@ -151,12 +155,36 @@ def classify(spark: SparkSession, sql: str) -> StatementKind:
         raise InvalidArgument("the SQL statement is empty")
     jvm = spark._jvm  # type: ignore[attr-defined]
     plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
+    name = plan.getClass().getSimpleName()
+    if name in _OPAQUE_COMMANDS:
+        # What runs is known only when it runs: treat it as a command that may return rows, so
+        # that nothing executes it before the client does.
+        return StatementKind(is_command=True, returns_rows=True)
+    if _is_parsed_write(plan):
+        return StatementKind(is_command=True, returns_rows=False)
     command_class = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
-    is_command = bool(command_class.isInstance(plan)) or plan.getClass().getSimpleName() in _PARSED_WRITES
-    if not is_command:
+    if not command_class.isInstance(plan):
         return StatementKind(is_command=False, returns_rows=True)
     try:
         returns_rows = plan.output().length() > 0
     except Exception:  # noqa: BLE001 - some unresolved commands cannot tell their output yet
         returns_rows = True
     return StatementKind(is_command=True, returns_rows=returns_rows)
+
+
+def _is_parsed_write(plan: Any) -> bool:
+    """INSERT statements, also under WITH and as the branches of a multi-insert (FROM s INSERT ... INSERT ...)."""
+    name = plan.getClass().getSimpleName()
+    if name in _PARSED_WRITES:
+        return True
+    children = plan.children()
+    if name == "UnresolvedWith":
+        return _is_parsed_write(children.head())
+    if name == "Union" and children.size() > 0:
+        return all(_is_parsed_write(children.apply(i)) for i in range(children.size()))
+    return False
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as one Spark SQL identifier: in backticks, a backtick inside doubled."""
+    return "`" + name.replace("`", "``") + "`"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flightsql.statements import classify, parameter_rows
+from flightsql.statements import classify, parameter_rows, quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -115,8 +115,3 @@ def _insert_rows(spark: SparkSession, target: str, parameters: pa.Table) -> int:
         return parameters.num_rows if count == UNKNOWN else count
     finally:
         spark.catalog.dropTempView(view)
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a Spark SQL identifier in backticks."""
-    return "`" + name.replace("`", "``") + "`"

@@ -349,3 +349,15 @@ def test_cancel_sent_to_another_node_stops_the_owner_s_job(pair, kazoo) -> None:
         assert cancel_flight_info(client, info) is CancelStatus.CANCELLED
     owner.wait_for_count("cancelling the job", before + 1, timeout=WAIT)
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
+
+
+def test_a_reader_leaving_a_small_result_cancels_its_job_in_a_cluster(pair) -> None:
+    _, (first, _) = pair
+    before = sum("cancelling the job (its reader went away)" in line for line in first.lines)
+    # A global aggregate has one row: in auto mode the node that takes it computes it alone.
+    with flight.FlightClient(first.location) as client:
+        info = client.get_flight_info(statement(f"SELECT count(*) AS n FROM ({stalling_query()})"))
+        assert [e.locations[0].uri.decode() for e in info.endpoints] == [first.location]
+        reader = client.do_get(info.endpoints[0].ticket)
+        reader.cancel()
+    first.wait_for_count("cancelling the job (its reader went away)", before + 1, timeout=WAIT)

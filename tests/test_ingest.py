@@ -30,7 +30,7 @@ from conftest import ROOT, ServerProcess, port_is_free, start_server
 from flightsql import ingest as ingest_module
 from flightsql.errors import AlreadyExists, InvalidArgument, NotFound
 from flightsql.ingest import IngestAction, IngestRequest, StagingArea, stage_batches
-from flightsql.ingest import quote_identifier as quote
+from flightsql.statements import quote_identifier as quote
 from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
 

@@ -207,3 +207,15 @@ def test_a_statement_spark_can_analyse_only_with_values_prepares_and_runs(client
 def test_a_bad_statement_with_markers_still_fails_at_prepare(client) -> None:
     with pytest.raises(pa.ArrowInvalid, match="TABLE_OR_VIEW_NOT_FOUND"):
         prepare(client, "SELECT * FROM no_such_table WHERE a = ?")
+
+
+def test_a_write_under_with_runs_once(adbc) -> None:
+    name = table_name()
+    with adbc.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {name} (a BIGINT) USING parquet")
+        cursor.execute(f"WITH c AS (SELECT id AS a FROM range(3)) INSERT INTO {name} SELECT a FROM c")
+        cursor.execute(f"SELECT count(*) FROM {name}")
+        assert cursor.fetchall() == [(3,)]
+        cursor.execute(f"FROM (SELECT id AS a FROM range(2)) s INSERT INTO {name} SELECT a INSERT INTO {name} SELECT a + 10")
+        cursor.execute(f"SELECT count(*) FROM {name}")
+        assert cursor.fetchall() == [(7,)]

@@ -30,6 +30,12 @@ UPDATE = StatementKind(is_command=True, returns_rows=False)
         ("UPDATE t SET a = 1", UPDATE),
         ("MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", UPDATE),
         ("USE default", UPDATE),
+        ("WITH c AS (SELECT 1 AS a) INSERT INTO t SELECT * FROM c", UPDATE),
+        ("FROM s INSERT INTO t SELECT a", UPDATE),
+        ("FROM s INSERT INTO t SELECT a INSERT INTO u SELECT b", UPDATE),
+        ("EXECUTE IMMEDIATE 'INSERT INTO t VALUES (1)'", ROWS_COMMAND),
+        ("BEGIN SELECT 1; END", ROWS_COMMAND),
+        ("(SELECT 1) UNION (SELECT 2)", QUERY),
     ],
 )
 def test_classify_without_running(spark, sql: str, kind: StatementKind) -> None:
