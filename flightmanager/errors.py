@@ -61,6 +61,7 @@ errors above)
 ``pa.ArrowNotImplementedError``, NotImplementedError   UNIMPLEMENTED
 ``pa.ArrowCancelled``                                  CANCELLED
 TimeoutError                                           DEADLINE_EXCEEDED
+ZooKeeper unreachable (kazoo errors, retries spent)    UNAVAILABLE
 PySpark / Spark (JVM) errors                           by SQLSTATE, see below
 anything else                                          INTERNAL
 =====================================================  =====================================
@@ -116,6 +117,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from kazoo.exceptions import KazooException
+from kazoo.retry import RetryFailedError
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -217,6 +220,8 @@ _PYARROW_NATIVE: tuple[tuple[type[BaseException], str], ...] = (
     (NotImplementedError, "UNIMPLEMENTED"),
     (pa.ArrowCancelled, "CANCELLED"),
     (TimeoutError, "DEADLINE_EXCEEDED"),
+    (KazooException, "UNAVAILABLE"),
+    (RetryFailedError, "UNAVAILABLE"),
 )
 
 _SQLSTATE_EXACT: dict[str, str] = {

@@ -78,6 +78,8 @@ class SessionMiddleware(flight.ServerMiddleware):
     def __init__(self, session_id: str | None) -> None:
         self.from_client = session_id is not None
         self.session_id = session_id or uuid.uuid4().hex
+        self.options: dict[str, str] | None = None
+        """The session's options, read once per call."""
 
     def sending_headers(self) -> dict[str, list[str]]:
         """A new session cookie for a client that has none (headers go out before the handler runs,
@@ -130,6 +132,11 @@ class SessionHandlers(SparkHandlers):
         self._scratch: SparkSession | None = None
         self._scratch_lock = threading.Lock()
         self._next_expiry = 0.0
+        # What an unset option returns to: the node's settings as it started (calls without a
+        # session share the node's own Spark session and may change it since).
+        self._node_defaults: dict[str, str | None] = {key: spark.conf.get(key, None) for key in ALLOWED_SPARK_SETTINGS}
+        self._node_defaults[CATALOG] = spark.catalog.currentCatalog()
+        self._node_defaults[SCHEMA] = spark.catalog.currentDatabase()
 
     # ---- which Spark session a request runs in -------------------------------------------------
 
@@ -138,18 +145,18 @@ class SessionHandlers(SparkHandlers):
         session_id = self._session_id(context)
         if session_id is None:
             return self.spark
-        options = self._options(session_id)
+        options = self._options(session_id, context)
         node_session = self._node_session(session_id)
         with node_session.lock:
             if node_session.applied != options:
-                _apply(node_session.spark, node_session.applied, options, self.spark)
+                _apply(node_session.spark, node_session.applied, options, self._node_defaults)
                 node_session.applied = dict(options)
         return node_session.spark
 
     def execution_mode(self, context: flight.ServerCallContext) -> ExecutionMode:
         """The session's ``executionMode`` option, else ``spark.flight.sql.executionMode``."""
         session_id = self._session_id(context)
-        mode = self._options(session_id).get(EXECUTION_MODE) if session_id is not None else None
+        mode = self._options(session_id, context).get(EXECUTION_MODE) if session_id is not None else None
         return ExecutionMode(mode) if mode is not None else self.settings.execution_mode
 
     @staticmethod
@@ -161,9 +168,26 @@ class SessionHandlers(SparkHandlers):
         middleware = self._middleware(context)
         return middleware.session_id if middleware is not None and middleware.from_client else None
 
-    def _options(self, session_id: str) -> dict[str, str]:
+    def _options(self, session_id: str, context: flight.ServerCallContext | None = None) -> dict[str, str]:
+        """The session's options (read once per call); using them keeps them from expiring."""
+        middleware = self._middleware(context) if context is not None else None
+        if middleware is not None and middleware.options is not None:
+            return dict(middleware.options)
         record = self.manager.get_record(RECORD_KIND, session_id)
-        return json.loads(record) if record else {}
+        body = json.loads(record) if record else {}
+        age = time.time() - float(body.get("written", 0))
+        options: dict[str, str] = body.get("options", {}) if age < self.settings.session_ttl else {}
+        if options and age > self.settings.session_ttl / 8:
+            self._store_options(session_id, options)
+        if middleware is not None:
+            middleware.options = dict(options)
+        return options
+
+    def _store_options(self, session_id: str, options: Mapping[str, str]) -> None:
+        body = json.dumps({"options": options, "written": time.time()}, separators=(",", ":")).encode()
+        if len(body) > MAX_OPTIONS_BYTES:
+            raise InvalidArgument(f"a session's options are limited to {MAX_OPTIONS_BYTES} bytes")
+        self.manager.put_record(RECORD_KIND, session_id, body)
 
     def _node_session(self, session_id: str) -> _NodeSession:
         now = time.monotonic()
@@ -197,7 +221,7 @@ class SessionHandlers(SparkHandlers):
                 "adbc.flight.sql.rpc.with_cookie_middleware=true) and send it with this call"
             )
         result = session_pb2.SetSessionOptionsResult()
-        options = self._options(session_id)
+        options = self._options(session_id, context)
         for name, value in request.session_options.items():
             before = dict(options)
             error = _set_option(options, name, value)
@@ -206,10 +230,10 @@ class SessionHandlers(SparkHandlers):
             if error is not None:
                 options = before
                 result.errors[name].value = error
-        body = json.dumps(options, separators=(",", ":")).encode()
-        if len(body) > MAX_OPTIONS_BYTES:
-            raise InvalidArgument(f"a session's options are limited to {MAX_OPTIONS_BYTES} bytes")
-        self.manager.put_record(RECORD_KIND, session_id, body)
+        self._store_options(session_id, options)
+        middleware = self._middleware(context)
+        if middleware is not None:
+            middleware.options = dict(options)
         self._expire_sessions()
         return result
 
@@ -231,7 +255,7 @@ class SessionHandlers(SparkHandlers):
                     scratch.conf.set(name, options[name])
                     scratch.conf.unset(name)
                 elif name in (CATALOG, SCHEMA):
-                    scratch.catalog.setCurrentCatalog(options.get(CATALOG, self.spark.catalog.currentCatalog()))
+                    scratch.catalog.setCurrentCatalog(options.get(CATALOG) or self._node_defaults[CATALOG] or "spark_catalog")
                     if SCHEMA in options:
                         scratch.catalog.setCurrentDatabase(options[SCHEMA])
             except Exception:  # noqa: BLE001 - Spark refused the value
@@ -243,7 +267,7 @@ class SessionHandlers(SparkHandlers):
     ) -> session_pb2.GetSessionOptionsResult:
         """The session's options, with the current catalog, schema and execution mode always present."""
         session_id = self._session_id(context)
-        options = self._options(session_id) if session_id is not None else {}
+        options = self._options(session_id, context) if session_id is not None else {}
         spark = self.spark_for(context)
         options[CATALOG] = spark.catalog.currentCatalog()
         options[SCHEMA] = spark.catalog.currentDatabase()
@@ -291,21 +315,23 @@ def _set_option(options: dict[str, str], name: str, value: session_pb2.SessionOp
     return None
 
 
-def _apply(spark: SparkSession, before: Mapping[str, str], after: Mapping[str, str], node: SparkSession) -> None:
-    """Move a Spark session from options ``before`` to options ``after``; an unset setting takes the
-    ``node`` session's value again."""
+def _apply(
+    spark: SparkSession, before: Mapping[str, str], after: Mapping[str, str], defaults: Mapping[str, str | None]
+) -> None:
+    """Move a Spark session from options ``before`` to options ``after``; an unset option takes
+    its value in ``defaults`` again."""
     for key in ALLOWED_SPARK_SETTINGS:
         if key in after and after[key] != before.get(key):
             spark.conf.set(key, after[key])
         elif key in before and key not in after:
-            default = node.conf.get(key, None)
+            default = defaults.get(key)
             if default is None:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, default)
     if after.get(CATALOG) != before.get(CATALOG) or after.get(SCHEMA) != before.get(SCHEMA):
-        spark.catalog.setCurrentCatalog(after.get(CATALOG) or node.catalog.currentCatalog())
+        spark.catalog.setCurrentCatalog(after.get(CATALOG) or defaults[CATALOG] or "spark_catalog")
         if SCHEMA in after:
             spark.catalog.setCurrentDatabase(after[SCHEMA])
-        elif CATALOG not in after:
-            spark.catalog.setCurrentDatabase(node.catalog.currentDatabase())
+        elif CATALOG not in after and defaults[SCHEMA]:
+            spark.catalog.setCurrentDatabase(defaults[SCHEMA])

@@ -588,3 +588,13 @@ def test_importing_the_flight_manager_errors_does_not_import_pyspark() -> None:
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unreachable_zookeeper_is_unavailable() -> None:
+    from kazoo.exceptions import ConnectionLoss, SessionExpiredError
+    from kazoo.retry import RetryFailedError
+
+    from flightmanager.errors import status_of
+
+    for error in (ConnectionLoss(), SessionExpiredError(), RetryFailedError("Exceeded retry deadline")):
+        assert status_of(error) == "UNAVAILABLE"
