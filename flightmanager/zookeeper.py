@@ -225,7 +225,7 @@ class ZooKeeperFlightManager(FlightManager):
     # ---- small shared records ------------------------------------------------------------------
 
     def _record_path(self, kind: str, key: str) -> str:
-        if not kind.isidentifier() or "/" in key or key in ("", ".", ".."):
+        if not kind.isidentifier() or "/" in key or key in ("", ".", "..") or len(key) > 200:
             raise ValueError(f"not a record name: {kind!r}/{key!r}")
         return f"{self._records_path}/{kind}/{key}"
 

@@ -4,10 +4,14 @@ A client's session is named by the ``arrow_flight_session_id`` cookie, which eve
 without one sets (clients must keep cookies: ADBC does with
 ``adbc.flight.sql.rpc.with_cookie_middleware=true``). The session's options live in the
 FlightManager's shared records (ZooKeeper in a cluster), so whichever node a request reaches applies
-them. Each node keeps one Spark session per client session (``SparkSession.newSession()``: its own
-temporary views, current catalog and SQL settings), dropped on CloseSession or after
-``spark.flight.sql.session.ttl`` without use on that node; options expire the same time after they
-were last set. Calls without a session cookie run in the node's own Spark session.
+them. Each node keeps one Spark session per client session (a clone of the node's session, with the
+temporary views and functions its init scripts registered: from then on its own temporary views,
+current catalog and SQL settings), dropped on CloseSession or after ``spark.flight.sql.session.ttl``
+without use on that node; options expire the same time after they were last used.
+
+A client that keeps no cookies gets a session per connection instead (named by its address and
+port, on the node it is connected to): still isolated from every other client, but only as long as
+that connection lives, and only on that node.
 
 Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog and schema use),
 ``executionMode`` (``auto``, ``distributed``, ``single``) and the ``spark.sql.*`` settings of
@@ -164,9 +168,13 @@ class SessionHandlers(SparkHandlers):
         return context.get_middleware(MIDDLEWARE_KEY)  # type: ignore[no-any-return]
 
     def _session_id(self, context: flight.ServerCallContext) -> str | None:
-        """The session the client's cookie names (None: the client sent no session cookie)."""
+        """The session the client's cookie names, else one for the client's connection (None when
+        neither is known)."""
         middleware = self._middleware(context)
-        return middleware.session_id if middleware is not None and middleware.from_client else None
+        if middleware is not None and middleware.from_client:
+            return middleware.session_id
+        peer = context.peer()
+        return f"connection-{peer.replace('/', '_')}" if peer else None
 
     def _options(self, session_id: str, context: flight.ServerCallContext | None = None) -> dict[str, str]:
         """The session's options (read once per call); using them keeps them from expiring."""
@@ -200,7 +208,7 @@ class SessionHandlers(SparkHandlers):
                 dropped.append(self._sessions.pop(oldest_id))  # its options stay in the records
             node_session = self._sessions.get(session_id)
             if node_session is None:
-                node_session = _NodeSession(self.spark.newSession(), {}, now)
+                node_session = _NodeSession(clone_session(self.spark), {}, now)
                 self._sessions[session_id] = node_session
             node_session.used_at = now
             self._sessions.move_to_end(session_id)
@@ -216,10 +224,7 @@ class SessionHandlers(SparkHandlers):
         """Set (or, with an empty value, unset) options; each rejected one is named in the result."""
         session_id = self._session_id(context)
         if session_id is None:
-            raise InvalidArgument(
-                f"no session: keep the {COOKIE} cookie this server sets (ADBC: "
-                "adbc.flight.sql.rpc.with_cookie_middleware=true) and send it with this call"
-            )
+            raise InvalidArgument(f"no session: keep the {COOKIE} cookie this server sets and send it with this call")
         result = session_pb2.SetSessionOptionsResult()
         options = self._options(session_id, context)
         for name, value in request.session_options.items():
@@ -248,7 +253,7 @@ class SessionHandlers(SparkHandlers):
         """Whether Spark takes the option's value (tried on a scratch session of this node)."""
         with self._scratch_lock:
             if self._scratch is None:
-                self._scratch = self.spark.newSession()
+                self._scratch = clone_session(self.spark)
             scratch = self._scratch
             try:
                 if name in ALLOWED_SPARK_SETTINGS:
@@ -289,6 +294,15 @@ class SessionHandlers(SparkHandlers):
             if gone is not None:
                 self.session_ended(gone.spark)
         return session_pb2.CloseSessionResult(status=session_pb2.CloseSessionResult.CLOSED)
+
+
+def clone_session(spark: SparkSession) -> SparkSession:
+    """A new Spark session starting as a copy of ``spark``: its SQL settings, temporary views and
+    functions (what init scripts registered), from then on independent of it."""
+    from pyspark.sql import SparkSession
+
+    cloned = spark._jsparkSession.cloneSession()  # type: ignore[attr-defined]
+    return SparkSession(spark.sparkContext, jsparkSession=cloned)
 
 
 def _set_option(options: dict[str, str], name: str, value: session_pb2.SessionOptionValue) -> int | None:

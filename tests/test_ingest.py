@@ -68,11 +68,10 @@ def server(staging_dir: Path) -> Iterator[ServerProcess]:
 
 @dataclass
 class Staging:
-    """The staging folder as one test sees it; ``kept`` is how many folders its temporary tables hold."""
+    """The staging folder as one test sees it."""
 
     path: Path
     before: set[str]
-    kept: int = 0
 
     def new_folders(self) -> set[str]:
         return {p.name for p in self.path.iterdir()} - self.before
@@ -80,10 +79,10 @@ class Staging:
 
 @pytest.fixture(autouse=True)
 def staging(server: ServerProcess, staging_dir: Path) -> Iterator[Staging]:
-    """After each test, its uploads left no staging folder but those its temporary tables hold."""
+    """After each test (its connections closed, so their temporary tables gone), no staging folder is left."""
     watch = Staging(staging_dir, {p.name for p in staging_dir.iterdir()})
     yield watch
-    assert len(watch.new_folders()) == watch.kept, f"staging folders left behind: {sorted(watch.new_folders())}"
+    assert not watch.new_folders(), f"staging folders left behind: {sorted(watch.new_folders())}"
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -264,17 +263,16 @@ def test_a_table_name_cannot_inject_sql(adbc) -> None:
 
 
 def test_temporary_table_is_a_view_of_the_session(adbc, server, staging) -> None:
-    staging.kept = 1
     assert ingest(adbc, "temp_ingest", ids(0, 3), temporary=True) == 3
     assert [r["id"] for r in rows(adbc, "temp_ingest")] == [0, 1, 2]
     assert "temp_ingest" not in table_names(adbc)
     ingest_fails(adbc, "temp_ingest", ids(0, 1), "create", "INVALID_ARGUMENT", "ALREADY_EXISTS", temporary=True)
     assert ingest(adbc, "temp_ingest", ids(3, 5), "append", temporary=True) == 2
     assert [r["id"] for r in rows(adbc, "temp_ingest")] == list(range(5))
-    # A client without a session (no cookies kept) runs in the node's own Spark session: another
-    # such connection sees the view. Sessions keep theirs apart (next test).
+    # Another connection is another session: it does not see the view.
     with adbc_driver_flightsql.dbapi.connect(server.location) as other:
-        assert len(fetch(other, "SELECT * FROM temp_ingest")) == 5
+        with pytest.raises(adbc_driver_manager.Error, match="TABLE_OR_VIEW_NOT_FOUND"):
+            fetch(other, "SELECT * FROM temp_ingest")
 
 
 def test_a_session_s_temporary_table_is_its_own_and_leaves_with_it(server, staging) -> None:
@@ -290,7 +288,6 @@ def test_a_session_s_temporary_table_is_its_own_and_leaves_with_it(server, stagi
 
 
 def test_replacing_a_temporary_table_removes_the_old_staged_files(adbc, staging) -> None:
-    staging.kept = 1
     ingest(adbc, "temp_replaced", ids(0, 3), "replace", temporary=True)
     first = staging.new_folders()
     assert len(first) == 1
@@ -301,7 +298,6 @@ def test_replacing_a_temporary_table_removes_the_old_staged_files(adbc, staging)
 
 
 def test_temporary_table_leaves_a_table_of_the_same_name_alone(adbc, staging) -> None:
-    staging.kept = 1
     ingest(adbc, "shadowed", ids(0, 1))
     ingest(adbc, "shadowed", ids(10, 12), temporary=True)
     assert [r["id"] for r in rows(adbc, "shadowed")] == [10, 11]  # Spark resolves the view first
@@ -311,7 +307,6 @@ def test_temporary_table_leaves_a_table_of_the_same_name_alone(adbc, staging) ->
 
 
 def test_temporary_table_names_are_quoted(adbc, staging) -> None:
-    staging.kept = 1
     name = "we`ird {staged}.view"
     ingest(adbc, name, ids(0, 1), temporary=True)
     ingest(adbc, name, ids(1, 2), "append", temporary=True)
@@ -375,7 +370,6 @@ def typed_upload() -> pa.Table:
 
 @pytest.mark.parametrize("temporary", [False, True], ids=["table", "temporary"])
 def test_every_type_comes_back_equal(adbc, staging, temporary: bool) -> None:
-    staging.kept = int(temporary)
     upload = typed_upload()
     name = "typed_temporary" if temporary else "typed_table"
     assert ingest(adbc, name, upload, temporary=temporary) == 3

@@ -47,7 +47,6 @@ SETUP = [
     "CREATE TABLE meta_broken.base (a INT) USING parquet",
     "CREATE VIEW meta_broken.stale AS SELECT a FROM meta_broken.base",
     "DROP TABLE meta_broken.base",
-    "CREATE TEMPORARY VIEW meta_temp AS SELECT 1 AS one, 'x' AS letter",
     "CREATE GLOBAL TEMPORARY VIEW meta_global AS SELECT 2 AS two",
     "CREATE NAMESPACE other.meta_ns",
     "CREATE TABLE other.meta_ns.jt (a INT, s STRING)",
@@ -57,7 +56,11 @@ SETUP = [
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A node with the demo tables, the catalogs above and this module's objects."""
-    process = start_server(*OTHER_CATALOG)
+    # A temporary view lives in a session: the node's own, registered by an init script, is
+    # copied into every client's session.
+    init_script = tmp_path_factory.mktemp("meta_init") / "temp_view.py"
+    init_script.write_text("spark.sql(\"CREATE TEMPORARY VIEW meta_temp AS SELECT 1 AS one, 'x' AS letter\")\n")
+    process = start_server(*OTHER_CATALOG, "--init-script", str(init_script))
     try:
         external = tmp_path_factory.mktemp("meta_external")
         with _adbc(process) as connection, connection.cursor() as cursor:

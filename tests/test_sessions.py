@@ -159,10 +159,26 @@ def test_the_first_call_sets_a_session_cookie_and_close_forgets_the_session(serv
         assert get_options(client)["schema"] == "default"
 
 
-def test_options_need_a_session_cookie(server) -> None:
-    with flight.FlightClient(server.location) as client:
-        with pytest.raises(pa.ArrowInvalid, match="no session"):
-            set_options(client, schema="demo")
+def test_a_client_without_cookies_has_a_session_per_connection(server) -> None:
+    with flight.FlightClient(server.location) as client, flight.FlightClient(server.location) as other:
+        assert not set_options(client, schema="demo").errors
+        assert get_options(client)["schema"] == "demo"
+        assert get_options(other)["schema"] == "default"
+
+
+def test_cookieless_adbc_connections_are_isolated_from_each_other(server) -> None:
+    name = f"v_{uuid.uuid4().hex[:8]}"
+    with adbc_driver_flightsql.dbapi.connect(server.location) as mine, adbc_driver_flightsql.dbapi.connect(
+        server.location
+    ) as theirs:
+        with mine.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY VIEW {name} AS SELECT 7 AS seven")
+            cursor.execute("USE demo")
+        assert scalar(mine, f"SELECT seven FROM {name}") == 7
+        assert scalar(mine, "SELECT count(*) FROM customers") == 1000
+        assert scalar(theirs, "SELECT current_schema()") == "default"
+        with pytest.raises(adbc_driver_manager.Error, match="TABLE_OR_VIEW_NOT_FOUND"):
+            scalar(theirs, f"SELECT seven FROM {name}")
 
 
 def test_a_forged_cookie_starts_a_fresh_session(server) -> None:
