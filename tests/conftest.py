@@ -35,7 +35,7 @@ class ServerProcess:
     _printed: threading.Condition = field(default_factory=threading.Condition)
     ready_marker: str = READY
     workdir: Path | None = None
-    """A private folder (its Spark warehouse) removed when the process has exited."""
+    """A private folder (its Spark warehouse and spill files) removed when the process has exited."""
 
     @property
     def port(self) -> int:
@@ -133,6 +133,8 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
         "--conf", "spark.ui.enabled=false",
         "--conf", "spark.driver.memory=2g",
         "--conf", f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
+        # Inside the workdir, spill files go with it even when a test kills the node.
+        "--conf", f"spark.flight.buffer.spillDir={workdir / 'spill'}",
         *extra,
     ]
     if demo:

@@ -16,11 +16,13 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import ServerProcess
+from conftest import ServerProcess, stalling_query
 from flightmanager.zookeeper_server import EmbeddedZooKeeper
 from test_cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
 
-BIG = "SELECT id, repeat('x', 100) AS pad FROM range(0, 300000000, 1, 8)"
+# Rows arrive at once from two partitions, then the job crawls: a query long enough to kill a node
+# under, that writes almost nothing.
+BIG = stalling_query()
 # ZooKeeper declares a killed node dead after the 4 s session timeout; allow for a loaded machine.
 FAILURE_DEADLINE = 45.0
 
