@@ -8,7 +8,7 @@ Connect) fall back to ``mapInArrow``, which converts in the Python workers inste
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -47,10 +47,18 @@ def arrow_schema(df: DataFrame, jvm: bool) -> pa.Schema:
         from pyspark.sql.pandas.types import to_arrow_schema
 
         return to_arrow_schema(df.schema, timezone=time_zone, prefers_large_types=large)
-    jvm_handle = df.sparkSession._jvm  # type: ignore[attr-defined]
+    return arrow_schema_of_struct(df.sparkSession, df._jdf.schema())
+
+
+def arrow_schema_of_struct(spark: Any, java_struct: Any) -> pa.Schema:
+    """The Arrow schema of a JVM ``StructType``, as the session's own conversion settings make it."""
+    conf = spark.conf
+    time_zone = conf.get("spark.sql.session.timeZone") or "UTC"
+    large = (conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false") or "false").lower() == "true"
+    jvm_handle = spark._jvm  # type: ignore[attr-defined]
     arrow_utils = getattr(jvm_handle.org.apache.spark.sql.util, "ArrowUtils$").__getattr__("MODULE$")
     extra_default = getattr(arrow_utils, "toArrowSchema$default$5")()
-    java_schema = arrow_utils.toArrowSchema(df._jdf.schema(), time_zone, False, large, extra_default)
+    java_schema = arrow_utils.toArrowSchema(java_struct, time_zone, False, large, extra_default)
     return pa.ipc.read_schema(pa.py_buffer(bytes(java_schema.serializeAsMessage())))
 
 
@@ -117,20 +125,22 @@ class CollectJob:
         self._job_group = job_group
         self._description = description
 
-    def run(self) -> list[pa.RecordBatch]:
-        """Run the job to the end (blocking) and return the result's batches, in order."""
+    def run(self) -> Iterator[pa.RecordBatch]:
+        """Run the job (lazily, a partition at a time as the batches are consumed, so only one
+        partition is in this process at once) and yield the result's batches in order."""
         context = self._df.sparkSession.sparkContext
         context.setJobGroup(self._job_group, self._description[:200], interruptOnCancel=True)
         try:
             if not self._jvm:
-                return self._df.toArrow().cast(self._schema).to_batches()
+                yield from self._df.toArrow().cast(self._schema).to_batches()
+                return
             from pyspark.rdd import RDD
             from pyspark.serializers import NoOpSerializer
 
             time_zone, large, max_records = _arrow_settings(self._df)
             java_rdd = self._df._jdf.toArrowBatchRdd(max_records, time_zone, False, large)
-            messages = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer()).collect()
-            return [pa.ipc.read_record_batch(pa.py_buffer(message), self._schema) for message in messages]
+            for message in RDD(java_rdd.toJavaRDD(), context, NoOpSerializer()).toLocalIterator():
+                yield pa.ipc.read_record_batch(pa.py_buffer(message), self._schema)
         finally:
             for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
                 context.setLocalProperty(key, None)  # type: ignore[arg-type]

@@ -113,25 +113,40 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         return self._known_schema(self.spark_for(context), self._prepared(command.prepared_statement_handle))
 
     def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema | None:
-        """The statement's result schema; None when Spark needs the parameters' values to know it."""
+        """The statement's result schema, without running it; None when Spark cannot tell it yet
+        (a command whose output depends on what it finds, markers whose values Spark needs)."""
         from flightmanager.spark_job import arrow_schema, use_jvm
 
         if kind.is_command:
-            # Running a command to learn its schema would run it twice; say nothing instead.
-            return pa.schema([])
+            return self._command_schema(spark, statement.sql) if kind.returns_rows else pa.schema([])
         markers = count_markers(statement.sql)
         if statement.parameters is None and markers:
-            # Unbound markers: nulls stand in for the values. Where Spark needs a typed value (LIMIT ?,
-            # TABLESAMPLE (? ROWS)) it refuses the null type, VOID: the schema is known once bound.
+            # Unbound markers: stand-ins take the values' place. Where Spark needs a typed value
+            # (LIMIT ?, TABLESAMPLE (? ROWS)) it refuses a null (type VOID): zeros are tried then.
             try:
                 df = spark.sql(statement.sql, args=[None] * markers)
             except Exception as exc:
-                if '"VOID"' in str(exc):
+                if '"VOID"' not in str(exc):
+                    raise
+                try:
+                    df = spark.sql(statement.sql, args=[0] * markers)
+                except Exception:  # noqa: BLE001 - the values decide: known once they are bound
                     return None
-                raise
         else:
             df = spark.sql(statement.sql, args=statement.argument_rows()[0] or None)
         return arrow_schema(df, use_jvm(df, self.manager.config.push_method))
+
+    @staticmethod
+    def _command_schema(spark: SparkSession, sql: str) -> pa.Schema | None:
+        """A command's output schema from its parsed plan (SHOW, DESCRIBE, SET, EXPLAIN declare it)."""
+        from flightmanager.spark_job import arrow_schema_of_struct
+
+        try:
+            plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
+            types = spark._jvm.org.apache.spark.sql.catalyst.types.DataTypeUtils  # type: ignore[attr-defined]
+            return arrow_schema_of_struct(spark, types.fromAttributes(plan.output()))
+        except Exception:  # noqa: BLE001 - an unresolved output: known once the command ran
+            return None
 
     def _known_schema(self, spark: SparkSession, statement: PreparedStatement) -> flight.SchemaResult:
         schema = self._schema_of(spark, statement, classify(spark, statement.sql))
@@ -189,8 +204,8 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
             is_update=not kind.returns_rows,
             parameter_schema=parameter_schema(request.query).serialize().to_pybytes(),
         )
-        schema = None if kind.is_command else self._schema_of(spark, statement, kind)
-        if schema is not None:
+        schema = self._schema_of(spark, statement, kind)
+        if schema is not None and schema.names:
             result.dataset_schema = schema.serialize().to_pybytes()
         return result
 

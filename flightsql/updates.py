@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from flightsql.errors import InvalidArgument
 from flightsql.statements import classify, parameter_rows, quote_identifier
 
 if TYPE_CHECKING:
@@ -32,8 +33,11 @@ def run_update(spark: SparkSession, sql: str, parameters: pa.Table | None = None
     if parameters is None or parameters.num_rows == 0:
         return _run_once(spark, sql, None, kind.is_command)
     if parameters.num_rows > 1:
-        target = _insert_values_target(spark, sql)
-        if target is not None:
+        found = _insert_values_target(spark, sql)
+        if found is not None:
+            target, markers = found
+            if markers != parameters.num_columns:
+                raise InvalidArgument(f"the statement has {markers} parameter markers but {parameters.num_columns} values per row were sent")
             return _insert_rows(spark, target, parameters)
     total = 0
     for row in parameter_rows(parameters):
@@ -77,8 +81,9 @@ def _row_metric(plan: Any) -> int:
     return UNKNOWN
 
 
-def _insert_values_target(spark: SparkSession, sql: str) -> str | None:
-    """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t [(cols)]`` quoted, else None."""
+def _insert_values_target(spark: SparkSession, sql: str) -> tuple[str, int] | None:
+    """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t [(cols)]`` quoted and the number of
+    markers, else None."""
     plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
     if plan.getClass().getSimpleName() != "InsertIntoStatement":
         return None
@@ -86,6 +91,7 @@ def _insert_values_target(spark: SparkSession, sql: str) -> str | None:
     if (
         query.getClass().getSimpleName() != "UnresolvedInlineTable"
         or plan.overwrite()
+        or plan.byName()
         or plan.ifPartitionNotExists()
         or not plan.partitionSpec().isEmpty()
         or query.rows().size() != 1
@@ -99,9 +105,9 @@ def _insert_values_target(spark: SparkSession, sql: str) -> str | None:
     parts = plan.table().multipartIdentifier()
     table = ".".join(quote_identifier(parts.apply(i)) for i in range(parts.size()))
     columns = plan.userSpecifiedCols()
-    if columns.isEmpty():
-        return table
-    return f"{table} ({', '.join(quote_identifier(columns.apply(i)) for i in range(columns.size()))})"
+    if not columns.isEmpty():
+        table += f" ({', '.join(quote_identifier(columns.apply(i)) for i in range(columns.size()))})"
+    return table, len(markers)
 
 
 def _insert_rows(spark: SparkSession, target: str, parameters: pa.Table) -> int:

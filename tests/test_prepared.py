@@ -196,7 +196,7 @@ def test_adbc_reports_no_transactions(adbc) -> None:
 
 def test_a_statement_spark_can_analyse_only_with_values_prepares_and_runs(client, adbc) -> None:
     prepared = prepare(client, "SELECT id FROM range(100) ORDER BY id LIMIT ?")
-    assert not prepared.is_update and not prepared.dataset_schema  # known once bound
+    assert not prepared.is_update
     bound = bind(client, prepared.prepared_statement_handle, pa.table({"n": [3]}))
     assert run_prepared(client, bound).column("id").to_pylist() == [0, 1, 2]
     with adbc.cursor() as cursor:
@@ -219,3 +219,26 @@ def test_a_write_under_with_runs_once(adbc) -> None:
         cursor.execute(f"FROM (SELECT id AS a FROM range(2)) s INSERT INTO {name} SELECT a INSERT INTO {name} SELECT a + 10")
         cursor.execute(f"SELECT count(*) FROM {name}")
         assert cursor.fetchall() == [(7,)]
+
+
+def test_executemany_with_the_wrong_number_of_values_is_invalid_argument(adbc) -> None:
+    name = table_name()
+    with adbc.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {name} (a BIGINT, b BIGINT, c BIGINT) USING parquet")
+        with pytest.raises(adbc_driver_manager.ProgrammingError, match="2 parameter markers but 3 values"):
+            cursor.executemany(f"INSERT INTO {name} VALUES (?, ?)", [(1, 2, 3), (4, 5, 6)])
+        cursor.execute(f"SELECT count(*) FROM {name}")
+        assert cursor.fetchall() == [(0,)]
+
+
+def test_commands_that_return_rows_declare_their_schema_when_prepared(client) -> None:
+    prepared = prepare(client, "SHOW TABLES IN demo")
+    assert not prepared.is_update
+    assert pa.ipc.read_schema(pa.py_buffer(prepared.dataset_schema)).names == ["namespace", "tableName", "isTemporary"]
+    update = prepare(client, "CREATE TABLE never_created (a INT) USING parquet")
+    assert update.is_update and not update.dataset_schema
+
+
+def test_a_limit_marker_prepares_with_its_schema(client) -> None:
+    prepared = prepare(client, "SELECT id FROM range(10) LIMIT ?")
+    assert pa.ipc.read_schema(pa.py_buffer(prepared.dataset_schema)).names == ["id"]
