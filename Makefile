@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Editable installs in compat mode put the project folder on sys.path, so that PySpark finds the
+# top-level pyspark_flightsql module (how it discovers data sources).
 # flightsql-dbapi (a client we test against) installs a top-level package that is also
 # named `flightsql`, so it lives in its own folder and runs in its own processes.
 DBAPI_DIR := $(VENV)/flightsql-dbapi
@@ -27,11 +29,11 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[test,dev]"
 	$(PY) -m pip install --quiet --no-deps --upgrade --target $(DBAPI_DIR) "flightsql-dbapi==0.2.2" "sqlalchemy>=1.4,<2"
 	touch $@ $(VENV)/.installed
 

@@ -1,10 +1,63 @@
 """The ``flightsql`` PySpark data source: read any Flight SQL server in parallel, write through bulk ingest.
 
-Not yet implemented: this package reserves the name. Its own issue builds
-``spark.read.format("flightsql")`` (one Spark partition per FlightInfo endpoint) and
-``df.write.format("flightsql")`` (through CommandStatementIngest).
+>>> import datasource
+>>> datasource.register(spark)
+>>> df = (spark.read.format("flightsql")
+...       .option("uri", "grpc://127.0.0.1:32010")
+...       .option("query", "SELECT * FROM demo.sales")
+...       .load())                                  # one Spark partition per endpoint
+>>> (df.write.format("flightsql").option("uri", "grpc://127.0.0.1:32010")
+...    .option("table", "demo.sales_copy").mode("overwrite").save())
+
+Executors need only pyarrow and this project's protocol module (no ADBC).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING
+
+from datasource.options import OPTIONS, FlightSqlOptions, OptionError, parse_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = [
+    "FILTER_PUSHDOWN_CONF",
+    "OPTIONS",
+    "DefaultSource",
+    "FlightSqlDataSource",
+    "FlightSqlOptions",
+    "FlightSqlSourceError",
+    "OptionError",
+    "parse_options",
+    "register",
+]
+
+FILTER_PUSHDOWN_CONF = "spark.sql.python.filterPushdown.enabled"
+"""Spark refuses a Python reader that pushes filters unless this is true (default false in 4.x)."""
+
+
+def register(spark: SparkSession, enable_filter_pushdown: bool = False) -> None:
+    """Register the ``flightsql`` format with ``spark``.
+
+    With ``enable_filter_pushdown``, :data:`FILTER_PUSHDOWN_CONF` is also turned on (unless it
+    was set explicitly), which reads with the ``pushdown`` option need.
+    """
+    from datasource.source import FlightSqlDataSource
+
+    spark.dataSource.register(FlightSqlDataSource)
+    if enable_filter_pushdown and spark.conf.get(FILTER_PUSHDOWN_CONF, None) is None:
+        spark.conf.set(FILTER_PUSHDOWN_CONF, "true")
+
+
+def __getattr__(name: str) -> object:
+    # Lazily, so that importing the package does not import pyspark's data source module.
+    if name in {"FlightSqlDataSource", "DefaultSource"}:
+        from datasource.source import FlightSqlDataSource
+
+        return FlightSqlDataSource
+    if name == "FlightSqlSourceError":
+        from datasource.client import FlightSqlSourceError
+
+        return FlightSqlSourceError
+    raise AttributeError(f"module 'datasource' has no attribute {name!r}")

@@ -102,3 +102,25 @@ def test_readme_sessions_snippet(server) -> None:
 def test_readme_sqlalchemy_snippet(server) -> None:
     output = run_snippet(readme_snippet("Clients we test"), server)
     assert "(1, 'Customer 1'" in output and "'name': 'customer_id'" in output
+
+
+def test_readme_data_source_snippet_reads_both_servers_and_writes_back(server, spark) -> None:
+    """The data source section's block, run in this process's Spark: our node stands for the
+    cluster, the toy non-Spark server for "any other Flight SQL server"."""
+    import pyarrow as pa
+
+    from flightsql_toy_server import ToyFlightSqlServer
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Read and write from Spark: the `flightsql` data source", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    events = pa.table({"id": list(range(50)), "kind": ["click", "view"] * 25})
+    with ToyFlightSqlServer({"events": events}, username="me", password="secret") as toy:
+        code = code.replace("grpc://127.0.0.1:32010", server.location).replace("grpc+tls://flight.example.com:443", toy.uri)
+        scope: dict[str, object] = {"spark": spark}
+        exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+        assert scope["other"].count() == 50
+    def count(table: str) -> int:
+        return spark.read.format("flightsql").option("uri", server.location).option("dbtable", table).load().count()
+
+    assert count("default.sales_copy") == count("demo.sales") > 0
