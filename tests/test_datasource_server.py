@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import ServerProcess
 from test_cluster import start_cluster, wait_for_members
-from zookeeper_fixtures import zookeeper
+from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
 
 import datasource
 
@@ -24,7 +24,7 @@ def spark_ds(spark):
 
 
 @pytest.fixture(scope="module")
-def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:
+def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:  # noqa: F811
     root, nodes = start_cluster(zookeeper.url, 2)
     wait_for_members(zookeeper.url, root, 2)
     yield nodes
