@@ -197,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         manager.start(server.port)
         print(f"parquet-flight-server: {len(server.datasets())} datasets in {server.data_dir}", flush=True)
         print(f"{READY}{manager.node.public_location}", flush=True)
-        stop.wait()
+        while not stop.wait(timeout=0.5):  # wake now and then: a signal caught by another thread
+            pass  # runs its Python handler only when this (main) thread runs again
     finally:
         manager.close()  # first: it fails open streams, which server.shutdown() would wait for
         if server is not None:

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from flightmanager import FlightConfig, FlightManager, create_manager
+from flightsql.lifetime import wait_interruptibly
 from flightsql.spark_server import SparkFlightSqlServer
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
             return 1
         with FlightSqlNode(spark) as node:
             print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
-            stop.wait()
+            wait_interruptibly(stop)
             _exit_if_shutdown_hangs(SHUTDOWN_DEADLINE)
     finally:
         for sig, handler in previous.items():

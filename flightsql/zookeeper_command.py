@@ -10,6 +10,7 @@ from types import FrameType
 
 from flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError
 from flightsql.java import JavaNotFoundError, check_java
+from flightsql.lifetime import wait_interruptibly
 
 
 def run_zookeeper(port: int, data_dir: str | Path, host: str = "127.0.0.1") -> int:
@@ -41,7 +42,7 @@ def run_zookeeper(port: int, data_dir: str | Path, host: str = "127.0.0.1") -> i
         watcher = threading.Thread(target=watch, name="zookeeper-watcher", daemon=True)
         watcher.start()
         print(f"spark-flight-sql: ZooKeeper serving on {server.host}:{server.port}", flush=True)
-        stop.wait()
+        wait_interruptibly(stop)
         died = bool(exit_code)
     finally:
         server.stop()
