@@ -1,0 +1,514 @@
+"""One command for every benchmark path: the same mixed-type data, several sizes, medians after a warm-up.
+
+Paths (each in its own processes, run one after another so they never share the cores):
+
+- ``a``: this server, one node, ADBC ``fetch_record_batch``
+- ``b``: two nodes on a real ZooKeeper; the query enters node-1 and ADBC reads both endpoints
+- ``c``: this server forced to one endpoint (``spark.flight.sql.executionMode=single``)
+- ``d``: Spark Connect ``toArrow()`` against the bundled ``SparkConnectServer``
+- ``e``: Spark Thrift Server read by a Python HiveServer2 client
+- ``f``: in-process ``df.toArrow()``
+- ``g``: the floor: executors make the Arrow batches (``toArrowBatchRdd``) and discard them
+
+A path whose dependencies are missing is reported as skipped, with the reason. Results go to
+``--out`` as ``results.md``, ``results.json`` and (with matplotlib) ``results.png``. Usage:
+
+    python benchmarks/harness.py [--sizes 1M,10M,30M] [--runs 3] [--paths f,g,a,c,b,d,e] [--smoke] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import fetch_vs_to_arrow as legacy
+from bench_data import DEFAULT_SIZES, SMOKE_SIZES, parse_sizes, query
+
+WORKER = HERE / "bench_worker.py"
+SPARK_CONF = legacy.SPARK_CONF
+MASTER = legacy.MASTER
+WORKER_TIMEOUT = 3600.0
+CONNECT_START_TIMEOUT = 180.0
+CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+ALL_PATHS = ("f", "g", "a", "c", "b", "d", "e")
+DEFAULT_OUT = HERE / "results"
+
+
+@dataclass
+class Figures:
+    """One path's figures at one size (medians over the timed runs), or why it was skipped or failed."""
+
+    path: str
+    label: str
+    rows: int
+    seconds: float | None = None
+    bytes: int | None = None
+    first_batch: float | None = None
+    owner_python_peak: int | None = None
+    owner_jvm_peak: int | None = None
+    client_peak: int | None = None
+    endpoints: int | None = None
+    skipped: str | None = None
+    failed: str | None = None
+    note: str | None = None
+
+    @property
+    def rows_per_second(self) -> float | None:
+        return None if not self.seconds else self.rows / self.seconds
+
+    @property
+    def mb_per_second(self) -> float | None:
+        return None if not self.seconds or self.bytes is None else self.bytes / 1e6 / self.seconds
+
+
+Runner = Callable[[int, int], Figures]
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """A benchmark path: its key, its label, what it needs (None when it can run), and how to run it."""
+
+    key: str
+    label: str
+    missing: Callable[[], str | None]
+    run: Callable[[PathSpec, int, int], Figures]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def missing_modules(*modules: tuple[str, str]) -> str | None:
+    """``(import name, pip name)`` pairs -> a reason naming the pip packages not installed, or None."""
+    absent = []
+    for module, package in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            absent.append(package)
+    return f"not installed: {', '.join(absent)}" if absent else None
+
+
+def pyspark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def jar_has_class(class_name: str) -> bool:
+    """Whether a jar in PySpark's jars folder holds ``class_name``."""
+    import zipfile
+
+    entry = class_name.replace(".", "/") + ".class"
+    for jar in (pyspark_home() / "jars").glob("*.jar"):
+        with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(jar) as archive:
+            if entry in archive.namelist():
+                return True
+    return False
+
+
+def worker_env() -> dict[str, str]:
+    return {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def run_worker(*args: str) -> dict[str, Any]:
+    """Run ``bench_worker.py`` with ``args`` in its own process; its last stdout line is the JSON result."""
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::Warning", str(WORKER), *args],
+        capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=ROOT, env=worker_env(), check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {args[0]} exited {result.returncode}: {result.stderr.strip()[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def figures_from(spec: PathSpec, rows: int, measured: dict[str, Any], **extra: Any) -> Figures:
+    """Figures from a worker's JSON result plus the peaks measured outside the worker."""
+    return Figures(
+        path=spec.key, label=spec.label, rows=rows,
+        seconds=median(measured["seconds"]), bytes=measured["bytes"],
+        first_batch=median(measured["first_batch"]),
+        owner_python_peak=extra.pop("owner_python_peak", measured.get("python_peak")),
+        owner_jvm_peak=extra.pop("owner_jvm_peak", measured.get("jvm_peak")),
+        client_peak=measured.get("client_peak"), **extra,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float) -> None:
+    """Wait (with a deadline) until something accepts connections on ``port``; fail if ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
+    """SIGTERM the process, wait, and kill it past the deadline."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# ---------------------------------------------------------------- runners
+
+
+def run_in_process(spec: PathSpec, rows: int, runs: int, mode: str) -> Figures:
+    """Paths (f) and (g): a PySpark process of their own; the client is that same process."""
+    measured = run_worker("spark", "--mode", mode, "--master", MASTER, "--conf", json.dumps(SPARK_CONF),
+                          "--rows", str(rows), "--runs", str(runs))
+    return figures_from(spec, rows, measured, note="client = the Spark driver's Python process")
+
+
+def run_to_arrow(spec: PathSpec, rows: int, runs: int) -> Figures:
+    return run_in_process(spec, rows, runs, "to_arrow")
+
+
+def run_floor(spec: PathSpec, rows: int, runs: int) -> Figures:
+    return run_in_process(spec, rows, runs, "floor")
+
+
+def adbc_through(spec: PathSpec, rows: int, runs: int, owner: legacy.ServerProcess, note: str | None) -> Figures:
+    """Run the ADBC client process against ``owner`` and read the owner's peaks afterwards."""
+    measured = run_worker("adbc", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
+    memory = legacy.node_memory(spec.key, owner)  # before the probe below, which reads the result once more
+    endpoints = count_endpoints(owner.location, rows)
+    described = f"{endpoints} endpoint(s)" + (f"; {note}" if note else "")
+    return figures_from(spec, rows, measured, owner_python_peak=memory.python_rss, owner_jvm_peak=memory.jvm_rss,
+                        endpoints=endpoints, note=described)
+
+
+def count_endpoints(location: str, rows: int) -> int:
+    """How many endpoints the node's FlightInfo for the query has (untimed; every endpoint is then drained,
+    so the node releases the result at once)."""
+    from pyarrow import flight
+
+    from flightsql.proto import FlightSql_pb2 as sql_pb2
+    from flightsql.protocol import pack_command
+
+    descriptor = flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=query(rows))))
+    with flight.FlightClient(location) as client:
+        info = client.get_flight_info(descriptor)
+    total = 0
+    for endpoint in info.endpoints:
+        with flight.FlightClient(endpoint.locations[0] if endpoint.locations else location) as reader:
+            total += reader.do_get(endpoint.ticket).read_all().num_rows
+    if total != rows:
+        raise AssertionError(f"the endpoint probe read {total} rows, expected {rows}")
+    return len(info.endpoints)
+
+
+def run_one_node(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (a): one node (the local FlightManager)."""
+    with legacy.running_node() as server:
+        return adbc_through(spec, rows, runs, server, None)
+
+
+def run_single_endpoint(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (c): one node forced to serve every result from a single endpoint."""
+    with legacy.running_node({"spark.flight.sql.executionMode": "single"}) as server:
+        return adbc_through(spec, rows, runs, server, "executionMode=single")
+
+
+def run_two_nodes(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (b): node-1 owns the query, ADBC reads node-1's and node-2's endpoints concurrently."""
+    from flightmanager.zookeeper_server import EmbeddedZooKeeper
+
+    with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
+        zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
+        nodes = [
+            stack.enter_context(legacy.running_node({
+                "spark.flight.manager": "zookeeper",
+                "spark.flight.manager.zookeeper.url": zookeeper.url,
+                "spark.flight.node.id": name,
+            }))
+            for name in ("node-1", "node-2")
+        ]
+        legacy.wait_for_members(zookeeper.url, len(nodes))
+        figures = adbc_through(spec, rows, runs, nodes[0], None)
+        other = legacy.node_memory("node-2", nodes[1])
+        figures.note = (f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
+                        f"JVM {legacy.mb(other.jvm_rss)}")
+        return figures
+
+
+@contextlib.contextmanager
+def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The bundled Spark Connect server on a free port, with the benchmark's settings; stopped on exit."""
+    port = free_port()
+    home = pyspark_home()
+    confs = [arg for key, value in {**SPARK_CONF, "spark.connect.grpc.binding.port": str(port)}.items()
+             for arg in ("--conf", f"{key}={value}")]
+    command = [str(home / "bin" / "spark-submit"), "--master", MASTER, "--class", CONNECT_CLASS, *confs,
+               "spark-internal"]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                   env={**worker_env(), "SPARK_HOME": str(home)})
+        try:
+            wait_for_port(port, process, CONNECT_START_TIMEOUT)
+            yield f"sc://127.0.0.1:{port}", process
+        finally:
+            stop_process(process)
+
+
+def run_spark_connect(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (d): Spark Connect ``toArrow()``; the owner is the Connect server's JVM (no Python there)."""
+    with connect_server() as (remote, process):
+        measured = run_worker("connect", "--remote", remote, "--rows", str(rows), "--runs", str(runs))
+        jvm_peak = peak_of_java_in(process.pid)
+    return figures_from(spec, rows, measured, owner_python_peak=None, owner_jvm_peak=jvm_peak,
+                        note="the owner is one JVM (spark-submit)")
+
+
+def peak_of_java_in(pid: int) -> int | None:
+    """VmHWM of ``pid`` if it is java, else of the largest java process below it."""
+    from bench_worker import child_java_peak, peak_rss
+
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "java":
+            return peak_rss(pid)
+    return child_java_peak(pid)
+
+
+@contextlib.contextmanager
+def thrift_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """The bundled Spark Thrift Server (HiveServer2) on a free port, its metastore and warehouse in a
+    temporary folder; stopped on exit."""
+    port = free_port()
+    home = pyspark_home()
+    with tempfile.TemporaryDirectory(prefix="bench-thrift-") as workdir, tempfile.TemporaryFile("w+") as log:
+        confs = [arg for key, value in {**SPARK_CONF, "spark.sql.warehouse.dir": f"{workdir}/warehouse"}.items()
+                 for arg in ("--conf", f"{key}={value}")]
+        command = [str(home / "bin" / "spark-submit"), "--master", MASTER, "--class", THRIFT_CLASS, *confs,
+                   "spark-internal", "--hiveconf", f"hive.server2.thrift.port={port}",
+                   "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir,
+                                   env={**worker_env(), "SPARK_HOME": str(home)})
+        try:
+            wait_for_port(port, process, CONNECT_START_TIMEOUT)
+            yield port, process
+        finally:
+            stop_process(process)
+
+
+def run_thrift_server(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (e): Spark Thrift Server, read by PyHive (rows arrive as Python tuples; the Arrow bytes are
+    counted after the timed part, so MB/s compares with the other paths)."""
+    with thrift_server() as (port, process):
+        measured = run_worker("hive", "--port", str(port), "--rows", str(rows), "--runs", str(runs))
+        jvm_peak = peak_of_java_in(process.pid)
+    return figures_from(spec, rows, measured, owner_python_peak=None, owner_jvm_peak=jvm_peak,
+                        note="the owner is one JVM (spark-submit); rows arrive as Python tuples, "
+                             "MB/s counts them as Arrow")
+
+
+def missing_connect() -> str | None:
+    if not jar_has_class(CONNECT_CLASS):
+        return f"{CONNECT_CLASS} is not in PySpark's jars"
+    return missing_modules(("grpc", "grpcio"), ("grpc_status", "grpcio-status"),
+                           ("google.rpc", "googleapis-common-protos"), ("zstandard", "zstandard"),
+                           ("pandas", "pandas"))
+
+
+def missing_thrift() -> str | None:
+    if not jar_has_class(THRIFT_CLASS):
+        return f"{THRIFT_CLASS} is not in PySpark's jars"
+    absent = missing_modules(("pyhive", "pyhive"), ("thrift", "thrift"), ("thrift_sasl", "thrift-sasl"),
+                             ("puresasl", "pure-sasl"))
+    return absent
+
+
+def nothing_missing() -> str | None:
+    return None
+
+
+PATHS: dict[str, PathSpec] = {spec.key: spec for spec in (
+    PathSpec("a", "this server, one node, ADBC", nothing_missing, run_one_node),
+    PathSpec("b", "this server, two nodes (ZooKeeper), ADBC", nothing_missing, run_two_nodes),
+    PathSpec("c", "this server, single endpoint, ADBC", nothing_missing, run_single_endpoint),
+    PathSpec("d", "Spark Connect toArrow()", missing_connect, run_spark_connect),
+    PathSpec("e", "Spark Thrift Server + PyHive", missing_thrift, run_thrift_server),
+    PathSpec("f", "in-process df.toArrow()", nothing_missing, run_to_arrow),
+    PathSpec("g", "floor: Arrow batches made and discarded", nothing_missing, run_floor),
+)}
+
+
+def measure(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """One path at one size; skipped when its dependencies are missing, failed (not raised) on errors."""
+    reason = spec.missing()
+    if reason:
+        return Figures(spec.key, spec.label, rows, skipped=reason)
+    try:
+        return spec.run(spec, rows, runs)
+    except Exception as error:  # noqa: BLE001 - a failing path is reported, the others still run
+        return Figures(spec.key, spec.label, rows, failed=f"{type(error).__name__}: {str(error)[:300]}")
+
+
+# ---------------------------------------------------------------- report
+
+
+def mb(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1e6:,.0f}"
+
+
+def ratio(figures: Figures, reference: Figures | None) -> str:
+    """``figures``' time over ``reference``'s (above 1: slower than the reference)."""
+    if not figures.seconds or reference is None or not reference.seconds:
+        return "-"
+    return f"{figures.seconds / reference.seconds:.2f}"
+
+
+def table_row(figures: Figures, by_path: dict[str, Figures]) -> str:
+    if figures.skipped or figures.failed:
+        status = f"skipped: {figures.skipped}" if figures.skipped else f"FAILED: {figures.failed}"
+        return f"| {figures.path} | {figures.label} | {figures.rows:,} | {status} |" + " - |" * 9
+    first = "-" if figures.first_batch is None else f"{figures.first_batch:.3f}"
+    return (f"| {figures.path} | {figures.label} | {figures.rows:,} | {figures.seconds:.3f} | "
+            f"{figures.rows_per_second:,.0f} | {figures.mb_per_second:,.1f} | {first} | "
+            f"{mb(figures.owner_python_peak)} | {mb(figures.owner_jvm_peak)} | {mb(figures.client_peak)} | "
+            f"{ratio(figures, by_path.get('d'))} | {ratio(figures, by_path.get('g'))} | {figures.note or ''} |")
+
+
+HEADER = ("| path | what | rows | seconds | rows/s | MB/s | first batch (s) | owner Python peak (MB) | "
+          "owner JVM peak (MB) | client peak (MB) | time / Spark Connect | time / floor | note |")
+
+
+def markdown(results: list[Figures], runs: int, chart: str | None) -> str:
+    """The whole report: a header, one table row per path and size, and the chart's link or why it is missing."""
+    lines = [
+        "# Benchmark: fetching one result",
+        "",
+        f"Query: `{query(0).replace('range(0)', 'range(N)')}`",
+        "",
+        (f"Median of {runs} run(s) after a warm-up; {MASTER} on {os.cpu_count()} cores; every path in its own "
+        "processes, one after another. MB/s counts the result's Arrow bytes. Ratios divide this path's time by "
+        "Spark Connect's (d) and the floor's (g) at the same size."),
+        "",
+        HEADER,
+        "|" + " --- |" * 13,
+    ]
+    for rows in sorted({f.rows for f in results}):
+        at_size = [f for f in results if f.rows == rows]
+        by_path = {f.path: f for f in at_size}
+        lines.extend(table_row(f, by_path) for f in at_size)
+    lines += ["", chart or "Chart: not drawn (matplotlib is not installed)."]
+    return "\n".join(lines) + "\n"
+
+
+def draw_chart(results: list[Figures], out: Path) -> str | None:
+    """A rows/s bar chart per size and path in ``out/results.png``; None when matplotlib is missing."""
+    if missing_modules(("matplotlib", "matplotlib")):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [f for f in results if f.seconds]
+    sizes = sorted({f.rows for f in measured})
+    paths = list(dict.fromkeys(f.path for f in measured))
+    figure, axes = plt.subplots(figsize=(10, 5))
+    width = 0.8 / max(len(paths), 1)
+    for index, path in enumerate(paths):
+        values = [next((f.rows_per_second for f in measured if f.path == path and f.rows == s), 0) for s in sizes]
+        axes.bar([i + index * width for i in range(len(sizes))], values, width, label=f"{path}: {PATHS[path].label}")
+    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))], [f"{s:,} rows" for s in sizes])
+    axes.set_ylabel("rows/s (median)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(out / "results.png")
+    plt.close(figure)
+    return "![rows/s per path](results.png)"
+
+
+def write_results(results: list[Figures], runs: int, out: Path) -> str:
+    """Write ``results.md``, ``results.json`` and the chart to ``out``; returns the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    chart = draw_chart(results, out)
+    text = markdown(results, runs, chart)
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps([asdict(f) for f in results], indent=2))
+    return text
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=None,
+                        help="comma-separated row counts, e.g. 1M,10M,30M (default; --smoke: 20k)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)")
+    parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..g")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks that every path works")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.sizes = args.sizes or list(SMOKE_SIZES if args.smoke else DEFAULT_SIZES)
+    args.runs = args.runs or (1 if args.smoke else 3)
+    args.paths = [key.strip() for key in args.paths.split(",") if key.strip()]
+    unknown = [key for key in args.paths if key not in PATHS]
+    if unknown:
+        parser.error(f"unknown path(s) {unknown}; choose among {','.join(ALL_PATHS)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every chosen path at every size; exit 1 when a path failed (skipped paths are not failures)."""
+    args = parse_args(argv)
+    results = []
+    for rows in args.sizes:
+        for key in args.paths:
+            started = time.monotonic()
+            figures = measure(PATHS[key], rows, args.runs)
+            state = figures.skipped and "skipped" or figures.failed and "FAILED" or f"{figures.seconds:.3f} s"
+            print(f"[{rows:,} rows] {key} ({figures.label}): {state} "
+                  f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            results.append(figures)
+    print(write_results(results, args.runs, args.out))
+    return 1 if any(f.failed for f in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
