@@ -102,19 +102,28 @@ def read_endpoint(endpoint: flight.FlightEndpoint) -> pa.Table:
         return client.do_get(endpoint.ticket).read_all()
 
 
+def assert_every_node_serves_a_share(connection, sql: str, locations: list[str]) -> list[int]:
+    """Run ``sql`` (a query of an ``id`` column) through ADBC's partitions: one endpoint at each of
+    ``locations``, each serving a non-empty share; the ids of every share, in one list."""
+    with connection.cursor() as cursor:
+        partitions, _ = cursor.adbc_execute_partitions(sql)
+        served = [flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions]
+        assert sorted(served) == sorted(locations)
+        ids: list[int] = []
+        for partition in partitions:
+            cursor.adbc_read_partition(partition)
+            share = cursor.fetch_arrow_table().column("id").to_pylist()
+            assert share, "every node serves part of the result"
+            ids.extend(share)
+    return ids
+
+
 def test_every_node_serves_one_endpoint(pair) -> None:
     _, nodes = pair
     with adbc_driver_flightsql.dbapi.connect(nodes[0].location, autocommit=True) as connection:
-        with connection.cursor() as cursor:
-            partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 100000, 1, 8)")
-            locations = [flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions]
-            assert sorted(locations) == sorted(node.location for node in nodes)
-            ids: list[int] = []
-            for partition in partitions:
-                cursor.adbc_read_partition(partition)
-                share = cursor.fetch_arrow_table().column("id").to_pylist()
-                assert share, "every node serves part of the result"
-                ids.extend(share)
+        ids = assert_every_node_serves_a_share(
+            connection, "SELECT id FROM range(0, 100000, 1, 8)", [node.location for node in nodes]
+        )
     assert sorted(ids) == list(range(100_000))
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import adbc_driver_flightsql.dbapi
 import pytest
-from pyarrow import flight
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "dev" / "cluster.py"
@@ -174,16 +173,12 @@ def test_a_table_created_through_node_a_is_read_through_node_b(cluster: DevClust
 
 
 def test_a_distributed_result_is_served_by_both_nodes(cluster: DevCluster) -> None:
-    with connect(cluster.node_b) as connection, connection.cursor() as cursor:
-        partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 100000, 1, 4)")
-        locations = [flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions]
-        assert sorted(locations) == sorted([cluster.node_a, cluster.node_b])
-        ids: list[int] = []
-        for partition in partitions:
-            cursor.adbc_read_partition(partition)
-            share = cursor.fetch_arrow_table().column("id").to_pylist()
-            assert share, "every node serves part of the result"
-            ids.extend(share)
+    from test_cluster import assert_every_node_serves_a_share
+
+    with connect(cluster.node_b) as connection:
+        ids = assert_every_node_serves_a_share(
+            connection, "SELECT id FROM range(0, 100000, 1, 4)", [cluster.node_a, cluster.node_b]
+        )
     assert sorted(ids) == list(range(100_000))
 
 
