@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -45,6 +45,14 @@ class ConfKey(str, Enum):
     (default 1 GiB)."""
     BUFFER_SPILL_DIR = "spark.flight.buffer.spillDir"
     """Folder for spilled batches (default: a fresh temporary folder)."""
+    CLUSTER_SECRET = "spark.flight.auth.secret"
+    """The cluster secret (at least 32 characters): it signs login tokens, tickets and prepared
+    statement handles so that every node accepts what any node issued, and derives each query's push
+    secret. Every node of a cluster needs the same one. Prefer ``spark.flight.auth.secretFile``: conf
+    values show in Spark's UI and logs. Default: a random one per node (local manager), or one the
+    cluster keeps in ZooKeeper (only allowed with ``spark.flight.auth=none``)."""
+    CLUSTER_SECRET_FILE = "spark.flight.auth.secretFile"
+    """A file holding the cluster secret (its content, surrounding whitespace removed)."""
     PUSH_METHOD = "spark.flight.push.method"
     """How executors produce Arrow: ``auto`` (the JVM's conversion when the session has a JVM),
     ``jvm`` (Dataset.toArrowBatchRdd) or ``mapInArrow``."""
@@ -75,6 +83,7 @@ class FlightConfig:
     zookeeper_session_timeout: float = 10.0
     buffer_max_bytes: int | None = 1024 * 1024 * 1024
     buffer_spill_dir: str | None = None
+    cluster_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> FlightConfig:
@@ -107,6 +116,7 @@ class FlightConfig:
             ),
             buffer_max_bytes=_int(ConfKey.BUFFER_MAX_BYTES, value(ConfKey.BUFFER_MAX_BYTES, str(cls.buffer_max_bytes))),
             buffer_spill_dir=lookup(ConfKey.BUFFER_SPILL_DIR.value) or None,
+            cluster_secret=_cluster_secret(lookup(ConfKey.CLUSTER_SECRET.value), lookup(ConfKey.CLUSTER_SECRET_FILE.value)),
         )
         config.validate()
         return config
@@ -132,6 +142,28 @@ class FlightConfig:
             raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
             raise ValueError(f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}")
+
+
+MIN_SECRET_BYTES = 32
+
+
+def _cluster_secret(value: str | None, path: str | None) -> bytes | None:
+    if value and path:
+        raise ValueError(f"set {ConfKey.CLUSTER_SECRET.value} or {ConfKey.CLUSTER_SECRET_FILE.value}, not both")
+    if path:
+        try:
+            with open(path, "rb") as file:
+                secret = file.read().strip()
+        except OSError as exc:
+            raise ValueError(f"{ConfKey.CLUSTER_SECRET_FILE.value}: cannot read {path}: {exc.strerror}") from None
+        key = ConfKey.CLUSTER_SECRET_FILE
+    elif value:
+        secret, key = value.strip().encode(), ConfKey.CLUSTER_SECRET
+    else:
+        return None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"{key.value}: the cluster secret must be at least {MIN_SECRET_BYTES} bytes long")
+    return secret
 
 
 def _int(key: ConfKey, text: str) -> int:

@@ -1,0 +1,5 @@
+"""Authentication of Flight SQL clients: authenticators, tokens and the call middleware."""
+
+from flightsql.auth.base import ANONYMOUS, AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
+
+__all__ = ["ANONYMOUS", "AuthenticationFailed", "Authenticator", "AuthenticatorUnavailable", "Identity"]
