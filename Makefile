@@ -35,6 +35,7 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[test,dev,bench]"
 	$(PY) -m pip install --quiet --no-deps --upgrade --target $(DBAPI_DIR) "flightsql-dbapi==0.2.2" "sqlalchemy>=1.4,<2"
+	bash tests/ensure_slapd.sh
 	touch $@ $(VENV)/.installed
 
 # Regenerate the protobuf modules from flightsql/proto/*.proto.
