@@ -80,6 +80,9 @@ def _client(uri: str, options: FlightSqlOptions) -> flight.FlightClient:
         kwargs["disable_server_verification"] = True
     if options.tls_override_hostname is not None:
         kwargs["override_hostname"] = options.tls_override_hostname
+    if options.tls_cert_chain is not None and options.tls_private_key is not None:
+        kwargs["cert_chain"] = options.tls_cert_chain
+        kwargs["private_key"] = options.tls_private_key
     return flight.FlightClient(uri, **kwargs)
 
 

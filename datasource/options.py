@@ -26,6 +26,8 @@ OPTIONS: Mapping[str, str] = {
     "password": "password for HTTP basic authentication",
     "token": "a bearer token sent as 'authorization: Bearer <token>'",
     "tls_root_certs": "path of a PEM file with the root certificates to trust",
+    "tls_cert_chain": "path of a PEM file with the client certificate chain, for mutual TLS (with tls_private_key)",
+    "tls_private_key": "path of a PEM file with the private key of tls_cert_chain, for mutual TLS",
     "tls_skip_verify": "true to accept any server certificate (testing only)",
     "tls_override_hostname": "host name to check the server certificate against",
     "timeout": "seconds each metadata call (handshake, schema, GetFlightInfo, ingest result) may take",
@@ -60,6 +62,8 @@ class FlightSqlOptions:
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     tls_root_certs: bytes | None = field(default=None, repr=False)
+    tls_cert_chain: bytes | None = field(default=None, repr=False)
+    tls_private_key: bytes | None = field(default=None, repr=False)
     tls_skip_verify: bool = False
     tls_override_hostname: str | None = None
     timeout: float | None = None
@@ -111,14 +115,14 @@ def _text(options: Mapping[str, str], key: str) -> str | None:
     return text if text.strip() else None
 
 
-def _read_certs(path: str | None) -> bytes | None:
+def _read_certs(path: str | None, key: str = "tls_root_certs") -> bytes | None:
     if path is None:
         return None
     try:
         with open(path, "rb") as file:
             return file.read()
     except OSError as exc:
-        raise OptionError(f"option 'tls_root_certs': cannot read {path!r}: {exc}") from None
+        raise OptionError(f"option {key!r}: cannot read {path!r}: {exc}") from None
 
 
 def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
@@ -127,6 +131,7 @@ def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
     Keys are matched case-insensitively; ``header.<name>`` and ``ingest.<key>`` options are
     gathered (header names lowercased, as gRPC metadata requires). Raises :class:`OptionError`
     for a missing ``uri``, a non-gRPC scheme, half a basic credential, basic and token together,
+    a client certificate without its key (or the reverse),
     or malformed numbers and flags. Whether ``query``/``dbtable`` or ``table`` is needed is
     checked by the reader and the writer.
     """
@@ -142,6 +147,9 @@ def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
         raise OptionError("options 'username' and 'password' go together")
     if token is not None and username is not None:
         raise OptionError("give either 'username' and 'password' or 'token', not both")
+    cert_chain, private_key = _text(lowered, "tls_cert_chain"), _text(lowered, "tls_private_key")
+    if (cert_chain is None) != (private_key is None):
+        raise OptionError("options 'tls_cert_chain' and 'tls_private_key' go together")
     quote = _text(lowered, "identifier_quote")
     if quote is not None and len(quote) != 1:
         raise OptionError(f"option 'identifier_quote' must be one character, not {quote!r}")
@@ -162,6 +170,8 @@ def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
         password=None if password is None else str(password),
         token=token,
         tls_root_certs=_read_certs(_text(lowered, "tls_root_certs")),
+        tls_cert_chain=_read_certs(cert_chain, "tls_cert_chain"),
+        tls_private_key=_read_certs(private_key, "tls_private_key"),
         tls_skip_verify=_flag(lowered, "tls_skip_verify", False),
         tls_override_hostname=_text(lowered, "tls_override_hostname"),
         timeout=_seconds(lowered, "timeout"),

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -77,8 +77,9 @@ class DatasetRequest:
 class ParquetFlightServer(flight.FlightServerBase):
     """Serves the Parquet datasets under ``data_dir``, each result spread over the cluster by ``manager``."""
 
-    def __init__(self, location: str, data_dir: Path, spark: SparkSession, manager: FlightManager) -> None:
-        super().__init__(location)
+    def __init__(self, location: str, data_dir: Path, spark: SparkSession, manager: FlightManager, **options: Any) -> None:
+        """``options`` go to ``FlightServerBase`` (TLS certificates, middleware)."""
+        super().__init__(location, **options)
         self.data_dir = data_dir.resolve()
         self.spark = spark
         self.manager = manager
@@ -193,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     manager = create_manager(config, spark)
     server: ParquetFlightServer | None = None
     try:
-        server = ParquetFlightServer(f"grpc://{config.host}:{config.port}", args.data, spark, manager)
+        server = ParquetFlightServer(
+            config.location(config.host, config.port), args.data, spark, manager, **config.server_tls_options(public=True)
+        )
         manager.start(server.port)
         print(f"parquet-flight-server: {len(server.datasets())} datasets in {server.data_dir}", flush=True)
         print(f"{READY}{manager.node.public_location}", flush=True)

@@ -53,6 +53,27 @@ class ConfKey(str, Enum):
     cluster keeps in ZooKeeper (only allowed with ``spark.flight.auth=none``)."""
     CLUSTER_SECRET_FILE = "spark.flight.auth.secretFile"
     """A file holding the cluster secret (its content, surrounding whitespace removed)."""
+    TLS_ENABLED = "spark.flight.tls.enabled"
+    """``true`` serves both the public Flight SQL server and the internal push server over TLS
+    (locations become ``grpc+tls://``); needs ``spark.flight.tls.certFile`` and
+    ``spark.flight.tls.keyFile`` (default false)."""
+    TLS_CERT_FILE = "spark.flight.tls.certFile"
+    """PEM file with this node's certificate chain (its certificate first), used by both its public
+    and internal servers. It must name the host clients connect to (``spark.flight.public.host``)
+    and the host executors push to (``spark.flight.internal.host``)."""
+    TLS_KEY_FILE = "spark.flight.tls.keyFile"
+    """PEM file with the private key of ``spark.flight.tls.certFile`` (unencrypted)."""
+    TLS_CLIENT_CA_FILE = "spark.flight.tls.clientCaFile"
+    """PEM file of the certificates that sign client certificates: when set, the public server
+    requires every client to present a certificate signed by one of them (mutual TLS). The internal
+    server does not ask executors for one: pushes are authenticated by their per-query secret."""
+    TLS_CA_FILE = "spark.flight.tls.caFile"
+    """PEM file of the root certificates executors trust when they push to the nodes' internal
+    servers (sent to them with each query, so executors need no file). Default:
+    ``spark.flight.tls.certFile``: executors trust exactly the certificates in it, which is enough
+    when every node serves that same certificate; when nodes have certificates of their own, set
+    this to the CA that signs them all (the query's owner sends its own CA file to executors
+    pushing to every node)."""
     PUSH_METHOD = "spark.flight.push.method"
     """How executors produce Arrow: ``auto`` (the JVM's conversion when the session has a JVM),
     ``jvm`` (Dataset.toArrowBatchRdd) or ``mapInArrow``."""
@@ -84,6 +105,47 @@ class FlightConfig:
     buffer_max_bytes: int | None = 1024 * 1024 * 1024
     buffer_spill_dir: str | None = None
     cluster_secret: bytes | None = field(default=None, repr=False)
+    tls_enabled: bool = False
+    tls_cert_chain: bytes | None = field(default=None, repr=False)
+    """PEM certificate chain of this node's servers (``spark.flight.tls.certFile``)."""
+    tls_private_key: bytes | None = field(default=None, repr=False)
+    """PEM private key of ``tls_cert_chain`` (``spark.flight.tls.keyFile``)."""
+    tls_client_ca: bytes | None = field(default=None, repr=False)
+    """PEM roots that client certificates must chain to (``spark.flight.tls.clientCaFile``): mutual TLS."""
+    tls_ca: bytes | None = field(default=None, repr=False)
+    """PEM roots executors trust for the internal servers (``spark.flight.tls.caFile``); None: the
+    certificate chain itself."""
+
+    @property
+    def scheme(self) -> str:
+        """The URI scheme of this node's locations: ``grpc+tls`` with TLS on, else ``grpc``."""
+        return "grpc+tls" if self.tls_enabled else "grpc"
+
+    def location(self, host: str, port: int) -> str:
+        """A location of this node's servers (IPv6 addresses bracketed)."""
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{self.scheme}://{host}:{port}"
+
+    @property
+    def push_root_certs(self) -> bytes | None:
+        """PEM roots executors verify the internal servers with; None without TLS."""
+        if not self.tls_enabled:
+            return None
+        return self.tls_ca or self.tls_cert_chain
+
+    def server_tls_options(self, *, public: bool) -> dict[str, object]:
+        """``FlightServerBase`` keyword arguments for this node's public (``public=True``) or internal
+        server: its certificate and key, and for the public one client verification when
+        ``tls_client_ca`` is set. Empty without TLS."""
+        if not self.tls_enabled:
+            return {}
+        assert self.tls_cert_chain is not None and self.tls_private_key is not None, "validate() checks it"
+        options: dict[str, object] = {"tls_certificates": [(self.tls_cert_chain, self.tls_private_key)]}
+        if public and self.tls_client_ca is not None:
+            options["verify_client"] = True
+            options["root_certificates"] = self.tls_client_ca
+        return options
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> FlightConfig:
@@ -117,6 +179,7 @@ class FlightConfig:
             buffer_max_bytes=_int(ConfKey.BUFFER_MAX_BYTES, value(ConfKey.BUFFER_MAX_BYTES, str(cls.buffer_max_bytes))),
             buffer_spill_dir=lookup(ConfKey.BUFFER_SPILL_DIR.value) or None,
             cluster_secret=_cluster_secret(lookup(ConfKey.CLUSTER_SECRET.value), lookup(ConfKey.CLUSTER_SECRET_FILE.value)),
+            **_tls_settings(lookup),
         )
         config.validate()
         return config
@@ -142,6 +205,21 @@ class FlightConfig:
             raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
             raise ValueError(f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}")
+        if self.tls_enabled:
+            missing = [key.value for key, value in ((ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
+                                                    (ConfKey.TLS_KEY_FILE, self.tls_private_key)) if not value]
+            if missing:
+                raise ValueError(f"{ConfKey.TLS_ENABLED.value}=true needs {' and '.join(missing)}")
+        else:
+            stray = [key.value for key, value in ((ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
+                                                  (ConfKey.TLS_KEY_FILE, self.tls_private_key),
+                                                  (ConfKey.TLS_CLIENT_CA_FILE, self.tls_client_ca),
+                                                  (ConfKey.TLS_CA_FILE, self.tls_ca)) if value]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} set but {ConfKey.TLS_ENABLED.value} is false: set it to true to serve "
+                    "over TLS, or remove the TLS files"
+                )
 
 
 MIN_SECRET_BYTES = 32
@@ -164,6 +242,66 @@ def _cluster_secret(value: str | None, path: str | None) -> bytes | None:
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"{key.value}: the cluster secret must be at least {MIN_SECRET_BYTES} bytes long")
     return secret
+
+
+def _flag(key: ConfKey, text: str | None) -> bool:
+    cleaned = (text or "").strip().lower()
+    if cleaned in ("", "false", "0", "no", "off"):
+        return False
+    if cleaned in ("true", "1", "yes", "on"):
+        return True
+    raise ValueError(f"{key.value} must be true or false, not {text!r}")
+
+
+def _read_pem(key: ConfKey, path: str) -> bytes:
+    """The content of a PEM file named by ``key``; ValueError naming the key when it is unreadable
+    or holds no PEM block."""
+    try:
+        with open(path, "rb") as file:
+            content = file.read()
+    except OSError as exc:
+        raise ValueError(f"{key.value}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in content:
+        raise ValueError(f"{key.value}: {path} is not a PEM file (no '-----BEGIN' line)")
+    return content
+
+
+def _no_password() -> bytes:
+    return b""
+
+
+def _tls_settings(lookup: Callable[[str], str | None]) -> dict[str, object]:
+    """The TLS fields of :class:`FlightConfig`, each file read and checked: the key must belong to
+    the certificate, CA files must hold certificates."""
+    import ssl
+
+    enabled = _flag(ConfKey.TLS_ENABLED, lookup(ConfKey.TLS_ENABLED.value))
+    paths = {key: lookup(key.value) or None for key in (
+        ConfKey.TLS_CERT_FILE, ConfKey.TLS_KEY_FILE, ConfKey.TLS_CLIENT_CA_FILE, ConfKey.TLS_CA_FILE)}
+    pems = {key: _read_pem(key, path) if path else None for key, path in paths.items()}
+    cert, key_file = paths[ConfKey.TLS_CERT_FILE], paths[ConfKey.TLS_KEY_FILE]
+    if enabled and cert and key_file:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key_file, password=_no_password)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"{ConfKey.TLS_CERT_FILE.value} and {ConfKey.TLS_KEY_FILE.value}: {cert} and {key_file} are not a "
+                f"certificate and its unencrypted private key ({exc.reason or exc})"
+            ) from None
+    for ca_key in (ConfKey.TLS_CLIENT_CA_FILE, ConfKey.TLS_CA_FILE):
+        pem = pems[ca_key]
+        if enabled and pem is not None:
+            try:
+                ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
+            except (ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"{ca_key.value}: {paths[ca_key]} holds no usable certificate ({exc})") from None
+    return {
+        "tls_enabled": enabled,
+        "tls_cert_chain": pems[ConfKey.TLS_CERT_FILE],
+        "tls_private_key": pems[ConfKey.TLS_KEY_FILE],
+        "tls_client_ca": pems[ConfKey.TLS_CLIENT_CA_FILE],
+        "tls_ca": pems[ConfKey.TLS_CA_FILE],
+    }
 
 
 def _int(key: ConfKey, text: str) -> int:

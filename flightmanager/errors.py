@@ -7,17 +7,18 @@ layer uses: :func:`to_flight_error` here (for servers that embed only the Flight
 
 The FlightManager's errors, each naming its status in a ``status`` class attribute:
 
-=====================  ===================
-error                  gRPC status
-=====================  ===================
-FlightManagerError     INTERNAL
-UnknownTicketError     NOT_FOUND
-WrongNodeError         INVALID_ARGUMENT
-QueryFailedError       the Spark error's (see below), INTERNAL when not given
-QueryCancelledError    CANCELLED
-PushRejectedError      PERMISSION_DENIED
-StreamTimeoutError     DEADLINE_EXCEEDED
-=====================  ===================
+========================  ===================
+error                     gRPC status
+========================  ===================
+FlightManagerError        INTERNAL
+UnknownTicketError        NOT_FOUND
+WrongNodeError            INVALID_ARGUMENT
+QueryFailedError          the Spark error's (see below), INTERNAL when not given
+QueryCancelledError       CANCELLED
+PushRejectedError         PERMISSION_DENIED
+PushUnauthenticatedError  UNAUTHENTICATED
+StreamTimeoutError        DEADLINE_EXCEEDED
+========================  ===================
 
 The exception that makes pyarrow.flight send each status (checked against a real server and
 client, pyarrow 26; a pyarrow client raises that same class), :data:`PYARROW_EXCEPTIONS`:
@@ -125,6 +126,7 @@ __all__ = [
     "PYARROW_EXCEPTIONS",
     "FlightManagerError",
     "PushRejectedError",
+    "PushUnauthenticatedError",
     "QueryCancelledError",
     "QueryFailedError",
     "StreamTimeoutError",
@@ -181,6 +183,12 @@ class PushRejectedError(FlightManagerError):
     """A push into the internal server that is not allowed (unknown query, wrong secret)."""
 
     status = "PERMISSION_DENIED"
+
+
+class PushUnauthenticatedError(FlightManagerError):
+    """A push into the internal server without the push secret of the query it names."""
+
+    status = "UNAUTHENTICATED"
 
 
 class StreamTimeoutError(FlightManagerError):

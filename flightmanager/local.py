@@ -56,8 +56,8 @@ class LocalFlightManager(FlightManager):
     def _leave(self, node: NodeInfo) -> None:
         pass
 
-    def _open_query(self, query_id: str, schema: pa.Schema, secret: bytes, nodes: Sequence[NodeInfo]) -> None:
-        self.store.create(query_id, schema, secret)
+    def _open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
+        self.store.create(query_id, schema, self.push_secret(query_id))
 
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))

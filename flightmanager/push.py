@@ -11,15 +11,15 @@ import json
 import socket
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from flightmanager.batches import split_batches
-from flightmanager.internal_server import PushDescriptor
+from flightmanager.internal_server import PushDescriptor, push_headers
 
-_clients: dict[str, flight.FlightClient] = {}
+_clients: dict[tuple[str, bytes | None], flight.FlightClient] = {}
 _clients_lock = threading.Lock()
 
 
@@ -38,15 +38,19 @@ class PushNode:
 
 @dataclass(frozen=True)
 class PushTarget:
-    """Everything a task needs to push its partition: the query, its secret, its nodes, the limits."""
+    """Everything a task needs to push its partition: the query, its secret, its nodes, the limits,
+    and the root certificates that the nodes' internal servers are verified with under TLS."""
 
     query_id: str
-    secret: bytes
-    schema_ipc: bytes
+    secret: bytes = field(repr=False)
+    schema_ipc: bytes = field(repr=False)
     """The result schema as an IPC message: it survives pickling where some types do not
     (pyarrow cannot unpickle a year-month interval type)."""
     nodes: tuple[PushNode, ...]
     max_message_bytes: int
+    tls_root_certs: bytes | None = field(default=None, repr=False)
+    """PEM roots to verify ``grpc+tls://`` internal locations with (carried here, so executors
+    need no file of their own); None: the system's roots."""
 
     @property
     def schema(self) -> pa.Schema:
@@ -75,12 +79,14 @@ def _read_schema(ipc: bytes) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(ipc))
 
 
-def _client(location: str) -> flight.FlightClient:
+def _client(location: str, tls_root_certs: bytes | None) -> flight.FlightClient:
+    key = (location, tls_root_certs)
     with _clients_lock:
-        client = _clients.get(location)
+        client = _clients.get(key)
         if client is None:
-            client = flight.FlightClient(location)
-            _clients[location] = client
+            tls = {"tls_root_certs": tls_root_certs} if tls_root_certs is not None and location.startswith("grpc+tls:") else {}
+            client = flight.FlightClient(location, **tls)
+            _clients[key] = client
         return client
 
 
@@ -89,9 +95,10 @@ def push_partition(
 ) -> PushSummary:
     """Push every batch of one partition attempt as one DoPut stream, and wait for the node's answer."""
     node = target.node_for(partition, host)
-    descriptor = PushDescriptor(target.query_id, target.secret, partition, attempt).to_descriptor()
+    descriptor = PushDescriptor(target.query_id, partition, attempt).to_descriptor()
+    options = flight.FlightCallOptions(headers=push_headers(target.query_id, target.secret))
     try:
-        writer, reader = _client(node.internal_location).do_put(descriptor, target.schema)
+        writer, reader = _client(node.internal_location, target.tls_root_certs).do_put(descriptor, target.schema, options)
         try:
             for batch in split_batches(batches, target.max_message_bytes):
                 writer.write_batch(batch)
@@ -100,12 +107,25 @@ def push_partition(
         finally:
             writer.close()
     except (flight.FlightUnavailableError, flight.FlightTimedOutError) as exc:
+        tls = ""
+        if node.internal_location.startswith("grpc+tls:"):
+            tls = " or its TLS certificate is not trusted (spark.flight.tls.caFile)"
         raise PushFailedError(
             f"could not push partition {partition} to node {node.node_id} at {node.internal_location}: "
-            f"the node is unreachable ({type(exc).__name__})"
+            f"the node is unreachable{tls} ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+    except flight.FlightUnauthenticatedError as exc:
+        raise PushFailedError(
+            f"node {node.node_id} at {node.internal_location} refused the push of partition {partition}: "
+            f"{_first_line(exc)} (every node of a cluster needs the same cluster secret, spark.flight.auth.secret)"
         ) from None
     outcome = json.loads(answer.to_pybytes()) if answer is not None else {"rows": 0}
     return PushSummary(partition, attempt, node.node_id, int(outcome["rows"]))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's message without gRPC's debug context."""
+    return str(exc).split(". gRPC client debug context", 1)[0].split("\n", 1)[0]
 
 
 def _executor_host() -> str:

@@ -4,7 +4,10 @@ ZooKeeper (through kazoo) holds the cluster's shared state; every change reaches
 watches. Under ``spark.flight.manager.zookeeper.membershipPath`` (``ROOT``)::
 
     ROOT/nodes/<node>                    ephemeral: {public, internal, host} of a live node
-    ROOT/queries/<query>                 {owner, nodes, schema, secret}: a query and its node set
+    ROOT/secret                          the cluster secret, when none is configured (see
+                                         ``_generated_secret``); push secrets derive from it
+    ROOT/queries/<query>                 {owner, nodes, schema}: a query and its node set (no
+                                         secret: every node derives the query's push secret)
     ROOT/queries/<query>/assignment      {node: [partition, ...]} when placement is known in advance
     ROOT/queries/<query>/confirmed/<p>   the task attempt of partition p that Spark counted as
                                          successful; the first one created wins
@@ -22,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +40,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
 from flightmanager.config import FlightConfig
-from flightmanager.errors import QueryFailedError
+from flightmanager.errors import FlightManagerError, QueryFailedError
 from flightmanager.manager import FlightManager
 from flightmanager.model import NodeInfo, QueryState
 
@@ -105,12 +109,48 @@ class ZooKeeperFlightManager(FlightManager):
         self._lock = threading.RLock()
         self._closing = False
         self._session_lost = threading.Event()
+        self._connect_lock = threading.Lock()
+        self._connected_once = False
 
     # ---- membership --------------------------------------------------------------------------
 
+    def _connect(self) -> None:
+        """Open the ZooKeeper session once (the cluster secret may need it before :meth:`start`)."""
+        with self._connect_lock:
+            if self._connected_once:
+                return
+            try:
+                self._zk.start(timeout=max(30.0, self.config.zookeeper_session_timeout))
+            except Exception as exc:
+                raise FlightManagerError(
+                    f"cannot reach ZooKeeper at {self.config.zookeeper_url}: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._zk.add_listener(self._on_connection_state)
+            self._connected_once = True
+
+    def _generated_secret(self) -> bytes:
+        """The cluster's shared secret at ``ROOT/secret``: the first node to get here creates it
+        (random, 32 bytes), every node reads back the one that won.
+
+        The znode carries ZooKeeper's default open ACL: any client of this ZooKeeper can read it.
+        Nodes share no credential before they share this secret, so no ACL could let them in and
+        keep others out; a cluster whose ZooKeeper is reachable by others sets
+        ``spark.flight.auth.secret`` or ``spark.flight.auth.secretFile`` instead.
+        """
+        self._connect()
+        path = f"{self.config.zookeeper_path}/secret"
+        try:
+            self._zk.retry(self._zk.create, path, secrets.token_bytes(32), makepath=True)
+            log.info("node %s created the cluster secret at %s", self.node_id, path)
+        except NodeExistsError:
+            pass  # another node was first: its secret stands
+        data, _ = self._zk.retry(self._zk.get, path)
+        if len(data) < 32:
+            raise FlightManagerError(f"the cluster secret at {path} in ZooKeeper is shorter than 32 bytes")
+        return bytes(data)
+
     def _join(self, node: NodeInfo) -> None:
-        self._zk.start(timeout=max(30.0, self.config.zookeeper_session_timeout))
-        self._zk.add_listener(self._on_connection_state)
+        self._connect()
         self._zk.ensure_path(self._nodes_path)
         self._zk.ensure_path(self._queries_path)
         self._register(node)
@@ -193,8 +233,25 @@ class ZooKeeperFlightManager(FlightManager):
             for path in paths:
                 self._bounded(self._delete_tree, path)
             self._bounded(self._zk.delete, f"{self._nodes_path}/{node.node_id}")
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        """End the ZooKeeper session (once), if one was opened."""
+        with self._connect_lock:
+            if not self._connected_once:
+                return
+            self._connected_once = False
         self._zk.stop()
         self._zk.close()
+
+    def close(self) -> None:
+        """Leave the cluster as every manager does; also end a session opened only to read the
+        cluster secret of a node that never started."""
+        try:
+            super().close()
+        finally:
+            self._closing = True
+            self._disconnect()
 
     def _bounded(self, operation: Callable[..., object], *args: object) -> None:
         """Run a ZooKeeper operation at shutdown, giving up after a few seconds."""
@@ -281,13 +338,12 @@ class ZooKeeperFlightManager(FlightManager):
     def _query_path(self, query_id: str, *parts: str) -> str:
         return "/".join((self._queries_path, query_id, *parts))
 
-    def _open_query(self, query_id: str, schema: pa.Schema, secret: bytes, nodes: Sequence[NodeInfo]) -> None:
+    def _open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
         node_ids = tuple(n.node_id for n in nodes)
         body = {
             "owner": self.node_id,
             "nodes": list(node_ids),
             "schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
-            "secret": secret.hex(),
         }
         transaction = self._zk.transaction()
         transaction.create(self._query_path(query_id), json.dumps(body).encode())
@@ -300,7 +356,7 @@ class ZooKeeperFlightManager(FlightManager):
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise failures[0]
-        self._track(query_id, self.node_id, node_ids, schema, secret)
+        self._track(query_id, self.node_id, node_ids, schema)
 
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))
@@ -386,18 +442,18 @@ class ZooKeeperFlightManager(FlightManager):
         if not owner_alive:  # our view of the membership may lag: ask ZooKeeper itself
             owner_alive = self._zk.exists(f"{self._nodes_path}/{body['owner']}") is not None
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"])))
-        self._track(query_id, body["owner"], tuple(body["nodes"]), schema, bytes.fromhex(body["secret"]))
+        self._track(query_id, body["owner"], tuple(body["nodes"]), schema)
         if not owner_alive:
             self._node_left(body["owner"])
 
-    def _track(self, query_id: str, owner: str, nodes: tuple[str, ...], schema: pa.Schema, secret: bytes) -> None:
+    def _track(self, query_id: str, owner: str, nodes: tuple[str, ...], schema: pa.Schema) -> None:
         with self._lock:
             if query_id in self._tracked or query_id in self._forgotten:
                 return
             tracked = _Tracked(query_id, owner, nodes)
             # The result exists before the query is visible as tracked, so a concurrent push or
             # reader that finds it tracked also finds its result.
-            self.store.create(query_id, schema, secret)
+            self.store.create(query_id, schema, self.push_secret(query_id))
             self._tracked[query_id] = tracked
         DataWatch(self._zk, self._query_path(query_id, "assignment"), self._watch_assignment(query_id))
         ChildrenWatch(self._zk, self._query_path(query_id, "confirmed"), self._watch_confirmed(tracked))
