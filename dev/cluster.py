@@ -401,6 +401,8 @@ def node_conf(settings: Settings, node_id: str) -> dict[str, str]:
         "spark.flight.manager.zookeeper.membershipPath": MEMBERSHIP_PATH,
         "spark.flight.node.id": node_id,
         "spark.flight.host": settings.host,
+        # Said explicitly, as the compose file must (its nodes listen on every interface).
+        "spark.flight.auth": os.environ.get("SFS_AUTH", "none"),
         "spark.flight.internal.host": settings.host,
         "spark.flight.public.host": settings.host,
         "spark.flight.port": str(settings.port(key)),

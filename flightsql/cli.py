@@ -70,5 +70,65 @@ def zookeeper(port: int, data_dir: str, host: str) -> None:
     sys.exit(run_zookeeper(port, data_dir, host))
 
 
+@main.group()
+def users() -> None:
+    """Manage the users file of spark.flight.auth=basic (nodes reread it when it changes)."""
+
+
+def _read_password(name: str) -> str:
+    if sys.stdin.isatty():
+        return str(click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True))
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+@users.command("add")
+@click.argument("users_file", type=click.Path(dir_okay=False))
+@click.argument("name")
+def users_add(users_file: str, name: str) -> None:
+    """Add NAME to USERS_FILE, or change their password. The password is read from standard input
+    (one line; prompted for twice on a terminal), never from the command line."""
+    from flightsql.auth.users_file import UsersFile
+
+    try:
+        created = UsersFile(users_file).add(name, _read_password(name))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'added' if created else 'changed the password of'} {name} in {users_file}")
+
+
+@users.command("remove")
+@click.argument("users_file", type=click.Path(dir_okay=False))
+@click.argument("name")
+def users_remove(users_file: str, name: str) -> None:
+    """Remove NAME from USERS_FILE (their tokens stay valid until they expire)."""
+    from flightsql.auth.users_file import UsersFile
+
+    try:
+        removed = UsersFile(users_file).remove(name)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not removed:
+        raise click.ClickException(f"{name} is not in {users_file}")
+    click.echo(f"removed {name} from {users_file}")
+
+
+@main.command("secret")
+@click.argument("path", type=click.Path(dir_okay=False))
+def secret(path: str) -> None:
+    """Write a new random cluster secret to PATH (readable by its owner only), for
+    spark.flight.auth.secretFile on every node."""
+    import os
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48) + "\n")
+    click.echo(f"wrote a cluster secret to {path}")
+
+
 if __name__ == "__main__":
     main()

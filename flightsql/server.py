@@ -69,11 +69,20 @@ class FlightSqlNode:
         return self.manager.node.public_location
 
     def start(self) -> FlightSqlNode:
-        """Bind both servers; the public port is known once this returns."""
+        """Bind both servers; the public port is known once this returns. With
+        ``spark.flight.tls.enabled`` both serve TLS (``grpc+tls://``), the public one requiring client
+        certificates when ``spark.flight.tls.clientCaFile`` is set."""
         self.server = SparkFlightSqlServer(
-            f"grpc://{self.config.host}:{self.config.port}", self.spark, self.manager
+            self.config.location(self.config.host, self.config.port),
+            self.spark,
+            self.manager,
+            **self.config.server_tls_options(public=True),
         )
-        self.manager.start(self.server.port)
+        try:
+            self.manager.start(self.server.port)
+        except BaseException:
+            self.close()  # neither server outlives a failed start
+            raise
         return self
 
     def close(self) -> None:
@@ -162,7 +171,10 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
     except JavaNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    FlightConfig.from_conf(conf)  # fail on a bad setting before starting Spark
+    # Fail on a bad or unsafe setting before starting Spark.
+    from flightsql.security import Security
+
+    Security.from_conf(conf.get, FlightConfig.from_conf(conf), secret=bytes(32))
     conf = dict(conf)
     scratch = None
     if demo and "spark.sql.warehouse.dir" not in conf:

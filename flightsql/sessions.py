@@ -20,6 +20,7 @@ Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -169,12 +170,18 @@ class SessionHandlers(SparkHandlers):
 
     def _session_id(self, context: flight.ServerCallContext) -> str | None:
         """The session the client's cookie names, else one for the client's connection (None when
-        neither is known)."""
+        neither is known). Sessions belong to their user: another user's call with the same cookie
+        or from the same connection reaches a session of its own."""
         middleware = self._middleware(context)
         if middleware is not None and middleware.from_client:
-            return middleware.session_id
-        peer = context.peer()
-        return f"connection-{peer.replace('/', '_')}" if peer else None
+            name = middleware.session_id
+        else:
+            peer = context.peer()
+            if not peer:
+                return None
+            name = f"connection-{peer.replace('/', '_')}"
+        user = hashlib.sha256(self.identity(context).user.encode()).hexdigest()[:16]
+        return f"{user}-{name}"
 
     def _options(self, session_id: str, context: flight.ServerCallContext | None = None) -> dict[str, str]:
         """The session's options (read once per call); using them keeps them from expiring."""

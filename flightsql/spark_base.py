@@ -8,26 +8,85 @@ every request runs in the caller's own Spark session.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
 from flightmanager import FlightManager
+from flightsql.auth.base import ANONYMOUS, Identity
+from flightsql.auth.middleware import MIDDLEWARE_KEY, AuthMiddleware, AuthMiddlewareFactory, HandshakeAccepted
 from flightsql.base import FlightSqlServerBase
+from flightsql.security import Security
 from flightsql.settings import SqlSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from flightsql.authz.access import StatementAccess
+
+audit = logging.getLogger("flightsql.audit")
 
 
 class SparkHandlers(FlightSqlServerBase):
     """A Flight SQL server whose handlers run on ``spark`` and serve results through ``manager``."""
 
     def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
+        def get(key: str) -> str | None:
+            return spark.conf.get(key, None)
+
+        self.settings = SqlSettings.from_conf(get)
+        self.security = Security.from_conf(get, manager.config, manager.cluster_secret)
+        if self.security.authenticator is not None:
+            middleware = dict(kwargs.pop("middleware", None) or {})  # type: ignore[call-overload]
+            middleware[MIDDLEWARE_KEY] = AuthMiddlewareFactory(
+                self.security.authenticator, self.security.tokens, manager.node_id
+            )
+            kwargs["middleware"] = middleware
+            kwargs.setdefault("auth_handler", HandshakeAccepted())
         super().__init__(location, **kwargs)
         self.spark = spark
         self.manager = manager
-        self.settings = SqlSettings.from_conf(lambda key: spark.conf.get(key, None))
+
+    def identity(self, context: flight.ServerCallContext) -> Identity:
+        """Who makes the call (``anonymous`` when ``spark.flight.auth=none``)."""
+        middleware = context.get_middleware(MIDDLEWARE_KEY)
+        return middleware.identity if isinstance(middleware, AuthMiddleware) else ANONYMOUS
+
+    def authorize(
+        self,
+        context: flight.ServerCallContext,
+        spark: SparkSession,
+        sql: str,
+        rows: list[list[object]] | None = None,
+        access: StatementAccess | None = None,
+    ) -> None:
+        """PERMISSION_DENIED unless the policy lets the caller run ``sql`` (or ``access``, when the
+        caller already knows what the request reads and writes). The statement is analysed, never run."""
+        if self.security.policy is None:  # TRANSITIONAL
+            return
+        from flightsql.authz.policy import AllowAll
+
+        if isinstance(self.security.policy, AllowAll):
+            return
+        if access is None:
+            from flightsql.authz.access import analyse_access
+
+            access = analyse_access(spark, sql, rows[0] if rows and rows[0] else None)
+        self.security.authorize(self.identity(context), access)
+
+    def audit_statement(self, context: flight.ServerCallContext, what: str, sql: str, **fields: object) -> None:
+        """One ``flightsql.audit`` line per statement: who, from where, on which node, what."""
+        details = " ".join(f"{key}={value}" for key, value in fields.items())
+        audit.info(
+            "%s user=%s node=%s peer=%s %s sql=%s",
+            what,
+            self.identity(context).user,
+            self.manager.node_id,
+            context.peer(),
+            details,
+            " ".join(sql.split())[:300],
+        )
 
     def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
         """The Spark session a request runs in: the client's own session (see flightsql.sessions)."""

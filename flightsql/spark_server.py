@@ -29,11 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-
-
-def statement_ticket(node_ticket: bytes) -> bytes:
-    """Wrap a FlightManager ticket as the Flight SQL ticket of a statement."""
-    return pack_command(sql_pb2.TicketStatementQuery(statement_handle=node_ticket))
+audit = logging.getLogger("flightsql.audit")
 
 
 class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
@@ -70,13 +66,22 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     def _execute(
         self, context: flight.ServerCallContext, statement: PreparedStatement, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        df, kind = self._dataframe(self.spark_for(context), statement.sql, statement.argument_rows())
+        identity = self.identity(context)
+        spark = self.spark_for(context)
+        rows = statement.argument_rows()
+        self.authorize(context, spark, statement.sql, rows)
+        df, kind = self._dataframe(spark, statement.sql, rows)
         result = self._serve(context, df, kind, statement.sql)
-        log.info("query %s: %s", result.query_id, " ".join(statement.sql.split())[:300])
+        self.audit_statement(context, "query", statement.sql, query_id=result.query_id)
+
+        def ticket(node_ticket: bytes) -> bytes:
+            handle = self.security.bind(self.security.tickets, identity, node_ticket)
+            return pack_command(sql_pb2.TicketStatementQuery(statement_handle=handle))
+
         return flight.FlightInfo(
             result.schema,
             descriptor,
-            result.flight_endpoints(statement_ticket),
+            result.flight_endpoints(ticket),
             total_records=-1,
             total_bytes=-1,
         )
@@ -95,13 +100,15 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         """Execute a prepared statement's query with its bound parameters."""
-        return self._execute(context, self._prepared(command.prepared_statement_handle), descriptor)
+        return self._execute(context, self._prepared(context, command.prepared_statement_handle), descriptor)
 
     def get_schema_statement(
         self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         """The result schema of a query, without running it."""
-        return self._known_schema(self.spark_for(context), PreparedStatement(command.query))
+        spark = self.spark_for(context)
+        self.authorize(context, spark, command.query)
+        return self._known_schema(spark, PreparedStatement(command.query))
 
     def get_schema_prepared_statement(
         self,
@@ -110,7 +117,10 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         descriptor: flight.FlightDescriptor,
     ) -> flight.SchemaResult:
         """The result schema of a prepared statement's query."""
-        return self._known_schema(self.spark_for(context), self._prepared(command.prepared_statement_handle))
+        spark = self.spark_for(context)
+        statement = self._prepared(context, command.prepared_statement_handle)
+        self.authorize(context, spark, statement.sql, statement.argument_rows()[:1])
+        return self._known_schema(spark, statement)
 
     def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema | None:
         """The statement's result schema, without running it; None when Spark cannot tell it yet
@@ -157,8 +167,9 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     def do_get_statement(
         self, context: flight.ServerCallContext, ticket: sql_pb2.TicketStatementQuery
     ) -> flight.FlightDataStream:
-        """Stream this node's share of a result, while the job still runs."""
-        return self.manager.flight_stream(ticket.statement_handle, context)
+        """Stream this node's share of a result, while the job still runs (its user's only)."""
+        node_ticket = self.security.unbind(self.security.tickets, self.identity(context), ticket.statement_handle)
+        return self.manager.flight_stream(node_ticket, context)
 
     # ---- updates (DDL and DML) ----------------------------------------------------------------
 
@@ -167,8 +178,10 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     ) -> int:
         """Run a DDL or DML statement; the affected row count, or -1 when Spark cannot know it."""
         self._no_transactions(command.transaction_id)
-        count = run_update(self.spark_for(context), command.query)
-        log.info("update (%d rows): %s", count, " ".join(command.query.split())[:300])
+        spark = self.spark_for(context)
+        self.authorize(context, spark, command.query)
+        count = run_update(spark, command.query)
+        self.audit_statement(context, "update", command.query, rows=count)
         return count
 
     def do_put_prepared_statement_update(
@@ -178,18 +191,25 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
         """Run a prepared DDL or DML statement once per uploaded parameter row (once without any)."""
-        statement = self._prepared(command.prepared_statement_handle)
+        statement = self._prepared(context, command.prepared_statement_handle)
         parameters = read_parameters(reader)
         if parameters.num_rows == 0:
             parameters = statement.parameters
-        count = run_update(self.spark_for(context), statement.sql, parameters)
-        log.info("update (%d rows): %s", count, " ".join(statement.sql.split())[:300])
+        spark = self.spark_for(context)
+        self.authorize(context, spark, statement.sql)
+        count = run_update(spark, statement.sql, parameters)
+        self.audit_statement(context, "update", statement.sql, rows=count)
         return count
 
     # ---- prepared statements ----------------------------------------------------------------
 
-    def _prepared(self, handle: bytes) -> PreparedStatement:
-        return PreparedStatement.decode(handle, ttl=self.settings.prepared_ttl)
+    def _prepared(self, context: flight.ServerCallContext, handle: bytes) -> PreparedStatement:
+        """The statement of a handle this cluster issued to the caller's user."""
+        inner = self.security.unbind(self.security.statements, self.identity(context), handle)
+        return PreparedStatement.decode(inner, ttl=self.settings.prepared_ttl)
+
+    def _handle(self, context: flight.ServerCallContext, statement: PreparedStatement) -> bytes:
+        return self.security.bind(self.security.statements, self.identity(context), statement.encode())
 
     def do_action_create_prepared_statement(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionCreatePreparedStatementRequest
@@ -197,10 +217,11 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         """Parse and (for queries) analyse the statement; commands do not run until executed."""
         self._no_transactions(request.transaction_id)
         spark = self.spark_for(context)
+        self.authorize(context, spark, request.query)
         kind = classify(spark, request.query)
         statement = PreparedStatement(request.query)
         result = sql_pb2.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=statement.encode(),
+            prepared_statement_handle=self._handle(context, statement),
             is_update=not kind.returns_rows,
             parameter_schema=parameter_schema(request.query).serialize().to_pybytes(),
         )
@@ -216,15 +237,15 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         reader: flight.MetadataRecordBatchReader,
     ) -> bytes:
         """Bind parameters: the new handle carries them (any node can execute it)."""
-        statement = self._prepared(command.prepared_statement_handle)
-        return statement.bind(read_parameters(reader)).encode()
+        statement = self._prepared(context, command.prepared_statement_handle)
+        return self._handle(context, statement.bind(read_parameters(reader)))
 
     def do_action_close_prepared_statement(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionClosePreparedStatementRequest
     ) -> None:
         """Handles carry their statement and parameters and hold nothing on any node: closing frees
         nothing, and an unused handle simply expires (``spark.flight.sql.preparedStatement.ttl``)."""
-        PreparedStatement.decode(request.prepared_statement_handle)
+        self._prepared(context, request.prepared_statement_handle)
 
     # ---- cancel -------------------------------------------------------------------------------
 
@@ -232,19 +253,19 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         self, context: flight.ServerCallContext, info: flight.FlightInfo
     ) -> protocol.CancelStatus:
         """Cancel the Spark job behind ``info`` and release its result on every node."""
-        query_ids = {self._query_of(endpoint.ticket.ticket) for endpoint in info.endpoints}
+        query_ids = {self._query_of(context, endpoint.ticket.ticket) for endpoint in info.endpoints}
         if not query_ids:
             raise InvalidArgument("this FlightInfo has no endpoints, so there is no query to cancel")
         cancelled = [self.manager.cancel(query_id, "the client cancelled the query") for query_id in query_ids]
         return protocol.CancelStatus.CANCELLED if any(cancelled) else protocol.CancelStatus.NOT_CANCELLABLE
 
-    @staticmethod
-    def _query_of(ticket: bytes) -> str:
+    def _query_of(self, context: flight.ServerCallContext, ticket: bytes) -> str:
         command = protocol.unpack_command(ticket)
         if not isinstance(command, sql_pb2.TicketStatementQuery):
             raise InvalidArgument("only query results can be cancelled; this FlightInfo is of metadata")
+        node_ticket = self.security.unbind(self.security.tickets, self.identity(context), command.statement_handle)
         try:
-            return NodeTicket.decode(command.statement_handle).query_id
+            return NodeTicket.decode(node_ticket).query_id
         except FlightManagerError as exc:
             raise InvalidArgument(str(exc)) from None
 

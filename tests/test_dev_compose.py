@@ -187,6 +187,8 @@ def test_each_node_is_reachable_from_the_host_where_it_says_it_is(services) -> N
         port = int(conf["spark.flight.port"])
         assert published(services[node]).get(port) == port, "endpoint locations carry the container's port"
         assert conf["spark.flight.host"] == "0.0.0.0"
+        # A node bound to all interfaces refuses to start without an explicit authentication mode.
+        assert conf["spark.flight.auth"] == "${SFS_AUTH:-none}"
         assert conf["spark.flight.public.host"] == "${SFS_PUBLIC_HOST:-127.0.0.1}"
         # Executors in the workers' containers push to the node by its service name.
         assert conf["spark.flight.internal.host"] == node == services[node]["hostname"]

@@ -38,3 +38,8 @@ class Authenticator(ABC):
     def authenticate(self, username: str, password: str) -> Identity:
         """The identity these credentials prove; AuthenticationFailed when they prove none,
         AuthenticatorUnavailable when it cannot be decided now."""
+
+    def is_active(self, identity: Identity) -> bool:
+        """Whether a token of ``identity`` may still be honoured (checked on every call, so it must be
+        cheap): an authenticator that can tell cheaply that a user was removed says False."""
+        return True

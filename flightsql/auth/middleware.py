@@ -1,0 +1,118 @@
+"""The call middleware that authenticates every call on the public server.
+
+A call carries ``authorization: Basic <base64 user:password>`` (padded or not: ADBC sends it
+unpadded) or ``authorization: Bearer <token>``. A Basic call, the Flight handshake included, is a
+login: its reply carries a fresh bearer token in its ``authorization`` header, which clients send
+on every later call. Calls without valid credentials end UNAUTHENTICATED before any handler runs.
+
+pyarrow gives middleware no peer address, so login audit lines name the user and the call, not the
+address; query audit lines (``flightsql.audit``) name the peer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping
+
+import pyarrow.flight as flight
+
+from flightsql.auth.base import AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
+from flightsql.auth.tokens import TokenService
+
+MIDDLEWARE_KEY = "flight-sql-auth"
+audit = logging.getLogger("flightsql.audit")
+log = logging.getLogger(__name__)
+
+MAX_HEADER_CHARS = 16 * 1024
+_REFUSED = "authentication required: log in with a user name and password, or send a bearer token"
+
+
+class AuthMiddleware(flight.ServerMiddleware):
+    """The authenticated caller of one call, and the token a login hands back."""
+
+    def __init__(self, identity: Identity, token: str | None = None) -> None:
+        self.identity = identity
+        self._token = token
+
+    def sending_headers(self) -> dict[str, list[str]]:
+        """A login's reply carries the new bearer token."""
+        return {"authorization": [f"Bearer {self._token}"]} if self._token else {}
+
+
+class HandshakeAccepted(flight.ServerAuthHandler):
+    """The Flight handshake itself does nothing: the middleware checks its ``authorization`` header
+    (without an auth handler, pyarrow answers every handshake UNIMPLEMENTED)."""
+
+    def authenticate(self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader) -> None:
+        """Nothing to exchange."""
+
+    def is_valid(self, token: bytes) -> str:
+        """Every call is checked by the middleware instead."""
+        return ""
+
+
+class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
+    """Authenticates each call with ``authenticator`` (logins) or ``tokens`` (bearer tokens)."""
+
+    def __init__(self, authenticator: Authenticator, tokens: TokenService, node_id: str) -> None:
+        self.authenticator = authenticator
+        self.tokens = tokens
+        self.node_id = node_id
+
+    def start_call(self, info: flight.CallInfo, headers: Mapping[str, list[str]]) -> AuthMiddleware:
+        """The caller's identity, or UNAUTHENTICATED."""
+        method = _method_name(info)
+        values = headers.get("authorization") or headers.get("Authorization") or []
+        if not values:
+            raise flight.FlightUnauthenticatedError(_REFUSED)
+        scheme, _, credentials = values[0].strip().partition(" ")
+        credentials = credentials.strip()
+        if len(credentials) > MAX_HEADER_CHARS:
+            raise flight.FlightUnauthenticatedError("the authorization header is too long")
+        if scheme.lower() == "bearer":
+            try:
+                identity = self.tokens.verify(credentials)
+                if not self.authenticator.is_active(identity):
+                    raise AuthenticationFailed("the user of this token no longer exists: log in again")
+                return AuthMiddleware(identity)
+            except AuthenticationFailed as exc:
+                audit.info("token refused node=%s call=%s reason=%s", self.node_id, method, exc)
+                raise flight.FlightUnauthenticatedError(str(exc)) from None
+        if scheme.lower() == "basic":
+            return self._login(method, credentials)
+        raise flight.FlightUnauthenticatedError(f"unsupported authorization scheme {scheme[:20]!r}: {_REFUSED}")
+
+    def _login(self, method: str, credentials: str) -> AuthMiddleware:
+        user, password = _basic_credentials(credentials)
+        shown = user[:256].encode("unicode_escape").decode()
+        try:
+            identity = self.authenticator.authenticate(user, password)
+        except AuthenticationFailed as exc:
+            audit.warning("login failed user=%s node=%s call=%s", shown, self.node_id, method)
+            raise flight.FlightUnauthenticatedError(str(exc) or "invalid user name or password") from None
+        except AuthenticatorUnavailable as exc:
+            audit.warning("login undecided user=%s node=%s call=%s reason=%s", shown, self.node_id, method, exc)
+            raise flight.FlightUnavailableError(f"cannot check credentials now: {exc}") from None
+        except Exception:  # noqa: BLE001 - a broken authenticator must not reveal why to the client
+            log.exception("authenticator %s failed", type(self.authenticator).__name__)
+            raise flight.FlightInternalError("the server could not check credentials") from None
+        audit.info("login user=%s node=%s call=%s", identity.user, self.node_id, method)
+        return AuthMiddleware(identity, self.tokens.issue(identity))
+
+
+def _basic_credentials(credentials: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(credentials + "=" * (-len(credentials) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise flight.FlightUnauthenticatedError("the Basic credentials are not base64 of user:password") from None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user:
+        raise flight.FlightUnauthenticatedError("the Basic credentials are not base64 of user:password")
+    return user, password
+
+
+def _method_name(info: flight.CallInfo) -> str:
+    name = getattr(info.method, "name", str(info.method))
+    return name.removeprefix("FlightMethod.")

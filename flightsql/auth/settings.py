@@ -1,0 +1,97 @@
+"""The authentication settings (``spark.flight.auth*``) and how they choose an authenticator."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from collections.abc import Callable
+from enum import Enum
+
+from flightsql.auth.base import Authenticator
+
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+class AuthConfKey(str, Enum):
+    """Every Spark conf key authentication reads, with its meaning (the cluster secret is
+    ``spark.flight.auth.secret`` / ``secretFile``, in :class:`flightmanager.config.ConfKey`)."""
+
+    AUTH = "spark.flight.auth"
+    """Who may connect: ``none`` (anyone; the default only when the public server binds to a loopback
+    address), ``basic`` (users file), ``ldap`` (an LDAP directory), or the dotted name of an
+    :class:`flightsql.auth.Authenticator` subclass (``package.module.Class``), built with the conf lookup."""
+    USERS_FILE = "spark.flight.auth.basic.usersFile"
+    """The users file of ``basic``: ``NAME:ARGON2-HASH`` lines, edited by ``spark-flight-sql users``."""
+    TOKEN_TTL = "spark.flight.auth.tokenTtl"
+    """Seconds a bearer token stays valid after login (default 43200: a working day; clients log in
+    again when they reconnect)."""
+
+
+class AuthMode(str, Enum):
+    """The built-in values of ``spark.flight.auth``."""
+
+    NONE = "none"
+    BASIC = "basic"
+    LDAP = "ldap"
+
+
+BUILT_IN = {
+    AuthMode.BASIC.value: "flightsql.auth.basic.BasicAuthenticator",
+    AuthMode.LDAP.value: "flightsql.auth.ldap.LdapAuthenticator",
+}
+DEFAULT_TOKEN_TTL = 43_200.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_mode(get: Callable[[str], str | None], host: str) -> str:
+    """The configured ``spark.flight.auth`` value; ``none`` by default on a loopback address only."""
+    value = (get(AuthConfKey.AUTH.value) or "").strip()
+    if not value:
+        if not is_loopback(host):
+            raise ValueError(
+                f"the server binds to {host!r}, which other machines can reach: set {AuthConfKey.AUTH.value} "
+                "(basic, ldap or an authenticator class), or 'none' to let anyone in"
+            )
+        return AuthMode.NONE.value
+    return value.lower() if value.lower() in (*BUILT_IN, AuthMode.NONE.value) else value
+
+
+def load_authenticator(mode: str, get: Callable[[str], str | None]) -> Authenticator | None:
+    """The authenticator ``mode`` names, built with ``get``; None for ``none``."""
+    if mode == AuthMode.NONE.value:
+        return None
+    dotted = BUILT_IN.get(mode, mode)
+    module_name, _, class_name = dotted.rpartition(".")
+    if not module_name:
+        choices = ", ".join([AuthMode.NONE.value, *BUILT_IN])
+        raise ValueError(f"{AuthConfKey.AUTH.value} must be {choices} or package.module.Class, not {mode!r}")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{AuthConfKey.AUTH.value}: cannot load {dotted}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Authenticator)):
+        raise ValueError(f"{AuthConfKey.AUTH.value}: {dotted} is not an Authenticator subclass")
+    return cls(get)
+
+
+def token_ttl(get: Callable[[str], str | None]) -> float:
+    """``spark.flight.auth.tokenTtl`` in seconds."""
+    text = (get(AuthConfKey.TOKEN_TTL.value) or "").strip()
+    if not text:
+        return DEFAULT_TOKEN_TTL
+    try:
+        seconds = float(text.lower().removesuffix("s"))
+    except ValueError:
+        raise ValueError(f"{AuthConfKey.TOKEN_TTL.value} must be a number of seconds, not {text!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"{AuthConfKey.TOKEN_TTL.value} must be positive")
+    return seconds
