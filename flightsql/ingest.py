@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from flightmanager import FlightManager
+    from flightsql.authz import StatementAccess
 
 __all__ = [
     "INGEST_OPTIONS",
@@ -400,6 +401,7 @@ class IngestHandlers(SparkHandlers):
         request = IngestRequest.from_command(command)
         spark = self.spark_for(context)
         target = self._target(spark, request)
+        self.authorize(context, spark, "", access=self._access(spark, request))
         # Fail before the upload when the answer is already known; decided again under the lock.
         self._plan(spark, request, target, reader.schema)
         folder = self._staging.new_folder()
@@ -415,7 +417,9 @@ class IngestHandlers(SparkHandlers):
         finally:
             if not keep:
                 folder.remove()
-        log.info("ingest: %d rows into %s%s", rows, target.sql_name, " (temporary)" if request.temporary else "")
+        self.audit_statement(
+            context, "ingest", f"into {target.sql_name}", rows=rows, temporary=str(request.temporary).lower()
+        )
         return rows
 
     def session_ended(self, spark: SparkSession) -> None:
@@ -457,6 +461,22 @@ class IngestHandlers(SparkHandlers):
             return _Target(quote_identifier(request.table), f"temporary:{id(spark)}:{key}")
         sql_name = self._qualified_name(spark, request)
         return _Target(sql_name, sql_name if case_sensitive else sql_name.lower())
+
+    @staticmethod
+    def _access(spark: SparkSession, request: IngestRequest) -> StatementAccess:
+        """What an ingest writes, for the authorization policy: the table (created or appended to),
+        or for a temporary table a view of the client's own session."""
+        from flightsql.authz import AccessKind, StatementAccess
+        from flightsql.authz.access import table_name
+
+        sql = f"-- bulk ingest into {request.table}"
+        if request.temporary:
+            name = table_name("system", "session", request.table)
+            return StatementAccess(AccessKind.DDL, frozenset(), frozenset({name}), sql, operation="Ingest", session_only=True)
+        catalog = request.catalog or spark.catalog.currentCatalog()
+        database = request.schema or spark.catalog.currentDatabase()
+        name = table_name(catalog, database, request.table)
+        return StatementAccess(AccessKind.WRITE, frozenset(), frozenset({name}), sql, operation="Ingest")
 
     def _qualified_name(self, spark: SparkSession, request: IngestRequest) -> str:
         # Always qualified, so that a temporary view of the same name never stands in for the table.

@@ -12,27 +12,16 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from flightmanager.config import ConfKey, FlightConfig
 from flightsql.auth.base import Authenticator, Identity
 from flightsql.auth.settings import AuthConfKey, AuthMode, auth_mode, load_authenticator, token_ttl
 from flightsql.auth.signing import Signer
 from flightsql.auth.tokens import TokenService
+from flightsql.authz import AccessDenied, AllowAll, Policy, StatementAccess, load_policy
 from flightsql.errors import InvalidArgument, PermissionDenied
 
-if TYPE_CHECKING:
-    from flightsql.authz.access import StatementAccess
-
 audit = logging.getLogger("flightsql.audit")
-
-
-def _load_policy(get: Callable[[str], str | None]) -> Any:
-    try:  # TRANSITIONAL until flightsql.authz lands
-        from flightsql.authz.policy import load_policy
-    except ImportError:
-        return None
-    return load_policy(get)
 
 
 @dataclass(frozen=True)
@@ -41,7 +30,7 @@ class Security:
 
     authenticator: Authenticator | None
     tokens: TokenService
-    policy: Any
+    policy: Policy
     tickets: Signer
     statements: Signer
 
@@ -53,7 +42,7 @@ class Security:
         return cls(
             authenticator=load_authenticator(mode, get),
             tokens=TokenService(secret, token_ttl(get)),
-            policy=_load_policy(get),
+            policy=load_policy(get),
             tickets=Signer(secret, "ticket"),
             statements=Signer(secret, "prepared statement handle"),
         )
@@ -76,14 +65,19 @@ class Security:
             raise PermissionDenied(f"this {signer.purpose} belongs to another user")
         return value.encode("latin-1")
 
+    @property
+    def checks_statements(self) -> bool:
+        """Whether statements must be analysed for the policy (not when it allows everything)."""
+        return not isinstance(self.policy, AllowAll)
+
     def authorize(self, identity: Identity, access: StatementAccess) -> None:
         """PERMISSION_DENIED unless the policy lets ``identity`` run the statement."""
-        from flightsql.authz.policy import AccessDenied
-
         try:
             self.policy.check(identity, access)
         except AccessDenied as exc:
-            audit.warning("denied user=%s kind=%s reason=%s", identity.user, access.kind.value, exc)
+            audit.warning(
+                "denied user=%s kind=%s operation=%s reason=%s", identity.user, access.kind.value, access.operation, exc
+            )
             raise PermissionDenied(str(exc)) from None
 
 

@@ -63,11 +63,7 @@ class SparkHandlers(FlightSqlServerBase):
     ) -> None:
         """PERMISSION_DENIED unless the policy lets the caller run ``sql`` (or ``access``, when the
         caller already knows what the request reads and writes). The statement is analysed, never run."""
-        if self.security.policy is None:  # TRANSITIONAL
-            return
-        from flightsql.authz.policy import AllowAll
-
-        if isinstance(self.security.policy, AllowAll):
+        if not self.security.checks_statements:
             return
         if access is None:
             from flightsql.authz.access import analyse_access

@@ -359,6 +359,11 @@ def _join(parts: list[str]) -> str:
     return ".".join(_quote(p) for p in parts)
 
 
+def table_name(*parts: str) -> str:
+    """The normalised name (as in :attr:`StatementAccess.reads`) of a table given by its parts."""
+    return _join(list(parts))
+
+
 class _Analysis:
     """One statement's analysis: what it found so far."""
 
@@ -466,8 +471,8 @@ class _Analysis:
             return self._table_identifier(identifier), False
         parts = _strings(identifier.nameParts())
         if len(parts) == 1:
-            return self._temp_view_name(parts[0], None), True
-        return self._temp_view_name(parts[-1], parts[-2]), False
+            return self._temp_view_name(parts[0], global_view=False), True
+        return self._temp_view_name(parts[-1], global_view=True), False
 
     def _is_plan(self, value: Any) -> bool:
         cls = str(value.getClass().getName())
@@ -499,17 +504,15 @@ class _Analysis:
             if view_type == "PersistedView":
                 targets.append(self._table_identifier(view))
             else:
-                targets.append(self._temp_view_name(view.table(), "global" if view_type == "GlobalTempView" else None))
+                targets.append(self._temp_view_name(view.table(), global_view=view_type == "GlobalTempView"))
             self.walk(node.plan(), in_view)
         elif name == "CreateTempViewUsing":
-            glob = "global" if getattr(node, "global")() else None
-            targets.append(self._temp_view_name(node.tableIdent().table(), glob))
+            targets.append(self._temp_view_name(node.tableIdent().table(), global_view=bool(getattr(node, "global")())))
             path = _option(node.options().get("path"))
             sources.append(self._path(path) if path is not None else f"source:{node.provider()}")
         elif name == "DropTempViewCommand":
             identifier = node.ident()
-            namespace = list(identifier.namespace())
-            targets.append(self._temp_view_name(identifier.name(), namespace[0] if namespace else None))
+            targets.append(self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0))
         elif name == "CacheTableAsSelect":
             view_name = node.tempViewName()  # a Literal (the name may come from IDENTIFIER(...))
             targets.append(_join(["system", "session", str(view_name.value().toString())]))
@@ -664,8 +667,7 @@ class _Analysis:
             return [self._v2_name(node.catalog(), node.identifier())]
         if name == "ResolvedTempView":
             identifier = node.identifier()
-            namespace = list(identifier.namespace())
-            return [self._temp_view_name(identifier.name(), namespace[0] if namespace else None)]
+            return [self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0)]
         if name == "ResolvedNamespace":
             return [self._namespace([node.catalog().name(), *_strings(node.namespace())])]
         if name == "ResolvedNonPersistentFunc":
@@ -694,7 +696,7 @@ class _Analysis:
                 return _join(["system", "session", parts[0]])
             return _join([manager.currentCatalog().name(), *manager.currentNamespace(), parts[0]])
         if len(parts) == 2 and parts[0].lower() == self._global_temp_database():
-            return self._temp_view_name(parts[1], parts[0])
+            return self._temp_view_name(parts[1], global_view=True)
         if manager.isCatalogRegistered(parts[0]) or (len(parts) == 3 and parts[0].lower() == "system"):
             return _join(parts)
         return _join([manager.currentCatalog().name(), *parts])
@@ -708,7 +710,7 @@ class _Analysis:
                 return _join(["system", "session", table])
             parts = [str(self.state.catalog().getCurrentDatabase()), table]
         if len(parts) == 2 and parts[0].lower() == self._global_temp_database():
-            return self._temp_view_name(table, parts[0])
+            return self._temp_view_name(table, global_view=True)
         return _join(parts if len(parts) > 2 else ["spark_catalog", *parts])
 
     def _function_identifier(self, identifier: Any) -> str:
@@ -720,9 +722,9 @@ class _Analysis:
     def _v2_name(self, catalog: Any, identifier: Any) -> str:
         return _join([catalog.name(), *identifier.namespace(), identifier.name()])
 
-    def _temp_view_name(self, name: str, database: str | None) -> str:
-        """A local (``database`` None) or global temporary view's name."""
-        if database is None:
+    def _temp_view_name(self, name: str, global_view: bool) -> str:
+        """A local or global temporary view's name."""
+        if not global_view:
             return _join(["system", "session", name])
         return _join([self._global_temp_database(), name])
 
