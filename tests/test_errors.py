@@ -17,6 +17,7 @@ import flightmanager.errors as manager_errors
 from flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
+    PushUnauthenticatedError,
     QueryCancelledError,
     QueryFailedError,
     StreamTimeoutError,
@@ -526,6 +527,7 @@ MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     QueryFailedError: flight.FlightInternalError,
     QueryCancelledError: flight.FlightCancelledError,
     PushRejectedError: flight.FlightUnauthorizedError,
+    PushUnauthenticatedError: flight.FlightUnauthenticatedError,
     StreamTimeoutError: flight.FlightTimedOutError,
     SpillError: flight.FlightInternalError,
 }
