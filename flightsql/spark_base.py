@@ -16,6 +16,7 @@ import pyarrow.flight as flight
 from flightmanager import FlightManager
 from flightsql.auth.base import ANONYMOUS, Identity
 from flightsql.auth.middleware import MIDDLEWARE_KEY, AuthMiddleware, AuthMiddlewareFactory, HandshakeAccepted
+from flightsql.auth.settings import is_loopback
 from flightsql.base import FlightSqlServerBase
 from flightsql.security import Security
 from flightsql.settings import SqlSettings
@@ -37,6 +38,8 @@ class SparkHandlers(FlightSqlServerBase):
 
         self.settings = SqlSettings.from_conf(get)
         self.security = Security.from_conf(get, manager.config, manager.cluster_secret)
+        if self.security.authenticator is None and not is_loopback(manager.config.host):
+            audit.warning("authentication is off (spark.flight.auth=none) on %s: anyone who reaches it is in", manager.config.host)
         if self.security.authenticator is not None:
             middleware = dict(kwargs.pop("middleware", None) or {})  # type: ignore[call-overload]
             middleware[MIDDLEWARE_KEY] = AuthMiddlewareFactory(
