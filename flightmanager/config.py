@@ -77,6 +77,10 @@ class ConfKey(str, Enum):
     PUSH_METHOD = "spark.flight.push.method"
     """How executors produce Arrow: ``auto`` (the JVM's conversion when the session has a JVM),
     ``jvm`` (Dataset.toArrowBatchRdd) or ``mapInArrow``."""
+    STREAM_IDLE_TIMEOUT = "spark.flight.stream.idleTimeout"
+    """Seconds a client may take nothing from a stream it is reading (it stopped reading, or vanished
+    without closing its connection) before the node releases the result and cancels its job; the
+    stream then ends with DEADLINE_EXCEEDED (default 600)."""
 
 
 DEFAULT_PORT = 32010
@@ -115,6 +119,7 @@ class FlightConfig:
     tls_ca: bytes | None = field(default=None, repr=False)
     """PEM roots executors trust for the internal servers (``spark.flight.tls.caFile``); None: the
     certificate chain itself."""
+    stream_idle_timeout: float = 600.0
 
     @property
     def scheme(self) -> str:
@@ -169,6 +174,7 @@ class FlightConfig:
             result_ttl=_float(ConfKey.RESULT_TTL, value(ConfKey.RESULT_TTL, str(cls.result_ttl))),
             stream_timeout=_float(ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))),
             push_method=value(ConfKey.PUSH_METHOD, cls.push_method),
+            stream_idle_timeout=_float(ConfKey.STREAM_IDLE_TIMEOUT, value(ConfKey.STREAM_IDLE_TIMEOUT, str(cls.stream_idle_timeout))),
             node_id=lookup(ConfKey.NODE_ID.value) or None,
             zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
             zookeeper_path=value(ConfKey.ZOOKEEPER_PATH, cls.zookeeper_path),
@@ -205,6 +211,8 @@ class FlightConfig:
             raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
             raise ValueError(f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}")
+        if self.stream_idle_timeout <= 0:
+            raise ValueError(f"{ConfKey.STREAM_IDLE_TIMEOUT.value} must be positive")
         if self.tls_enabled:
             missing = [key.value for key, value in ((ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
                                                     (ConfKey.TLS_KEY_FILE, self.tls_private_key)) if not value]

@@ -70,6 +70,7 @@ class FlightManager(ABC):
             on_abandoned=self._abandoned,
             max_memory_bytes=config.buffer_max_bytes,
             spill_dir=config.buffer_spill_dir,
+            idle_timeout=config.stream_idle_timeout,
         )
         self._jobs: dict[str, PushJob | CollectJob] = {}
         self._collected_here: set[str] = set()

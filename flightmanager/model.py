@@ -50,7 +50,7 @@ class NodeTicket:
         try:
             fields = json.loads(data)
             ticket = cls(query_id=fields["q"], node_id=fields["n"])
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             raise UnknownTicketError("the ticket is not a ticket issued by this server") from None
         if not isinstance(ticket.query_id, str) or not isinstance(ticket.node_id, str):
             raise UnknownTicketError("the ticket is not a ticket issued by this server")

@@ -34,6 +34,17 @@ arrives for a finished result are deleted at once; a committed attempt keeps its
 partition has been read, or the result is cancelled, failed, released or expires, or the store
 closes. Disk I/O (creating, writing, reading, deleting) never happens under the store's lock.
 
+Readers that stall
+------------------
+A reader that stops taking batches (its client stopped reading but keeps the connection, or
+vanished without closing it) blocks its gRPC thread inside pyarrow.flight, which a Python server
+cannot interrupt; what it can do is not hold the result for it. When a reader has not come back
+for the next batch ``idle_timeout`` seconds after it got the previous one
+(``spark.flight.stream.idleTimeout``; default: ``ttl``), the reaper releases the result (its
+memory and spill files go at once) and reports it abandoned, which cancels the job; if the reader
+ever asks for more, its stream ends with DEADLINE_EXCEEDED saying why. Time the reader spends
+waiting for data that has not arrived yet does not count: that is ``stream_timeout``'s.
+
 Spill files are uncompressed by default: on the reference machine (2 cores, ext4) a 101 MB
 result of bigint, double and string wrote at 4.7 GB/s and streamed back at 10 GB/s uncompressed,
 against 1.3 GB/s and 2.5 GB/s with lz4, for files 45% smaller. lz4 spends CPU the executors on the
@@ -54,6 +65,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from flightmanager.config import ConfKey
 from flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
@@ -104,6 +116,9 @@ class _Result:
     error: FlightManagerError | None = None
     claimed: bool = False
     started: bool = False
+    handed_out: float | None = None
+    """When (monotonic) the reader got the batch it has not come back from yet; None while it waits
+    on the store, or before its first batch."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,9 @@ class ResultStore:
     above it, pushes spill to Arrow IPC files in ``spill_dir`` (None: a fresh
     ``flight-spill-*`` temporary directory, made on the first spill and removed by :meth:`close`),
     compressed with ``spill_compression`` (None, ``"lz4"`` or ``"zstd"``). See the module docstring.
+
+    ``idle_timeout``: seconds a reader may keep a batch before coming back for the next one; past
+    them its result is released (see "Readers that stall" above). None: ``ttl``.
     """
 
     def __init__(
@@ -137,9 +155,12 @@ class ResultStore:
         max_memory_bytes: int | None = None,
         spill_dir: str | Path | None = None,
         spill_compression: str | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if max_memory_bytes is not None and max_memory_bytes < 0:
             raise ValueError(f"max_memory_bytes must be None or at least 0, not {max_memory_bytes}")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be None or positive, not {idle_timeout}")
         self._results: dict[str, _Result] = {}
         # Secrets of recently released results, so a late retried push is told "not committed"
         # instead of failing its task after the result was already served.
@@ -148,6 +169,7 @@ class ResultStore:
         self._changed = threading.Condition(self._lock)
         self._ttl = ttl
         self._stream_timeout = stream_timeout
+        self._idle_timeout = ttl if idle_timeout is None else idle_timeout
         self._on_abandoned = on_abandoned
         self._max_memory = max_memory_bytes
         self._memory = 0
@@ -428,7 +450,11 @@ class ResultStore:
             position = 0
             while (part := self._next_partition(result, position, is_cancelled)) is not None:
                 position += 1
-                yield from self._read_partition(result, part)
+                with closing(self._read_partition(result, part)) as batches:
+                    for batch in batches:
+                        result.handed_out = time.monotonic()
+                        yield batch
+                        result.handed_out = None
             drained = True
         finally:
             self.release(result.query_id)
@@ -559,8 +585,25 @@ class ResultStore:
             self._changed.notify_all()
         _delete(dropped)
 
+    def _stalled_locked(self, result: _Result, now: float) -> bool:
+        return result.handed_out is not None and now - result.handed_out > self._idle_timeout
+
+    def _release_stalled(self, query_id: str) -> bool:
+        """Fail and release a result whose reader stalled (checked again under the lock)."""
+        with self._lock:
+            result = self._results.get(query_id)
+            if result is None or not self._stalled_locked(result, time.monotonic()):
+                return False
+            if result.error is None:
+                result.error = StreamTimeoutError(
+                    f"the client took nothing of the result of query {query_id} for {self._idle_timeout:g} s "
+                    f"({ConfKey.STREAM_IDLE_TIMEOUT.value}): the result was released"
+                )
+        self.release(query_id)
+        return True
+
     def _reap(self) -> None:
-        interval = min(max(self._ttl / 4, 0.05), 5.0)
+        interval = min(max(min(self._ttl, self._idle_timeout) / 4, 0.05), 5.0)
         while not self._closed.wait(interval):
             now = time.monotonic()
             with self._lock:
@@ -571,6 +614,16 @@ class ResultStore:
                 expired = [
                     r.query_id for r in self._results.values() if not r.started and now - r.created > self._ttl
                 ]
+                stalled = [r.query_id for r in self._results.values() if self._stalled_locked(r, now)]
+            for query_id in stalled:
+                try:
+                    if self._release_stalled(query_id):
+                        log.info("query %s: its reader took no batch for %g s; released the result",
+                                 query_id, self._idle_timeout)
+                        if self._on_abandoned is not None:
+                            self._on_abandoned(query_id)
+                except Exception:  # noqa: BLE001 - the reaper must outlive any one result
+                    log.exception("query %s: releasing a stalled result failed", query_id)
             for query_id in expired:
                 log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
                 try:

@@ -9,6 +9,15 @@ override the handlers they support; every other one answers UNIMPLEMENTED naming
 command. All public entry points convert errors with :class:`flightsql.errors.flight_errors`.
 
 :data:`ROUTES` is the one table from a command's Any type URL to its handler for each RPC.
+
+Hostile input is refused here, before any handler runs: bytes that are not what they should be
+are INVALID_ARGUMENT (never INTERNAL); a descriptor command, ticket or action body over
+``max_request_bytes`` is refused before it is parsed; SQL text (CommandStatementQuery,
+CommandStatementUpdate, CreatePreparedStatement) over ``max_sql_length`` characters is refused
+before a handler sees it. Both are constructor arguments. pyarrow's gRPC server accepts
+messages of any size (``SetMaxReceiveMessageSize(-1)``) and lets Python change none of its
+options, so these bounds apply once gRPC has received a message: they keep parsers and handlers
+from working on it, not the memory of receiving it.
 """
 
 from __future__ import annotations
@@ -26,8 +35,22 @@ from flightsql import protocol, schemas
 from flightsql.errors import InvalidArgument, Unimplemented, flight_errors, guarded
 from flightsql.proto import FlightSession_pb2 as session_pb2
 from flightsql.proto import FlightSql_pb2 as sql_pb2
+from flightsql.settings import DEFAULT_MAX_SQL_LENGTH, SqlConfKey
 
-__all__ = ["ACTION_HANDLERS", "ROUTES", "FlightSqlServerBase", "Route", "descriptor_command"]
+__all__ = [
+    "ACTION_HANDLERS",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_SQL_LENGTH",
+    "ROUTES",
+    "SQL_TEXT_FIELDS",
+    "FlightSqlServerBase",
+    "Route",
+    "descriptor_command",
+]
+
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""Largest descriptor command, ticket or action body the base parses (64 MiB): room for the
+longest SQL text in UTF-8 and a prepared statement handle carrying bound parameters."""
 
 Context = flight.ServerCallContext
 
@@ -112,6 +135,16 @@ ACTION_HANDLERS: Mapping[str, str] = MappingProxyType(
 )
 """``Action.type`` -> handler; :data:`flightsql.protocol.ACTIONS` says how each is encoded."""
 
+SQL_TEXT_FIELDS: Mapping[type[Message], str] = MappingProxyType(
+    {
+        sql_pb2.CommandStatementQuery: "query",
+        sql_pb2.CommandStatementUpdate: "query",
+        sql_pb2.ActionCreatePreparedStatementRequest: "query",
+    }
+)
+"""The commands and action requests that carry SQL text, and its field: checked against
+``max_sql_length`` at the edge. (CommandStatementIngest carries none.)"""
+
 
 def _unimplemented(what: str, handler: str) -> Unimplemented:
     return Unimplemented(f"{what} is not implemented by this server ({handler})")
@@ -121,8 +154,32 @@ class FlightSqlServerBase(flight.FlightServerBase):
     """A Flight SQL server: override the handlers you support.
 
     Construct it as any ``pyarrow.flight.FlightServerBase`` (``location``, ``auth_handler``,
-    ``middleware``, ...). Handlers run on gRPC threads, possibly concurrently.
+    ``middleware``, ...), plus ``max_sql_length`` (characters of SQL text a request may carry,
+    default :data:`DEFAULT_MAX_SQL_LENGTH`, the default of ``spark.flight.sql.maxLength``) and
+    ``max_request_bytes`` (bytes of a descriptor command, ticket or action body, default
+    :data:`DEFAULT_MAX_REQUEST_BYTES`). Both are attributes too; set them before the server
+    serves. Handlers run on gRPC threads, possibly concurrently.
     """
+
+    max_sql_length: int = DEFAULT_MAX_SQL_LENGTH
+    """Longest SQL text, in characters, that reaches a handler (see :data:`SQL_TEXT_FIELDS`)."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest descriptor command, ticket or action body, in bytes, that is parsed at all."""
+
+    def __init__(
+        self,
+        location: object = None,
+        *args: object,
+        max_sql_length: int | None = None,
+        max_request_bytes: int | None = None,
+        **kwargs: object,
+    ) -> None:
+        # Set before pyarrow starts serving (it does so in its __init__).
+        if max_sql_length is not None:
+            self.max_sql_length = max_sql_length
+        if max_request_bytes is not None:
+            self.max_request_bytes = max_request_bytes
+        super().__init__(location, *args, **kwargs)
 
     # --- Flight RPC entry points (the edge) -----------------------------------------------
 
@@ -131,7 +188,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         """GetFlightInfo: dispatch the descriptor's command to ``get_flight_info_*``."""
         with flight_errors():
-            command, handler = self._route(descriptor_command(descriptor), "get_flight_info")
+            command, handler = self._route(self._descriptor_command(descriptor), "get_flight_info")
             return handler(context, command, descriptor)
 
     def get_schema(
@@ -139,10 +196,14 @@ class FlightSqlServerBase(flight.FlightServerBase):
     ) -> flight.SchemaResult:
         """GetSchema: dispatch the descriptor's command to ``get_schema_*``.
 
-        Handlers return a ``pa.Schema`` (a ``flight.SchemaResult`` is accepted as well).
+        Handlers return a ``pa.Schema`` (a ``flight.SchemaResult`` is accepted as well). Of the
+        statuses, GetSchema can send only INVALID_ARGUMENT, NOT_FOUND and UNIMPLEMENTED: pyarrow's
+        GetSchema callback (pyarrow 26) lacks the FlightError handling of the other RPCs, so
+        PERMISSION_DENIED, UNAUTHENTICATED, CANCELLED, UNAVAILABLE, DEADLINE_EXCEEDED and INTERNAL
+        raised here reach the client as UNKNOWN.
         """
         with flight_errors():
-            command, handler = self._route(descriptor_command(descriptor), "get_schema")
+            command, handler = self._route(self._descriptor_command(descriptor), "get_schema")
             schema = handler(context, command, descriptor)
             if isinstance(schema, flight.SchemaResult):
                 return schema
@@ -151,7 +212,9 @@ class FlightSqlServerBase(flight.FlightServerBase):
     def do_get(self, context: Context, ticket: flight.Ticket) -> flight.FlightDataStream:
         """DoGet: the ticket is an Any-wrapped ticket or command; dispatch to ``do_get_*``."""
         with flight_errors():
-            command, handler = self._route(protocol.unpack_command(ticket.ticket), "do_get")
+            data = ticket.ticket
+            self._check_size(len(data), "ticket")
+            command, handler = self._route(protocol.unpack_command(data), "do_get")
             stream = handler(context, command)
             if isinstance(stream, (pa.Table, pa.RecordBatchReader)):
                 stream = flight.RecordBatchStream(stream)
@@ -170,7 +233,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         statement answers a DoPutPreparedStatementResult (with the new handle, if any).
         """
         with flight_errors():
-            command, handler = self._route(descriptor_command(descriptor), "do_put")
+            command, handler = self._route(self._descriptor_command(descriptor), "do_put")
             outcome = handler(context, command, reader)
             if isinstance(command, sql_pb2.CommandPreparedStatementQuery):
                 result: Message = sql_pb2.DoPutPreparedStatementResult()
@@ -191,6 +254,9 @@ class FlightSqlServerBase(flight.FlightServerBase):
     def do_action(self, context: Context, action: flight.Action) -> list[flight.Result]:
         """DoAction: decode the body, call ``do_action_*``, encode its result."""
         with flight_errors():
+            action_type = _action_type(action)
+            if action.body is not None:
+                self._check_size(action.body.size, f"body of action {action_type!r}")
             body = bytes(action.body) if action.body is not None else b""
             return list(self._do_action(context, action, body))
 
@@ -219,7 +285,37 @@ class FlightSqlServerBase(flight.FlightServerBase):
             raise InvalidArgument(
                 f"{protocol.command_name(command)} cannot be used with {_RPC_NAMES[rpc]}"
             )
+        self._check_sql(command)
         return command, getattr(self, name)
+
+    def _descriptor_command(self, descriptor: flight.FlightDescriptor) -> Message:
+        """:func:`descriptor_command`, refusing a command over ``max_request_bytes`` unparsed."""
+        if descriptor.descriptor_type != flight.DescriptorType.CMD:
+            return descriptor_command(descriptor)  # raises InvalidArgument
+        data = descriptor.command
+        self._check_size(len(data), "descriptor command")
+        return protocol.unpack_command(data)
+
+    def _check_size(self, size: int, what: str) -> None:
+        """InvalidArgument when a request part is over ``max_request_bytes``, before parsing it."""
+        if size > self.max_request_bytes:
+            raise InvalidArgument(
+                f"the {what} is {size} bytes long; this server accepts at most "
+                f"{self.max_request_bytes} bytes"
+            )
+
+    def _check_sql(self, message: Message) -> None:
+        """InvalidArgument when the message carries SQL text over ``max_sql_length`` characters."""
+        field = SQL_TEXT_FIELDS.get(type(message))
+        if field is None:
+            return
+        length = len(getattr(message, field))
+        if length > self.max_sql_length:
+            raise InvalidArgument(
+                f"the SQL text of {protocol.command_name(message)} is {length} characters long; "
+                f"this server accepts at most {self.max_sql_length} characters "
+                f"({SqlConfKey.MAX_SQL_LENGTH.value})"
+            )
 
     def _do_action(
         self, context: Context, action: flight.Action, body: bytes
@@ -236,7 +332,9 @@ class FlightSqlServerBase(flight.FlightServerBase):
         if action_type == "RenewFlightEndpoint":
             endpoint = protocol.decode_renew_flight_endpoint_request(body)
             return [flight.Result(handler(context, endpoint).serialize())]
-        result = handler(context, protocol.decode_action_body(action_type, body))
+        request = protocol.decode_action_body(action_type, body)
+        self._check_sql(request)
+        result = handler(context, request)
         if protocol.ACTIONS[action_type].result is None:
             return []
         return [flight.Result(protocol.encode_action_result(action_type, result))]
@@ -738,6 +836,15 @@ _RPC_NAMES = {
     "do_get": "DoGet",
     "do_put": "DoPut",
 }
+
+
+def _action_type(action: flight.Action) -> str:
+    """``action.type``; InvalidArgument when it is not UTF-8 (gRPC refuses most such requests
+    itself, but pyarrow decodes the type again)."""
+    try:
+        return action.type
+    except UnicodeDecodeError:
+        raise InvalidArgument("the action type is not UTF-8 text") from None
 
 
 def descriptor_command(descriptor: flight.FlightDescriptor) -> Message:

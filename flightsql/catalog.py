@@ -79,19 +79,44 @@ def like(pattern: str | None, *, case_sensitive: bool) -> Matcher:
     """
     if pattern is None:
         return lambda name: True
-    parts: list[str] = []
+    # Tokens: a character to match, "" for any one character, None for any run. Matched without
+    # regular expressions: a pattern of many % would make a backtracking regex take hours.
+    tokens: list[str | None] = []
     chars = iter(pattern)
     for char in chars:
-        if char == "\\":
-            parts.append(re.escape(next(chars, "\\")))
-        elif char == "%":
-            parts.append(".*")
+        if char == "%":
+            if not tokens or tokens[-1] is not None:
+                tokens.append(None)
         elif char == "_":
-            parts.append(".")
+            tokens.append("")
         else:
-            parts.append(re.escape(char))
-    regex = re.compile("".join(parts), re.DOTALL | (0 if case_sensitive else re.IGNORECASE))
-    return lambda name: regex.fullmatch(name) is not None
+            tokens.append(next(chars, "\\") if char == "\\" else char)
+    if not case_sensitive:
+        tokens = [token.casefold() if token else token for token in tokens]
+    return lambda name: _matches(tokens, name if case_sensitive else name.casefold())
+
+
+def _matches(tokens: list[str | None], name: str) -> bool:
+    """Whether ``name`` matches the tokens of :func:`like`, in O(len(name) * len(tokens)): on a
+    mismatch only the last run (None) widens, by one character."""
+    pos = tok = 0
+    star, star_pos = -1, 0
+    while pos < len(name):
+        token = tokens[tok] if tok < len(tokens) else False
+        if token is None:
+            star, star_pos = tok, pos
+            tok += 1
+        elif token is not False and (token == "" or token == name[pos]):
+            pos += 1
+            tok += 1
+        elif star >= 0:
+            star_pos += 1
+            pos, tok = star_pos, star + 1
+        else:
+            return False
+    while tok < len(tokens) and tokens[tok] is None:
+        tok += 1
+    return tok == len(tokens)
 
 
 def named(name: str | None, *, case_sensitive: bool) -> Matcher:

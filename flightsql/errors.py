@@ -21,6 +21,11 @@ Unavailable            UNAVAILABLE
 Internal               INTERNAL
 =====================  ===================
 
+A ``RecursionError`` or an ``OverflowError`` is INVALID_ARGUMENT: they come from client bytes
+nested deeper than Python parses (a JSON ticket or handle of a hundred thousand ``[``) or holding
+a number beyond what Python converts (a 400-digit timestamp, a date in the year 3 000 000); each
+is logged with its traceback, in case it is a bug of the server instead.
+
 Everything else follows the one mapping written down in :mod:`flightmanager.errors`, the lower
 layer, which owns its tables: the exception that makes pyarrow.flight send each status (and
 why ALREADY_EXISTS goes out as INVALID_ARGUMENT), the statuses of pyarrow's own exceptions and
@@ -161,12 +166,19 @@ _BY_STATUS: dict[str, type[FlightSqlError]] = {
 def as_flight_sql_error(exc: BaseException) -> FlightSqlError:
     """``exc`` as one of our errors, following :mod:`flightmanager.errors`' mapping.
 
-    Our own errors come back unchanged. Anything that maps to INTERNAL because it is not a
+    Our own errors come back unchanged; a RecursionError or OverflowError is InvalidArgument (see
+    the module docstring). Anything that maps to INTERNAL because it is not a
     known kind of error, and a Spark error that maps to INTERNAL, is logged here with its
     traceback.
     """
     if isinstance(exc, FlightSqlError):
         return exc
+    if isinstance(exc, RecursionError):
+        logger.warning("a request nested too deeply was refused as INVALID_ARGUMENT", exc_info=exc)
+        return InvalidArgument("the request is nested too deeply to be processed")
+    if isinstance(exc, OverflowError):
+        logger.warning("a request holding a value out of range was refused as INVALID_ARGUMENT", exc_info=exc)
+        return InvalidArgument(truncate(f"the request holds a value out of range: {exc}"))
     status = status_of(exc)
     if status is not None:
         return _BY_STATUS[status](truncate(str(exc) or type(exc).__name__))

@@ -39,6 +39,14 @@ class SqlConfKey(str, Enum):
     folder or a URI pyarrow can write (``hdfs://``, ``s3://``, ...). Spark's executors must be able to
     read it (default: a temporary folder on this node, right for a local master or a one-host
     cluster)."""
+    MAX_SQL_LENGTH = "spark.flight.sql.maxLength"
+    """Longest SQL text, in characters, a request may carry (CommandStatementQuery,
+    CommandStatementUpdate, CreatePreparedStatement); a longer one is refused with
+    INVALID_ARGUMENT before Spark parses it (default 1048576)."""
+
+
+DEFAULT_MAX_SQL_LENGTH = 1_048_576
+"""The default of ``spark.flight.sql.maxLength``, in characters."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class SqlSettings:
     prepared_ttl: float = 86_400.0
     session_ttl: float = 86_400.0
     ingest_staging_dir: str | None = None
+    max_sql_length: int = DEFAULT_MAX_SQL_LENGTH
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> SqlSettings:
@@ -64,6 +73,7 @@ class SqlSettings:
         rows = value(SqlConfKey.SINGLE_MAX_ROWS)
         ttl = value(SqlConfKey.PREPARED_TTL)
         session_ttl = value(SqlConfKey.SESSION_TTL)
+        sql_length = value(SqlConfKey.MAX_SQL_LENGTH)
         try:
             single_max_rows = cls.single_max_rows if rows is None else int(rows)
         except ValueError:
@@ -76,6 +86,12 @@ class SqlSettings:
             session_seconds = cls.session_ttl if session_ttl is None else float(session_ttl.lower().removesuffix("s"))
         except ValueError:
             raise ValueError(f"{SqlConfKey.SESSION_TTL.value} must be a number of seconds, not {session_ttl!r}") from None
+        try:
+            max_sql_length = cls.max_sql_length if sql_length is None else int(sql_length)
+        except ValueError:
+            raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be a whole number of characters, not {sql_length!r}") from None
+        if max_sql_length <= 0:
+            raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be positive")
         if session_seconds <= 0:
             raise ValueError(f"{SqlConfKey.SESSION_TTL.value} must be positive")
         if single_max_rows < 0 or prepared_ttl <= 0:
@@ -88,6 +104,7 @@ class SqlSettings:
             prepared_ttl=prepared_ttl,
             session_ttl=session_seconds,
             ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
+            max_sql_length=max_sql_length,
         )
 
 

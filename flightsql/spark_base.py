@@ -47,7 +47,7 @@ class SparkHandlers(FlightSqlServerBase):
             )
             kwargs["middleware"] = middleware
             kwargs.setdefault("auth_handler", HandshakeAccepted())
-        super().__init__(location, **kwargs)
+        super().__init__(location, max_sql_length=self.settings.max_sql_length, **kwargs)
         self.spark = spark
         self.manager = manager
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 _HANDLE_VERSION = 2
 MAX_BOUND_PARAMETER_BYTES = 4 * 1024 * 1024
 """Largest parameter set a query handle carries (update parameters are never stored)."""
+MAX_PARAMETER_ROWS = 1000
+"""Most parameter rows a statement runs once per row with (each row is a Spark statement of its own;
+``INSERT ... VALUES (?, ...)`` is one write however many rows it has)."""
 
 # Parsed statements that are not yet Commands but become writes when analysed.
 _PARSED_WRITES = frozenset({"InsertIntoStatement"})
@@ -52,7 +55,7 @@ class PreparedStatement:
                 raise ValueError
             issued_at = float(body["t"])
             parameters = _read_ipc(base64.b64decode(body["p"], validate=True)) if "p" in body else None
-        except (ValueError, TypeError, KeyError, pa.ArrowException):
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError, pa.ArrowException):
             raise InvalidArgument("not a prepared statement handle issued by this server") from None
         if ttl is not None and time.time() - issued_at > ttl:
             raise InvalidArgument(
@@ -64,6 +67,7 @@ class PreparedStatement:
         """The same statement with ``parameters`` bound (an empty table unbinds), issued now."""
         if parameters.num_rows == 0:
             return PreparedStatement(self.sql)
+        check_parameter_rows(parameters.num_rows)
         if parameters.nbytes > MAX_BOUND_PARAMETER_BYTES:
             raise InvalidArgument(
                 f"query parameters are limited to {MAX_BOUND_PARAMETER_BYTES} bytes; bind fewer rows"
@@ -73,6 +77,15 @@ class PreparedStatement:
     def argument_rows(self) -> list[list[object]]:
         """The bound parameters as one list of Python values per row ([[]] when none are bound)."""
         return parameter_rows(self.parameters) if self.parameters is not None else [[]]
+
+
+def check_parameter_rows(rows: int) -> None:
+    """INVALID_ARGUMENT when a statement would run once per row for more than MAX_PARAMETER_ROWS rows."""
+    if rows > MAX_PARAMETER_ROWS:
+        raise InvalidArgument(
+            f"{rows} parameter rows: a statement runs once per row for at most {MAX_PARAMETER_ROWS} rows "
+            "(INSERT INTO t VALUES (?, ...) takes any number in one write; for more rows use bulk ingest)"
+        )
 
 
 def parameter_rows(parameters: pa.Table) -> list[list[object]]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from flightsql.errors import InvalidArgument
-from flightsql.statements import classify, parameter_rows, quote_identifier
+from flightsql.statements import check_parameter_rows, classify, parameter_rows, quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -40,6 +40,7 @@ def run_update(spark: SparkSession, sql: str, parameters: pa.Table | None = None
                 raise InvalidArgument(f"the statement has {markers} parameter markers but {parameters.num_columns} values per row were sent")
             return _insert_rows(spark, target, parameters)
     total = 0
+    check_parameter_rows(parameters.num_rows)
     for row in parameter_rows(parameters):
         count = _run_once(spark, sql, row, kind.is_command)
         total = UNKNOWN if UNKNOWN in (total, count) else total + count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from flightsql.errors import InvalidArgument
@@ -58,3 +59,13 @@ def test_prepared_statement_handle_round_trip_and_forgery() -> None:
     for forged in (b"", b"{}", b'{"v": 99, "sql": "x"}', b'{"v": 1, "sql": 5}', b"\x80"):
         with pytest.raises(InvalidArgument):
             PreparedStatement.decode(forged)
+
+
+def test_a_statement_runs_once_per_row_for_at_most_a_thousand_rows() -> None:
+    from flightsql.errors import InvalidArgument
+    from flightsql.statements import MAX_PARAMETER_ROWS, PreparedStatement
+
+    statement = PreparedStatement("SELECT ? AS x")
+    assert statement.bind(pa.table({"x": list(range(MAX_PARAMETER_ROWS))})).parameters.num_rows == MAX_PARAMETER_ROWS
+    with pytest.raises(InvalidArgument, match="bulk ingest"):
+        statement.bind(pa.table({"x": list(range(MAX_PARAMETER_ROWS + 1))}))
