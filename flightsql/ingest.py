@@ -473,9 +473,15 @@ class IngestHandlers(SparkHandlers):
         if request.temporary:
             name = table_name("system", "session", request.table)
             return StatementAccess(AccessKind.DDL, frozenset(), frozenset({name}), sql, operation="Ingest", session_only=True)
-        catalog = request.catalog or spark.catalog.currentCatalog()
-        database = request.schema or spark.catalog.currentDatabase()
-        name = table_name(catalog, database, request.table)
+        # The same parts as the table the ingest writes (_qualified_name).
+        current = spark.catalog.currentCatalog()
+        catalog = request.catalog or current
+        if request.schema is not None:
+            name = table_name(catalog, request.schema, request.table)
+        elif catalog == current:
+            name = table_name(catalog, spark.catalog.currentDatabase(), request.table)
+        else:
+            name = table_name(catalog, request.table)
         return StatementAccess(AccessKind.WRITE, frozenset(), frozenset({name}), sql, operation="Ingest")
 
     def _qualified_name(self, spark: SparkSession, request: IngestRequest) -> str:

@@ -20,6 +20,7 @@ from flightsql.auth.settings import is_loopback
 from flightsql.base import FlightSqlServerBase
 from flightsql.security import Security
 from flightsql.settings import SqlSettings
+from flightsql.statements import check_parameter_rows, count_markers
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -64,15 +65,38 @@ class SparkHandlers(FlightSqlServerBase):
         rows: list[list[object]] | None = None,
         access: StatementAccess | None = None,
     ) -> None:
-        """PERMISSION_DENIED unless the policy lets the caller run ``sql`` (or ``access``, when the
-        caller already knows what the request reads and writes). The statement is analysed, never run."""
+        """PERMISSION_DENIED unless the policy lets the caller run ``sql`` with each parameter row of
+        ``rows`` (or ``access``, when the caller already knows what the request reads and writes).
+        The statement is analysed, never run."""
         if not self.security.checks_statements:
             return
-        if access is None:
-            from flightsql.authz.access import analyse_access
+        identity = self.identity(context)
+        if access is not None:
+            self.security.authorize(identity, access)
+            return
+        from flightsql.authz.access import analyse_access
 
-            access = analyse_access(spark, sql, rows[0] if rows and rows[0] else None)
-        self.security.authorize(self.identity(context), access)
+        # A parameter is a literal except inside IDENTIFIER(...), where it names a table: then every
+        # row may touch other tables and each distinct row is checked.
+        candidates = [row for row in rows or [] if row] or [None]
+        if candidates == [None] and count_markers(sql):
+            # Unbound markers: analysed with stand-ins, which Spark may refuse (IDENTIFIER(?)).
+            # Then the check waits for the values: every execution is checked with them.
+            try:
+                access = analyse_access(spark, sql, None)
+            except Exception:  # noqa: BLE001 - known once the values are bound
+                return
+            self.security.authorize(identity, access)
+            return
+        if len(candidates) > 1 and "identifier" not in sql.lower():
+            candidates = candidates[:1]
+        check_parameter_rows(len(candidates))
+        seen: set[str] = set()
+        for row in candidates:
+            key = repr(row)
+            if key not in seen:
+                seen.add(key)
+                self.security.authorize(identity, analyse_access(spark, sql, row))
 
     def audit_statement(self, context: flight.ServerCallContext, what: str, sql: str, **fields: object) -> None:
         """One ``flightsql.audit`` line per statement: who, from where, on which node, what."""

@@ -21,7 +21,14 @@ from flightsql.proto import FlightSql_pb2 as sql_pb2
 from flightsql.protocol import pack_command
 from flightsql.sessions import SessionHandlers
 from flightsql.settings import ExecutionMode
-from flightsql.statements import PreparedStatement, StatementKind, classify, count_markers, parameter_schema
+from flightsql.statements import (
+    PreparedStatement,
+    StatementKind,
+    classify,
+    count_markers,
+    parameter_rows,
+    parameter_schema,
+)
 from flightsql.updates import run_update
 from flightsql.uploads import read_parameters
 
@@ -136,7 +143,8 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
             try:
                 df = spark.sql(statement.sql, args=[None] * markers)
             except Exception as exc:
-                if '"VOID"' not in str(exc):
+                # A null where Spark needs a typed value, or a table name (IDENTIFIER(?)).
+                if '"VOID"' not in str(exc) and "NOT_A_CONSTANT_STRING" not in str(exc):
                     raise
                 try:
                     df = spark.sql(statement.sql, args=[0] * markers)
@@ -196,7 +204,7 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         if parameters.num_rows == 0:
             parameters = statement.parameters
         spark = self.spark_for(context)
-        self.authorize(context, spark, statement.sql)
+        self.authorize(context, spark, statement.sql, parameter_rows(parameters) if parameters is not None else None)
         count = run_update(spark, statement.sql, parameters)
         self.audit_statement(context, "update", statement.sql, rows=count)
         return count

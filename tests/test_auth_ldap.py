@@ -452,3 +452,11 @@ def test_cleartext_to_a_remote_directory_is_logged(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         authenticator(URL="ldap://127.0.0.1 ldap://directory.example.org", BASE_DN=PEOPLE)
     assert "directory.example.org" in caplog.text and "127.0.0.1" not in caplog.text
+
+
+@pytest.mark.parametrize("mode", [template_mode, search_mode], ids=["template", "search"])
+def test_a_login_is_known_by_one_name_whatever_its_case(slapd: SlapdServer, mode) -> None:
+    """The directory takes ALICE for alice: so must tokens and the policy, or a change of case
+    would escape alice's own policy entry."""
+    assert mode(slapd).authenticate("ALICE", ALICE.password).user == "alice"
+    assert mode(slapd).authenticate("alice", ALICE.password).user == "alice"

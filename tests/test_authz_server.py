@@ -113,3 +113,39 @@ def test_policy_edits_apply_without_a_restart(node: ServerProcess, policy_file: 
             policy_file.write_text(POLICY)
             stamp += 5
             os.utime(policy_file, (stamp, stamp))
+
+
+def test_every_parameter_row_that_can_name_a_table_is_checked(node: ServerProcess) -> None:
+    """A parameter inside IDENTIFIER(...) names a table: the policy sees every row, not the first."""
+    import base64
+
+    import pyarrow.flight as flight
+
+    from flightsql.proto import FlightSql_pb2 as sql_pb2
+    from flightsql.protocol import decode_action_result, encode_action_body, pack_command
+
+    with connect(node, "bob") as bob, bob.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS default.payroll AS SELECT 1 AS id, 1000 AS pay")
+    basic = base64.b64encode(f"alice:{PASSWORDS['alice']}".encode())
+    options = flight.FlightCallOptions(headers=[(b"authorization", b"Basic " + basic)], timeout=60)
+    with flight.FlightClient(node.location) as client:
+        body = encode_action_body(
+            "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT count(*) AS n FROM IDENTIFIER(?)")
+        )
+        results = list(client.do_action(flight.Action("CreatePreparedStatement", body), options))
+        handle = decode_action_result("CreatePreparedStatement", results[0].body.to_pybytes()).prepared_statement_handle
+        command = pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle))
+        writer, reader = client.do_put(
+            flight.FlightDescriptor.for_command(command), pa.schema([("table", pa.string())]), options
+        )
+        writer.write_table(pa.table({"table": ["demo.sales", "default.payroll"]}))
+        writer.done_writing()
+        answer = reader.read()
+        writer.close()
+        bound = sql_pb2.DoPutPreparedStatementResult()
+        bound.ParseFromString(answer.to_pybytes())
+        descriptor = flight.FlightDescriptor.for_command(
+            pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=bound.prepared_statement_handle))
+        )
+        with pytest.raises(flight.FlightUnauthorizedError, match="payroll"):
+            client.get_flight_info(descriptor, options)

@@ -274,6 +274,13 @@ def _close(connection: ldap3.Connection) -> None:
         connection.socket = None
 
 
+def canonical_user_name(username: str) -> str:
+    """The name an LDAP login is known by (tokens, tickets, policy, audit): directories compare user
+    names without case and with runs of spaces as one, so ``Bob`` and `` bob`` are the same login and
+    must not escape ``bob``'s policy entry. Lower case, spaces collapsed."""
+    return " ".join(username.split()).lower()
+
+
 class LdapAuthenticator(Authenticator):
     """Checks user names and passwords by binding to an LDAP directory (see the module docstring)."""
 
@@ -416,7 +423,7 @@ class LdapAuthenticator(Authenticator):
                 username, ", ".join(sorted(self._required_groups)), ", ".join(groups) or "no group",
             )
             raise AuthenticationFailed(FAILED_MESSAGE)
-        return Identity(username, groups)
+        return Identity(canonical_user_name(username), groups)
 
     def _connect(self) -> ldap3.Connection:
         """An open connection (TLS started if configured) to the first URL that answers."""

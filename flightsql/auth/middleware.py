@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
 from collections.abc import Mapping
 
 import pyarrow.flight as flight
@@ -26,6 +27,9 @@ audit = logging.getLogger("flightsql.audit")
 log = logging.getLogger(__name__)
 
 MAX_HEADER_CHARS = 16 * 1024
+MAX_CONCURRENT_LOGINS = 8
+LOGIN_WAIT = 10.0
+"""Seconds a login waits for one of the MAX_CONCURRENT_LOGINS slots before UNAVAILABLE."""
 _REFUSED = "authentication required: log in with a user name and password, or send a bearer token"
 
 
@@ -60,6 +64,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         self.authenticator = authenticator
         self.tokens = tokens
         self.node_id = node_id
+        self._logins = threading.BoundedSemaphore(MAX_CONCURRENT_LOGINS)
 
     def start_call(self, info: flight.CallInfo, headers: Mapping[str, list[str]]) -> AuthMiddleware:
         """The caller's identity, or UNAUTHENTICATED."""
@@ -80,6 +85,9 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             except AuthenticationFailed as exc:
                 audit.info("token refused node=%s call=%s reason=%s", self.node_id, method, exc)
                 raise flight.FlightUnauthenticatedError(str(exc)) from None
+            except Exception:  # noqa: BLE001 - a broken authenticator must not reveal why to the client
+                log.exception("authenticator %s failed to check a token", type(self.authenticator).__name__)
+                raise flight.FlightInternalError("the server could not check credentials") from None
         if scheme.lower() == "basic":
             return self._login(method, credentials)
         raise flight.FlightUnauthenticatedError(f"unsupported authorization scheme {scheme[:20]!r}: {_REFUSED}")
@@ -87,6 +95,11 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
     def _login(self, method: str, credentials: str) -> AuthMiddleware:
         user, password = _basic_credentials(credentials)
         shown = user[:256].encode("unicode_escape").decode()
+        # Each login hashes a password (Argon2: 64 MiB, tens of milliseconds) or asks a directory:
+        # a flood of logins waits its turn instead of exhausting the node's memory and CPU.
+        if not self._logins.acquire(timeout=LOGIN_WAIT):
+            audit.warning("login shed user=%s node=%s call=%s: too many at once", shown, self.node_id, method)
+            raise flight.FlightUnavailableError("too many logins at once: retry shortly")
         try:
             identity = self.authenticator.authenticate(user, password)
         except AuthenticationFailed as exc:
@@ -98,6 +111,8 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         except Exception:  # noqa: BLE001 - a broken authenticator must not reveal why to the client
             log.exception("authenticator %s failed", type(self.authenticator).__name__)
             raise flight.FlightInternalError("the server could not check credentials") from None
+        finally:
+            self._logins.release()
         audit.info("login user=%s node=%s call=%s", identity.user, self.node_id, method)
         return AuthMiddleware(identity, self.tokens.issue(identity))
 
