@@ -11,9 +11,14 @@ Paths (each in its own processes, run one after another so they never share the 
 - ``g``: the floor: executors make the Arrow batches (``toArrowBatchRdd``) and discard them
 
 A path whose dependencies are missing is reported as skipped, with the reason. Results go to
-``--out`` as ``results.md``, ``results.json`` and (with matplotlib) ``results.png``. Usage:
+``--out`` as ``results.md``, ``results.json`` (with ``results.meta.json``: runs and machine) and (with
+matplotlib) ``results.png``. ``--network`` runs the scaling benchmark of ``netns.py`` instead (1, 2, 3
+nodes and Spark Connect, each host in a network namespace with a capped link: ``network.*``).
+``--write-docs`` then renders what ``--out`` holds into ``docs/benchmarks.md`` (``render_docs.py``). Usage:
 
     python benchmarks/harness.py [--sizes 1M,10M,30M] [--runs 3] [--paths f,g,a,c,b,d,e] [--smoke] [--out DIR]
+    python benchmarks/harness.py --network [--sizes 10M] [--runs 3] [--rate 200] [--nodes 1,2,3] [--smoke]
+    python benchmarks/harness.py ... --write-docs
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 ALL_PATHS = ("f", "g", "a", "c", "b", "d", "e")
 DEFAULT_OUT = HERE / "results"
+DOCS = ROOT / "docs" / "benchmarks.md"
 
 
 @dataclass
@@ -130,10 +136,10 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
-def run_worker(*args: str) -> dict[str, Any]:
-    """Run ``bench_worker.py`` with ``args`` in its own process; its last stdout line is the JSON result."""
+def run_worker(*args: str, script: Path = WORKER) -> dict[str, Any]:
+    """Run ``script`` (``bench_worker.py``) with ``args`` in its own process; its last stdout line is the JSON result."""
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", str(WORKER), *args],
+        [sys.executable, "-W", "ignore::Warning", str(script), *args],
         capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=ROOT, env=worker_env(), check=False,
     )
     lines = result.stdout.strip().splitlines()
@@ -413,6 +419,23 @@ HEADER = ("| path | what | rows | seconds | rows/s | MB/s | first batch (s) | ow
           "owner JVM peak (MB) | client peak (MB) | time / Spark Connect | time / floor | note |")
 
 
+def intro(runs: int, cores: int | None = None) -> str:
+    """How the figures were made (``cores``: the machine's, this one's by default) and how to read the ratios."""
+    return (f"Median of {runs} run(s) after a warm-up; {MASTER} on {cores or os.cpu_count()} cores; every path in its own "
+            "processes, one after another. MB/s counts the result's Arrow bytes. Ratios divide this path's time by "
+            "Spark Connect's (d) and the floor's (g) at the same size.")
+
+
+def table_lines(results: list[Figures]) -> list[str]:
+    """The Markdown table: the header, then one row per path and size."""
+    lines = [HEADER, "|" + " --- |" * 13]
+    for rows in sorted({f.rows for f in results}):
+        at_size = [f for f in results if f.rows == rows]
+        by_path = {f.path: f for f in at_size}
+        lines.extend(table_row(f, by_path) for f in at_size)
+    return lines
+
+
 def markdown(results: list[Figures], runs: int, chart: str | None) -> str:
     """The whole report: a header, one table row per path and size, and the chart's link or why it is missing."""
     lines = [
@@ -420,17 +443,10 @@ def markdown(results: list[Figures], runs: int, chart: str | None) -> str:
         "",
         f"Query: `{query(0).replace('range(0)', 'range(N)')}`",
         "",
-        (f"Median of {runs} run(s) after a warm-up; {MASTER} on {os.cpu_count()} cores; every path in its own "
-        "processes, one after another. MB/s counts the result's Arrow bytes. Ratios divide this path's time by "
-        "Spark Connect's (d) and the floor's (g) at the same size."),
+        intro(runs),
         "",
-        HEADER,
-        "|" + " --- |" * 13,
+        *table_lines(results),
     ]
-    for rows in sorted({f.rows for f in results}):
-        at_size = [f for f in results if f.rows == rows]
-        by_path = {f.path: f for f in at_size}
-        lines.extend(table_row(f, by_path) for f in at_size)
     lines += ["", chart or "Chart: not drawn (matplotlib is not installed)."]
     return "\n".join(lines) + "\n"
 
@@ -468,7 +484,30 @@ def write_results(results: list[Figures], runs: int, out: Path) -> str:
     text = markdown(results, runs, chart)
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps([asdict(f) for f in results], indent=2))
+    (out / "results.meta.json").write_text(json.dumps({"runs": runs, "machine": machine_info()}, indent=2))
     return text
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on: CPU, cores, memory, kernel, and the versions that matter."""
+    import platform
+    from importlib import metadata
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    memory = None
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        memory = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                          if line.startswith("MemTotal:")).split()[1]) * 1024
+    versions = {}
+    for package in ("pyspark", "pyarrow", "adbc-driver-flightsql"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": memory,
+            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "versions": versions, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 # ---------------------------------------------------------------- CLI
@@ -482,7 +521,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..g")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks that every path works")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--network", action="store_true",
+                        help="the scaling benchmark instead: 1, 2, 3 nodes and Spark Connect, each host in a network "
+                             "namespace with a capped link (benchmarks/netns.py; needs root and iproute2)")
+    parser.add_argument("--write-docs", nargs="?", type=Path, const=DOCS, default=None, metavar="FILE",
+                        help=f"then render the latest results in --out into FILE's 'Latest results' (default "
+                             f"{DOCS.relative_to(ROOT)})")
+    import netns
+
+    network = parser.add_argument_group("--network options")
+    netns.add_arguments(network)
     args = parser.parse_args(argv)
+    if args.network:
+        args.options = netns.options_from(args, parser)
+        return args
     args.sizes = args.sizes or list(SMOKE_SIZES if args.smoke else DEFAULT_SIZES)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.paths = [key.strip() for key in args.paths.split(",") if key.strip()]
@@ -497,6 +549,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run every chosen path at every size; exit 1 when a path failed (skipped paths are not failures)."""
     args = parse_args(argv)
+    if args.network:
+        import netns
+
+        code = netns.run(args.options)
+        render_docs_if_asked(args)
+        return code
     results = []
     for rows in args.sizes:
         for key in args.paths:
@@ -507,7 +565,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
             results.append(figures)
     print(write_results(results, args.runs, args.out))
+    render_docs_if_asked(args)
     return 1 if any(f.failed for f in results) else 0
+
+
+def render_docs_if_asked(args: argparse.Namespace) -> None:
+    """``--write-docs``: regenerate the documentation's latest results from the JSON in ``--out``."""
+    if args.write_docs is not None:
+        import render_docs
+
+        render_docs.render(args.out, args.write_docs)
+        print(f"updated {args.write_docs}", file=sys.stderr)
 
 
 if __name__ == "__main__":

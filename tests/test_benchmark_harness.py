@@ -1,13 +1,17 @@
 """The benchmark harness (``benchmarks/harness.py``): its smoke mode runs every path end to end on a tiny
 result, reports a row per path with positive figures (or why a path was skipped), and leaves no process
-behind. Its numbers are not checked: benchmarks are not timed tests."""
+behind; its network mode (``--network``, ``benchmarks/netns.py``) builds namespaces with capped links,
+measures one and two nodes through them and deletes every namespace it made (where ``ip netns`` works:
+root and iproute2). Its numbers are not checked: benchmarks are not timed tests."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,18 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import harness
+import netns
+import render_docs
+import simnet
 from bench_data import parse_sizes, query
 
 SMOKE_TIMEOUT = 300.0
+NETWORK_SMOKE_TIMEOUT = 240.0
+"""A hard limit only: on an idle two-core machine the network smoke run takes about half a minute."""
+NETWORK_SMOKE = ("--network", "--smoke", "--nodes", "1,2", "--no-connect")
+"""Tiny rows, 2000 Mbit/s links, one and two nodes and the uncapped ceiling: the namespaces, the caps,
+nodes on a standalone Spark in namespaces and the teardown, in the least time (Spark Connect's server
+would add two JVMs; the full run measures it)."""
 EXIT_TIMEOUT = 30.0
 MEASURED = ("f", "g", "a", "c", "b")
 """The paths whose dependencies ship with the project; the others may be skipped, never failed."""
@@ -125,3 +138,152 @@ def test_missing_dependencies_skip_not_crash() -> None:
 def test_unknown_path_rejected() -> None:
     with pytest.raises(SystemExit):
         harness.parse_args(["--paths", "a,z"])
+
+
+# ---------------------------------------------------------------- the network mode (netns.py)
+
+
+@dataclass
+class NetworkSmoke:
+    """One ``--network --smoke`` run: its outcome, its JSON, its process id, and what it left behind."""
+
+    result: subprocess.CompletedProcess[str]
+    report: dict
+    pid: int
+    left_behind: list[str]
+
+
+@pytest.fixture(scope="module")
+def network_smoke(tmp_path_factory: pytest.TempPathFactory) -> NetworkSmoke:
+    """One network smoke run in a session of its own; skipped where ``ip netns`` does not work."""
+    reason = simnet.netns_unavailable()
+    if reason is not None:
+        pytest.skip(f"the network benchmark needs ip netns: {reason}")
+    out = tmp_path_factory.mktemp("bench-network")
+    process = subprocess.Popen(
+        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), *NETWORK_SMOKE,
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=NETWORK_SMOKE_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    left_behind = simnet.owned_by(process.pid)
+    simnet.sweep_stale()  # the run's process is gone: whatever it left is removed before the assertions
+    report = json.loads((out / "network.json").read_text()) if (out / "network.json").exists() else {}
+    return NetworkSmoke(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), report,
+                        process.pid, left_behind)
+
+
+def test_network_smoke_run_succeeds(network_smoke: NetworkSmoke) -> None:
+    """The run exits 0 and prints the report with the two-node ratio."""
+    result = network_smoke.result
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert netns.HEADER in result.stdout and "2 nodes / 1 node = **" in result.stdout
+
+
+def test_network_rows_have_positive_figures(network_smoke: NetworkSmoke) -> None:
+    """One, two nodes (both clients) and the ceiling, each measured, the same bytes through each, an
+    endpoint per node."""
+    rows = {row["key"]: row for row in network_smoke.report["results"]}
+    assert sorted(rows) == ["1", "2", "2f", "ceiling"], rows
+    for row in rows.values():
+        assert row["failed"] is None and row["skipped"] is None, row
+        assert row["seconds"] > 0 and row["bytes"] > 0 and row["rows"] == 20_000, row
+    assert len({row["bytes"] for row in rows.values()}) == 1  # the same result through every configuration
+    assert [rows[key]["endpoints"] for key in ("1", "2", "ceiling")] == [1, 2, 2]
+    assert rows["1"]["rate_mbit"] == netns.SMOKE_RATE_MBIT and rows["ceiling"]["capped_links"] == 0
+    assert network_smoke.report["meta"]["machine"]["cores"] == os.cpu_count()
+
+
+def test_network_run_leaves_no_namespace_and_no_process(network_smoke: NetworkSmoke) -> None:
+    """Every namespace, link and process of the run is gone once it has exited."""
+    assert network_smoke.left_behind == []
+    assert not [name for name in simnet.namespaces() if simnet.owner_of(name) == network_smoke.pid]
+    assert not wait_until_empty(network_smoke.pid, EXIT_TIMEOUT)  # its session id is its process id
+
+
+def test_network_mode_skips_where_netns_does_not_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ip netns every row is skipped with the reason, none failed."""
+    monkeypatch.setattr(simnet, "netns_unavailable", lambda: "needs root (ip netns, veth and tc)")
+    options = netns.Options(sizes=[1000], runs=1, rate_mbit=100.0, nodes=[1, 2])
+    rows = netns.measure_all(options)
+    assert [row.key for row in rows] == ["1", "2", "2f", "connect", "ceiling"]
+    assert all(row.skipped == "needs root (ip netns, veth and tc)" and row.failed is None for row in rows)
+    assert "skipped: needs root" in netns.table_row(rows[0], rows)
+
+
+def link_figures(key: str, nodes: int, seconds: float, capped: bool = True) -> netns.LinkFigures:
+    """A measured row of 1M rows (55 MB of Arrow) through ``nodes`` links of 200 Mbit/s, or uncapped ones."""
+    return netns.LinkFigures(key, key, nodes, 1_000_000, nodes if capped else 0, 200.0 if capped else None,
+                             seconds=seconds, bytes=55_000_000, endpoints=max(nodes, 1))
+
+
+def test_network_ratios_and_the_bottleneck_check() -> None:
+    """The ratios against one node, the goal's verdict, and the warning when the cores may be the bottleneck."""
+    results = [link_figures("1", 1, 2.4), link_figures("2", 2, 1.25), link_figures("3", 3, 0.9),
+               link_figures("2f", 2, 2.3), link_figures("connect", 1, 2.6),
+               link_figures("ceiling", 3, 0.5, capped=False)]
+    summary = "\n".join(netns.summary_lines(results))
+    assert "ADBC fetch_record_batch(): 2 nodes / 1 node = 1.04x." in summary
+    assert "2 nodes / 1 node = **1.92x** (goal >= 1.8x: met)" in summary
+    assert "3 nodes / 1 node = **2.67x**" in summary and "1 node / Spark Connect = 1.08x" in summary
+    assert "110.0 MB/s" in summary and "1.5x what their 3 capped links carry (75.0 MB/s)" in summary
+    assert "WARNING" not in summary
+    table = netns.table_lines(results)
+    assert all(line.count("|") == netns.HEADER.count("|") for line in table)
+    assert "| 2 | 2 | 1,000,000 | 2 x 200 | 1.250 | 800,000 | 44.0 | 88% |" in table[3]
+    slow = [link_figures("1", 1, 2.4), link_figures("2", 2, 2.0), link_figures("ceiling", 2, 1.0, capped=False)]
+    summary = "\n".join(netns.summary_lines(slow))
+    assert "goal >= 1.8x: NOT met" in summary and "WARNING" in summary
+
+
+def test_docs_render_from_the_json(tmp_path: Path) -> None:
+    """render_docs fills only the generated section, from both JSON reports, and is idempotent."""
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Title\n\n{render_docs.BEGIN}\nold\n{render_docs.END}\n\nafter\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    render_docs.render(results, doc)
+    assert render_docs.NO_RESULTS in doc.read_text() and "old" not in doc.read_text()
+    netns.write_results([link_figures("1", 1, 2.4), link_figures("2", 2, 1.25)],
+                        {"rate_mbit": 200.0, "runs": 3, "nodes": [1, 2], "partitions": 12, "slots": 6, "cores": 2,
+                         "machine": harness.machine_info()}, results)
+    figures = [harness.Figures("a", harness.PATHS["a"].label, 1_000_000, seconds=2.0, bytes=55_000_000)]
+    harness.write_results(figures, 3, results)
+    render_docs.render(results, doc)
+    text = doc.read_text()
+    assert text.startswith("# Title") and text.rstrip().endswith("after")
+    assert harness.HEADER in text and netns.HEADER in text and "2 nodes / 1 node = **1.92x**" in text
+    assert "](results/network.png)" in text and "](results/results.png)" in text
+    render_docs.render(results, doc)
+    assert doc.read_text() == text  # rendering again changes nothing
+
+
+def test_the_documentation_has_a_generated_section() -> None:
+    """docs/benchmarks.md has exactly one generated section for --write-docs."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert text.count(render_docs.BEGIN) == 1 and text.count(render_docs.END) == 1
+    assert "harness.py --network" in text
+
+
+def test_names_carry_the_run_process_id() -> None:
+    """Namespace and link names tell which run made them; tbf's bucket follows the rate."""
+    assert simnet.owner_of("sfsbench-1234-n1") == 1234 and simnet.owner_of("sfsb1234n1") == 1234
+    assert simnet.owner_of("sfsb77br") == 77 and simnet.owner_of("eth0") is None
+    assert simnet.owner_of("sfsbench-x-n1") is None
+    assert simnet.tbf_burst(200.0) == 100_000 and simnet.tbf_burst(10.0) == 8 * 1024
+
+
+def test_network_options() -> None:
+    """--network's defaults, its smoke defaults, and a bad rate refused."""
+    args = harness.parse_args(["--network", "--smoke", "--nodes", "3"])
+    assert args.options.nodes == [1, 3] and args.options.rate_mbit == netns.SMOKE_RATE_MBIT
+    assert args.options.sizes == list(netns.SMOKE_SIZES) and args.options.runs == 1
+    args = harness.parse_args(["--network", "--sizes", "1M", "--rate", "300"])
+    assert args.options.sizes == [1_000_000] and args.options.rate_mbit == 300.0 and args.options.runs == 3
+    with pytest.raises(SystemExit):
+        harness.parse_args(["--network", "--rate", "-5"])
