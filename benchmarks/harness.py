@@ -58,8 +58,26 @@ DEFAULT_OUT = HERE / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 
+class Throughput:
+    """Rates of a measurement with ``rows``, ``seconds`` and ``bytes`` (None unless measured)."""
+
+    rows: int
+    seconds: float | None
+    bytes: int | None
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """Rows per second."""
+        return None if not self.seconds else self.rows / self.seconds
+
+    @property
+    def mb_per_second(self) -> float | None:
+        """Arrow megabytes per second."""
+        return None if not self.seconds or self.bytes is None else self.bytes / 1e6 / self.seconds
+
+
 @dataclass
-class Figures:
+class Figures(Throughput):
     """One path's figures at one size (medians over the timed runs), or why it was skipped or failed."""
 
     path: str
@@ -75,14 +93,6 @@ class Figures:
     skipped: str | None = None
     failed: str | None = None
     note: str | None = None
-
-    @property
-    def rows_per_second(self) -> float | None:
-        return None if not self.seconds else self.rows / self.seconds
-
-    @property
-    def mb_per_second(self) -> float | None:
-        return None if not self.seconds or self.bytes is None else self.bytes / 1e6 / self.seconds
 
 
 Runner = Callable[[int, int], Figures]

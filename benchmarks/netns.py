@@ -84,7 +84,7 @@ HEADROOM_WARNING = 1.25
 
 
 @dataclass
-class LinkFigures:
+class LinkFigures(harness.Throughput):
     """One configuration's figures at one size (medians over the timed runs), or why it was skipped or failed."""
 
     key: str
@@ -102,16 +102,6 @@ class LinkFigures:
     skipped: str | None = None
     failed: str | None = None
     note: str | None = None
-
-    @property
-    def rows_per_second(self) -> float | None:
-        """Rows per second (None unless measured)."""
-        return None if not self.seconds else self.rows / self.seconds
-
-    @property
-    def mb_per_second(self) -> float | None:
-        """Arrow megabytes per second (None unless measured)."""
-        return None if not self.seconds or self.bytes is None else self.bytes / 1e6 / self.seconds
 
     @property
     def link_mb_per_second(self) -> float | None:
