@@ -319,9 +319,14 @@ def _int(key: ConfKey, text: str) -> int:
         raise ValueError(f"{key.value} must be a whole number, not {text!r}") from None
 
 
-def _float(key: ConfKey, text: str) -> float:
+def parse_seconds(key: str, text: str) -> float:
+    """A number of seconds (``30``, ``2.5``, ``30s``); ValueError naming ``key`` otherwise."""
     cleaned = text.strip().lower().removesuffix("s")
     try:
         return float(cleaned)
     except ValueError:
-        raise ValueError(f"{key.value} must be a number of seconds, not {text!r}") from None
+        raise ValueError(f"{key} must be a number of seconds, not {text!r}") from None
+
+
+def _float(key: ConfKey, text: str) -> float:
+    return parse_seconds(key.value, text)

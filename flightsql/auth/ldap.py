@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from flightmanager.config import parse_seconds
 from flightsql.auth.base import AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
 
 with warnings.catch_warnings():
@@ -248,10 +249,7 @@ def _parse_timeout(text: str | None) -> float:
     value = (text or "").strip()
     if not value:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value.lower().removesuffix("s"))
-    except ValueError:
-        raise ValueError(f"{key} must be a number of seconds, not {text!r}") from None
+    seconds = parse_seconds(key, value)
     if not (0 < seconds <= 600) or math.isnan(seconds):
         raise ValueError(f"{key} must be more than 0 and at most 600 seconds, not {text!r}")
     return seconds

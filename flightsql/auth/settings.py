@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 from collections.abc import Callable
 from enum import Enum
 
+from flightmanager.config import parse_seconds
 from flightsql.auth.base import Authenticator
+from flightsql.plugins import load_plugin
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
@@ -69,18 +70,10 @@ def load_authenticator(mode: str, get: Callable[[str], str | None]) -> Authentic
     """The authenticator ``mode`` names, built with ``get``; None for ``none``."""
     if mode == AuthMode.NONE.value:
         return None
-    dotted = BUILT_IN.get(mode, mode)
-    module_name, _, class_name = dotted.rpartition(".")
-    if not module_name:
+    if mode not in BUILT_IN and "." not in mode:
         choices = ", ".join([AuthMode.NONE.value, *BUILT_IN])
         raise ValueError(f"{AuthConfKey.AUTH.value} must be {choices} or package.module.Class, not {mode!r}")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{AuthConfKey.AUTH.value}: cannot load {dotted}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Authenticator)):
-        raise ValueError(f"{AuthConfKey.AUTH.value}: {dotted} is not an Authenticator subclass")
-    return cls(get)
+    return load_plugin(AuthConfKey.AUTH.value, BUILT_IN.get(mode, mode), Authenticator, "flightsql.auth.Authenticator", get)
 
 
 def token_ttl(get: Callable[[str], str | None]) -> float:
@@ -88,10 +81,7 @@ def token_ttl(get: Callable[[str], str | None]) -> float:
     text = (get(AuthConfKey.TOKEN_TTL.value) or "").strip()
     if not text:
         return DEFAULT_TOKEN_TTL
-    try:
-        seconds = float(text.lower().removesuffix("s"))
-    except ValueError:
-        raise ValueError(f"{AuthConfKey.TOKEN_TTL.value} must be a number of seconds, not {text!r}") from None
+    seconds = parse_seconds(AuthConfKey.TOKEN_TTL.value, text)
     if seconds <= 0:
         raise ValueError(f"{AuthConfKey.TOKEN_TTL.value} must be positive")
     return seconds

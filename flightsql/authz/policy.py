@@ -9,7 +9,6 @@ PERMISSION_DENIED with the policy's message.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import Enum
@@ -17,6 +16,7 @@ from enum import Enum
 from flightsql.auth.base import Identity
 from flightsql.authz.access import StatementAccess
 from flightsql.errors import PermissionDenied
+from flightsql.plugins import load_plugin
 
 __all__ = ["AccessDenied", "AllowAll", "AuthzConfKey", "Policy", "load_policy"]
 
@@ -74,14 +74,6 @@ def load_policy(get: Callable[[str], str | None]) -> Policy:
         from flightsql.authz.file_policy import FilePolicy
 
         return FilePolicy(get)
-    module_name, _, class_name = value.rpartition(".")
-    if not module_name or not class_name:
+    if "." not in value:
         raise ValueError(f"{key} must be none, file or the dotted name of a Policy class (module.Class), not {value!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"{key}: cannot import {module_name!r}: {exc}") from exc
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Policy)):
-        raise ValueError(f"{key}: {value!r} is not a subclass of flightsql.authz.Policy")
-    return cls(get)  # type: ignore[call-arg]
+    return load_plugin(key, value, Policy, "flightsql.authz.Policy", get)
