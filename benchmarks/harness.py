@@ -9,6 +9,8 @@ Paths (each in its own processes, run one after another so they never share the 
 - ``e``: Spark Thrift Server read by a Python HiveServer2 client
 - ``f``: in-process ``df.toArrow()``
 - ``g``: the floor: executors make the Arrow batches (``toArrowBatchRdd``) and discard them
+- ``h``, ``i``: (a) and (b) with early streaming (``spark.flight.stream.early=true``): a partition is
+  served while its task still pushes it, instead of once Spark counts the task successful
 
 A path whose dependencies are missing is reported as skipped, with the reason. Results go to
 ``--out`` as ``results.md``, ``results.json`` (with ``results.meta.json``: runs and machine) and (with
@@ -53,7 +55,10 @@ WORKER_TIMEOUT = 3600.0
 CONNECT_START_TIMEOUT = 180.0
 CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-ALL_PATHS = ("f", "g", "a", "c", "b", "d", "e")
+ALL_PATHS = ("f", "g", "a", "h", "c", "b", "i", "d", "e")
+EARLY = {"spark.flight.stream.early": "true"}
+THRIFT_MAX_ROWS = 10_000_000
+"""PyHive returns every row as a tuple of Python objects: about 400 bytes a row, 12 GB at 30M rows."""
 DEFAULT_OUT = HERE / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 
@@ -106,6 +111,9 @@ class PathSpec:
     label: str
     missing: Callable[[], str | None]
     run: Callable[[PathSpec, int, int], Figures]
+    max_rows: int | None = None
+    """Larger sizes are skipped (with why: ``too_large``)."""
+    too_large: str = ""
 
 
 # ---------------------------------------------------------------- helpers
@@ -260,6 +268,12 @@ def run_one_node(spec: PathSpec, rows: int, runs: int) -> Figures:
         return adbc_through(spec, rows, runs, server, None)
 
 
+def run_one_node_early(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (h): path (a) with early streaming."""
+    with legacy.running_node(EARLY) as server:
+        return adbc_through(spec, rows, runs, server, "spark.flight.stream.early=true")
+
+
 def run_single_endpoint(spec: PathSpec, rows: int, runs: int) -> Figures:
     """Path (c): one node forced to serve every result from a single endpoint."""
     with legacy.running_node({"spark.flight.sql.executionMode": "single"}) as server:
@@ -268,12 +282,23 @@ def run_single_endpoint(spec: PathSpec, rows: int, runs: int) -> Figures:
 
 def run_two_nodes(spec: PathSpec, rows: int, runs: int) -> Figures:
     """Path (b): node-1 owns the query, ADBC reads node-1's and node-2's endpoints concurrently."""
+    return two_nodes(spec, rows, runs, {}, None)
+
+
+def run_two_nodes_early(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (i): path (b) with early streaming."""
+    return two_nodes(spec, rows, runs, EARLY, "spark.flight.stream.early=true")
+
+
+def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note: str | None) -> Figures:
+    """Two nodes on a real ZooKeeper with ``extra`` settings; node-1 owns the query."""
     from flightmanager.zookeeper_server import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
         nodes = [
             stack.enter_context(legacy.running_node({
+                **extra,
                 "spark.flight.manager": "zookeeper",
                 "spark.flight.manager.zookeeper.url": zookeeper.url,
                 "spark.flight.node.id": name,
@@ -281,7 +306,7 @@ def run_two_nodes(spec: PathSpec, rows: int, runs: int) -> Figures:
             for name in ("node-1", "node-2")
         ]
         legacy.wait_for_members(zookeeper.url, len(nodes))
-        figures = adbc_through(spec, rows, runs, nodes[0], None)
+        figures = adbc_through(spec, rows, runs, nodes[0], note)
         other = legacy.node_memory("node-2", nodes[1])
         figures.note = (f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
                         f"JVM {legacy.mb(other.jvm_rss)}")
@@ -380,10 +405,13 @@ def nothing_missing() -> str | None:
 
 PATHS: dict[str, PathSpec] = {spec.key: spec for spec in (
     PathSpec("a", "this server, one node, ADBC", nothing_missing, run_one_node),
+    PathSpec("h", "this server, one node, early streaming, ADBC", nothing_missing, run_one_node_early),
     PathSpec("b", "this server, two nodes (ZooKeeper), ADBC", nothing_missing, run_two_nodes),
+    PathSpec("i", "this server, two nodes (ZooKeeper), early streaming, ADBC", nothing_missing, run_two_nodes_early),
     PathSpec("c", "this server, single endpoint, ADBC", nothing_missing, run_single_endpoint),
     PathSpec("d", "Spark Connect toArrow()", missing_connect, run_spark_connect),
-    PathSpec("e", "Spark Thrift Server + PyHive", missing_thrift, run_thrift_server),
+    PathSpec("e", "Spark Thrift Server + PyHive", missing_thrift, run_thrift_server, THRIFT_MAX_ROWS,
+             "PyHive holds every row as Python objects (about 400 bytes a row)"),
     PathSpec("f", "in-process df.toArrow()", nothing_missing, run_to_arrow),
     PathSpec("g", "floor: Arrow batches made and discarded", nothing_missing, run_floor),
 )}
@@ -394,6 +422,8 @@ def measure(spec: PathSpec, rows: int, runs: int) -> Figures:
     reason = spec.missing()
     if reason:
         return Figures(spec.key, spec.label, rows, skipped=reason)
+    if spec.max_rows is not None and rows > spec.max_rows:
+        return Figures(spec.key, spec.label, rows, skipped=f"above {spec.max_rows:,} rows: {spec.too_large}")
     try:
         return spec.run(spec, rows, runs)
     except Exception as error:  # noqa: BLE001 - a failing path is reported, the others still run
@@ -528,7 +558,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=parse_sizes, default=None,
                         help="comma-separated row counts, e.g. 1M,10M,30M (default; --smoke: 20k)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)")
-    parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..g")
+    parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..i")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks that every path works")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--network", action="store_true",

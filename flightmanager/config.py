@@ -81,6 +81,12 @@ class ConfKey(str, Enum):
     """Seconds a client may take nothing from a stream it is reading (it stopped reading, or vanished
     without closing its connection) before the node releases the result and cancels its job; the
     stream then ends with DEADLINE_EXCEEDED (default 600)."""
+    STREAM_EARLY = "spark.flight.stream.early"
+    """Serve a partition's batches while its task still runs, instead of once Spark counts the task
+    successful (default false). The first batch reaches the client as soon as an executor made it and
+    a node holds less of the result; but a task attempt that fails after some of its rows were sent
+    fails the query (UNAVAILABLE: run it again) instead of being retried, and with
+    ``spark.speculation`` a losing speculative attempt does too. Rows are never sent twice."""
 
 
 DEFAULT_PORT = 32010
@@ -120,6 +126,7 @@ class FlightConfig:
     """PEM roots executors trust for the internal servers (``spark.flight.tls.caFile``); None: the
     certificate chain itself."""
     stream_idle_timeout: float = 600.0
+    stream_early: bool = False
 
     @property
     def scheme(self) -> str:
@@ -175,6 +182,7 @@ class FlightConfig:
             stream_timeout=_float(ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))),
             push_method=value(ConfKey.PUSH_METHOD, cls.push_method),
             stream_idle_timeout=_float(ConfKey.STREAM_IDLE_TIMEOUT, value(ConfKey.STREAM_IDLE_TIMEOUT, str(cls.stream_idle_timeout))),
+            stream_early=_flag(ConfKey.STREAM_EARLY, lookup(ConfKey.STREAM_EARLY.value)),
             node_id=lookup(ConfKey.NODE_ID.value) or None,
             zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
             zookeeper_path=value(ConfKey.ZOOKEEPER_PATH, cls.zookeeper_path),

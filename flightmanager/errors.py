@@ -18,6 +18,7 @@ QueryCancelledError       CANCELLED
 PushRejectedError         PERMISSION_DENIED
 PushUnauthenticatedError  UNAUTHENTICATED
 StreamTimeoutError        DEADLINE_EXCEEDED
+StreamInterruptedError    UNAVAILABLE
 ========================  ===================
 
 The exception that makes pyarrow.flight send each status (checked against a real server and
@@ -130,6 +131,7 @@ __all__ = [
     "QueryCancelledError",
     "QueryFailedError",
     "StreamTimeoutError",
+    "StreamInterruptedError",
     "UnknownTicketError",
     "WrongNodeError",
     "flight_exception",
@@ -195,6 +197,14 @@ class StreamTimeoutError(FlightManagerError):
     """A stream waited longer than its deadline for data that never came."""
 
     status = "DEADLINE_EXCEEDED"
+
+
+class StreamInterruptedError(FlightManagerError):
+    """A task attempt whose rows were already streamed (``spark.flight.stream.early``) failed or lost
+    to another attempt: the stream cannot go on without sending rows twice. Running the query again
+    is the remedy, hence UNAVAILABLE."""
+
+    status = "UNAVAILABLE"
 
 
 # ---- the tables (written down in the module docstring) --------------------------------------

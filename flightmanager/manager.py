@@ -71,6 +71,7 @@ class FlightManager(ABC):
             max_memory_bytes=config.buffer_max_bytes,
             spill_dir=config.buffer_spill_dir,
             idle_timeout=config.stream_idle_timeout,
+            early_streaming=config.stream_early,
         )
         self._jobs: dict[str, PushJob | CollectJob] = {}
         self._collected_here: set[str] = set()

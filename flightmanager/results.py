@@ -45,6 +45,19 @@ memory and spill files go at once) and reports it abandoned, which cancels the j
 ever asks for more, its stream ends with DEADLINE_EXCEEDED saying why. Time the reader spends
 waiting for data that has not arrived yet does not count: that is ``stream_timeout``'s.
 
+Early streaming
+---------------
+With ``early_streaming`` (``spark.flight.stream.early``) a reader does not wait for its next
+partition to be confirmed: it streams an attempt of it while the attempt is still being pushed
+(a completely received attempt first, else the lowest attempt that has sent something), batch by
+batch as they arrive, then waits for Spark to confirm that very attempt before it moves on. The
+first batch reaches the client when the executor made it rather than when its task ended, and a
+reader that keeps up leaves little in memory. Rows are still never sent twice: if the streamed
+attempt stops pushing, or Spark counts another attempt of the partition, the stream ends with
+StreamInterruptedError (UNAVAILABLE) instead of Spark's retry reaching the client, so the client
+runs the query again. An attempt that spills is read up to its file, then from its file once its
+push is complete.
+
 Spill files are uncompressed by default: on the reference machine (2 cores, ext4) a 101 MB
 result of bigint, double and string wrote at 4.7 GB/s and streamed back at 10 GB/s uncompressed,
 against 1.3 GB/s and 2.5 GB/s with lz4, for files 45% smaller. lz4 spends CPU the executors on the
@@ -70,6 +83,7 @@ from flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
     QueryCancelledError,
+    StreamInterruptedError,
     StreamTimeoutError,
     UnknownTicketError,
 )
@@ -94,11 +108,22 @@ class _Part:
 @dataclass
 class _Incoming:
     """A push being received: what it kept so far, its spill file while being written, whether it is
-    still wanted."""
+    still wanted, and whether it was received completely (``complete``: staged)."""
 
     part: _Part = field(default_factory=_Part)
     writer: SpillWriter | None = None
     wanted: bool = True
+    complete: bool = False
+
+
+@dataclass
+class _Early:
+    """The attempt a reader streams before it is confirmed (``early_streaming``), and its push while
+    that is still being received (None once it is staged)."""
+
+    partition: int
+    attempt: int
+    incoming: _Incoming | None
 
 
 @dataclass
@@ -112,6 +137,9 @@ class _Result:
     committed_attempts: dict[int, int] = field(default_factory=dict)
     staged: dict[tuple[int, int], _Part] = field(default_factory=dict)
     reading: _Part | None = None
+    receiving: dict[tuple[int, int], _Incoming] = field(default_factory=dict)
+    """Pushes being received, by (partition, attempt); tracked only with ``early_streaming``."""
+    early: _Early | None = None
     state: QueryState = QueryState.RUNNING
     error: FlightManagerError | None = None
     claimed: bool = False
@@ -144,6 +172,9 @@ class ResultStore:
 
     ``idle_timeout``: seconds a reader may keep a batch before coming back for the next one; past
     them its result is released (see "Readers that stall" above). None: ``ttl``.
+
+    ``early_streaming``: serve a partition's batches while its task attempt still runs (see "Early
+    streaming" above) instead of once the attempt is confirmed.
     """
 
     def __init__(
@@ -156,6 +187,7 @@ class ResultStore:
         spill_dir: str | Path | None = None,
         spill_compression: str | None = None,
         idle_timeout: float | None = None,
+        early_streaming: bool = False,
     ) -> None:
         if max_memory_bytes is not None and max_memory_bytes < 0:
             raise ValueError(f"max_memory_bytes must be None or at least 0, not {max_memory_bytes}")
@@ -171,6 +203,7 @@ class ResultStore:
         self._stream_timeout = stream_timeout
         self._idle_timeout = ttl if idle_timeout is None else idle_timeout
         self._on_abandoned = on_abandoned
+        self._early_streaming = early_streaming
         self._max_memory = max_memory_bytes
         self._memory = 0
         self._peak_memory = 0
@@ -305,6 +338,9 @@ class ResultStore:
             return PushOutcome(staged=False, rows=0, batches=0)
         result = self._check_push(query_id, secret, schema)
         incoming = _Incoming()
+        if self._early_streaming:
+            with self._lock:
+                result.receiving[(partition, attempt)] = incoming
         rows = count = 0
         try:
             for batch in batches:
@@ -317,6 +353,10 @@ class ResultStore:
         except BaseException:
             self._abandon(incoming)  # a broken push: its rows are never served, its file goes now
             raise
+        finally:
+            if self._early_streaming:
+                with self._lock:
+                    result.receiving.pop((partition, attempt), None)
         return PushOutcome(staged=staged, rows=rows, batches=count)
 
     def confirm(self, query_id: str, partition: int, attempt: int) -> bool:
@@ -326,6 +366,10 @@ class ResultStore:
             result = self._results.get(query_id)
             if result is None:
                 return False
+            early = result.early
+            if early is not None and early.partition == partition and early.attempt != attempt:
+                result.error = result.error or _not_the_streamed_attempt(result.query_id, early, attempt)
+                self._changed.notify_all()
             if partition in result.committed_attempts:
                 dropped = self._discard_locked(result, partition, attempt)
             else:
@@ -346,12 +390,16 @@ class ResultStore:
         with self._lock:
             wanted = self._wants_locked(result, partition)
             kept = wanted and incoming.writer is None and self._keep_locked(incoming.part, batch)
+            if kept and self._early_streaming and (result.early is None or result.early.incoming is incoming):
+                self._changed.notify_all()  # a reader may be waiting to stream this attempt
         if not wanted:
             self._abandon(incoming)
             return
         if kept:
             return
         if incoming.writer is None:
+            # Once an attempt spills, the rest of it goes to its file, so an early reader of it waits
+            # for the whole push before it reads on from the file.
             incoming.writer = self._spill.new_file(result.schema, f"{result.query_id}-p{partition}-a{attempt}")
             if incoming.writer is None:  # the store is closing
                 self._abandon(incoming)
@@ -373,6 +421,8 @@ class ResultStore:
                 if previous is not None:  # the same attempt pushed twice: keep the later copy
                     replaced = self._drop_locked(previous)
                 result.staged[(partition, attempt)] = incoming.part
+                incoming.complete = True
+                self._changed.notify_all()
         _delete(replaced)
         if not staged:
             self._abandon(incoming)
@@ -380,9 +430,10 @@ class ResultStore:
 
     def _abandon(self, incoming: _Incoming) -> None:
         """Drop what a push kept in memory and delete its spill file."""
-        incoming.wanted = False
-        with self._lock:
+        with self._changed:
+            incoming.wanted = False
             dropped = self._drop_locked(incoming.part)
+            self._changed.notify_all()
         _delete(dropped)
         if incoming.writer is not None:
             writer, incoming.writer = incoming.writer, None
@@ -450,7 +501,10 @@ class ResultStore:
             position = 0
             while (part := self._next_partition(result, position, is_cancelled)) is not None:
                 position += 1
-                with closing(self._read_partition(result, part)) as batches:
+                early = result.early
+                reader = (self._read_partition(result, part) if early is None
+                          else self._read_early(result, part, early, is_cancelled))
+                with closing(reader) as batches:
                     for batch in batches:
                         result.handed_out = time.monotonic()
                         yield batch
@@ -489,13 +543,87 @@ class ResultStore:
         with self._lock:
             if result.error is not None:
                 raise result.error
-            if not part.batches:
-                return None
-            batch = part.batches.popleft()
-            size = batch.nbytes
-            part.memory_bytes -= size
-            self._memory -= size
-            return batch
+            return self._take_locked(part)
+
+    def _take_locked(self, part: _Part) -> pa.RecordBatch | None:
+        if not part.batches:
+            return None
+        batch = part.batches.popleft()
+        size = batch.nbytes
+        part.memory_bytes -= size
+        self._memory -= size
+        return batch
+
+    def _read_early(
+        self, result: _Result, part: _Part, early: _Early, is_cancelled: Callable[[], bool]
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream an attempt that is not confirmed yet: its batches as they arrive, then its spill file
+        once the push is complete, then wait for Spark to confirm that very attempt."""
+        try:
+            while (batch := self._take_arriving(result, part, early, is_cancelled)) is not None:
+                yield batch
+            with self._lock:
+                spill = part.spill
+            if spill is not None:
+                yield from self._read_spill(result, spill)
+            self._await_confirmation(result, early, is_cancelled)
+        finally:
+            with self._lock:
+                if result.early is early:
+                    result.early = None
+
+    def _take_arriving(
+        self, result: _Result, part: _Part, early: _Early, is_cancelled: Callable[[], bool]
+    ) -> pa.RecordBatch | None:
+        """The streamed attempt's next in-memory batch, waiting for it while the push goes on; None
+        once the push is complete and its in-memory batches are handed out."""
+        deadline = time.monotonic() + self._stream_timeout
+        with self._changed:
+            while True:
+                if result.error is not None:
+                    raise result.error
+                batch = self._take_locked(part)
+                if batch is not None:
+                    return batch
+                incoming = early.incoming
+                if incoming is None or incoming.complete:
+                    return None
+                if not incoming.wanted:
+                    raise StreamInterruptedError(
+                        f"query {result.query_id}: task attempt {early.attempt} of partition {early.partition} "
+                        f"stopped pushing after some of its rows were sent ({ConfKey.STREAM_EARLY.value}); the "
+                        "query fails rather than send rows twice: run it again"
+                    )
+                self._wait_locked(result, deadline, is_cancelled)
+
+    def _await_confirmation(self, result: _Result, early: _Early, is_cancelled: Callable[[], bool]) -> None:
+        """Wait until Spark counts the streamed attempt as successful; fail if it counts another one."""
+        deadline = time.monotonic() + self._stream_timeout
+        with self._changed:
+            while True:
+                if result.error is not None:
+                    raise result.error
+                committed = result.committed_attempts.get(early.partition)
+                if committed is not None:
+                    if committed != early.attempt:
+                        raise _not_the_streamed_attempt(result.query_id, early, committed)
+                    result.committed.pop(early.partition, None)
+                    result.reading = None
+                    return
+                if result.state is QueryState.FINISHED:
+                    raise FlightManagerError(
+                        f"query {result.query_id} finished without partition {early.partition} on this node"
+                    )
+                self._wait_locked(result, deadline, is_cancelled)
+
+    def _wait_locked(self, result: _Result, deadline: float, is_cancelled: Callable[[], bool]) -> None:
+        """Wait (the lock held) for a change, at most until ``deadline``; raise if the client left."""
+        if is_cancelled():
+            raise QueryCancelledError("the client cancelled the stream")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StreamTimeoutError(f"no data for query {result.query_id} within {self._stream_timeout:.0f} s")
+        self._changed.wait(min(_CANCEL_CHECK_SECONDS, remaining))
 
     def _raise_if_ended(self, result: _Result) -> None:
         with self._lock:
@@ -521,14 +649,29 @@ class ResultStore:
                         raise FlightManagerError(
                             f"query {result.query_id} finished without partition {wanted} on this node"
                         )
-                if is_cancelled():
-                    raise QueryCancelledError("the client cancelled the stream")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise StreamTimeoutError(
-                        f"no data for query {result.query_id} within {self._stream_timeout:.0f} s"
-                    )
-                self._changed.wait(min(_CANCEL_CHECK_SECONDS, remaining))
+                    if self._early_streaming and (part := self._bind_early_locked(result, wanted)) is not None:
+                        return part
+                self._wait_locked(result, deadline, is_cancelled)
+
+    def _bind_early_locked(self, result: _Result, partition: int) -> _Part | None:
+        """Choose the attempt of ``partition`` to stream before it is confirmed: a completely received
+        one, else one being received that has sent something; None while there is neither."""
+        staged = sorted(attempt for (p, attempt) in result.staged if p == partition)
+        if staged:
+            part = result.staged[(partition, staged[0])]
+            result.early = _Early(partition, staged[0], None)
+        else:
+            arriving = [
+                (attempt, incoming) for (p, attempt), incoming in result.receiving.items()
+                if p == partition and incoming.wanted and (incoming.part.batches or incoming.writer is not None)
+            ]
+            if not arriving:
+                return None
+            attempt, incoming = min(arriving, key=lambda pair: pair[0])
+            part = incoming.part
+            result.early = _Early(partition, attempt, incoming)
+        result.reading = part
+        return part
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -632,6 +775,14 @@ class ResultStore:
                         self._on_abandoned(query_id)
                 except Exception:  # noqa: BLE001 - the reaper must outlive any one result
                     log.exception("query %s: releasing an expired result failed", query_id)
+
+
+def _not_the_streamed_attempt(query_id: str, early: _Early, confirmed: int) -> StreamInterruptedError:
+    return StreamInterruptedError(
+        f"query {query_id}: Spark counted attempt {confirmed} of partition {early.partition} as successful, but "
+        f"attempt {early.attempt} was being streamed ({ConfKey.STREAM_EARLY.value}); the query fails rather than "
+        "send rows twice: run it again"
+    )
 
 
 def _delete(files: Iterable[SpillFile]) -> None:

@@ -33,7 +33,7 @@ NETWORK_SMOKE = ("--network", "--smoke", "--nodes", "1,2", "--no-connect")
 nodes on a standalone Spark in namespaces and the teardown, in the least time (Spark Connect's server
 would add two JVMs; the full run measures it)."""
 EXIT_TIMEOUT = 30.0
-MEASURED = ("f", "g", "a", "c", "b")
+MEASURED = ("f", "g", "a", "h", "c", "b", "i")
 """The paths whose dependencies ship with the project; the others may be skipped, never failed."""
 
 
@@ -95,9 +95,10 @@ def test_a_row_per_path_with_positive_figures(smoke: tuple[subprocess.CompletedP
             assert row["owner_jvm_peak"] > 0 and row["client_peak"] > 0, row
         else:
             assert row["skipped"], row  # a reason, shown in the table
-    for key in ("a", "b", "c"):
+    for key in ("a", "b", "c", "h", "i"):
         assert by_path[key]["first_batch"] > 0 and by_path[key]["owner_python_peak"] > 0
-    assert [by_path[key]["endpoints"] for key in ("a", "b", "c")] == [1, 2, 1]  # two nodes: both serve a share
+    # two nodes: both serve a share
+    assert [by_path[key]["endpoints"] for key in ("a", "b", "c", "h", "i")] == [1, 2, 1, 1, 2]
     same_bytes = {by_path[key]["bytes"] for key in ("f", "g")}
     assert len(same_bytes) == 1, same_bytes  # the floor measures the same Arrow data as toArrow()
     for key in harness.ALL_PATHS:

@@ -20,6 +20,7 @@ from flightmanager.errors import (
     PushUnauthenticatedError,
     QueryCancelledError,
     QueryFailedError,
+    StreamInterruptedError,
     StreamTimeoutError,
     UnknownTicketError,
     WrongNodeError,
@@ -529,6 +530,7 @@ MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     PushRejectedError: flight.FlightUnauthorizedError,
     PushUnauthenticatedError: flight.FlightUnauthenticatedError,
     StreamTimeoutError: flight.FlightTimedOutError,
+    StreamInterruptedError: flight.FlightUnavailableError,
     SpillError: flight.FlightInternalError,
 }
 

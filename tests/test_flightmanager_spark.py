@@ -31,6 +31,14 @@ def manager(spark, request):
         yield flight_manager
 
 
+@pytest.fixture()
+def early_manager(spark):
+    config = FlightConfig(internal_port=0, stream_early=True)
+    with create_manager(config, spark) as flight_manager:
+        flight_manager.start(public_port=0)
+        yield flight_manager
+
+
 def read_result(manager, df) -> pa.Table:
     result = manager.distribute(df)
     assert len(result.endpoints) == 1
@@ -73,6 +81,49 @@ def test_failed_first_attempts_never_duplicate_rows(spark, manager, caplog) -> N
     assert any("discarded" in record.getMessage() for record in caplog.records), (
         "no failed attempt had pushed anything: the test did not exercise the discard path"
     )
+
+
+def test_early_streaming_serves_the_whole_result_once(spark, early_manager) -> None:
+    df = spark.sql(MIXED)
+    got = read_result(early_manager, df)
+    assert got.sort_by("id").equals(df.toArrow().sort_by("id"))
+    assert early_manager.store.query_ids() == [] and early_manager.store.buffered_bytes() == 0
+
+
+def test_early_streaming_never_duplicates_rows_of_a_failed_attempt(spark, early_manager) -> None:
+    """A first attempt fails after pushing most of its partition: the reader either streamed some of
+    it (then the stream fails, UNAVAILABLE) or had not reached it (then the retry is served)."""
+    from pyspark.sql.functions import udf
+
+    from flightmanager.errors import StreamInterruptedError
+
+    @udf("long", useArrow=False)
+    def fail_first_attempt_late(x: int) -> int:
+        from pyspark import TaskContext
+
+        if TaskContext.get().attemptNumber() == 0 and x % 1000 == 900:
+            raise RuntimeError("injected failure after most of the partition was pushed")
+        return x
+
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+    ids: list[int] = []
+    interrupted = None
+    try:
+        result = early_manager.distribute(spark.range(0, 4000, 1, 4).select(fail_first_attempt_late("id").alias("id")))
+        _, batches = early_manager.open_stream(result.endpoints[0].ticket)
+        try:
+            for batch in batches:
+                ids.extend(batch.column(0).to_pylist())
+        except StreamInterruptedError as error:
+            interrupted = error
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert len(ids) == len(set(ids))  # never a row twice
+    if interrupted is not None:
+        assert "run it again" in str(interrupted) and len(ids) < 4000
+    else:
+        assert sorted(ids) == list(range(4000))
+    assert early_manager.store.query_ids() == [] and early_manager.store.buffered_bytes() == 0
 
 
 def test_an_analysis_error_is_raised_before_anything_runs(spark, manager) -> None:
