@@ -67,9 +67,9 @@ def spark_conf_args(extra: dict[str, str] | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_node(extra: dict[str, str] | None = None) -> Iterator[ServerProcess]:
-    """A node (no demo data) with the benchmark's Spark settings, stopped on exit."""
-    server = start_server(*spark_conf_args(extra), demo=False)
+def running_node(extra: dict[str, str] | None = None, master: str | None = None) -> Iterator[ServerProcess]:
+    """A node (no demo data) with the benchmark's Spark settings (on ``master``, else local), stopped on exit."""
+    server = start_server(*(("--master", master) if master else ()), *spark_conf_args(extra), demo=False)
     try:
         yield server
     finally:

@@ -291,18 +291,22 @@ def run_two_nodes_early(spec: PathSpec, rows: int, runs: int) -> Figures:
 
 
 def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note: str | None) -> Figures:
-    """Two nodes on a real ZooKeeper with ``extra`` settings; node-1 owns the query."""
+    """Two nodes on a real ZooKeeper with ``extra`` settings, each a Spark application on one standalone
+    cluster whose executors run in processes of their own, as in a real deployment (so the owner's
+    peaks are its driver and its server, not executors); node-1 owns the query."""
     from flightmanager.zookeeper_server import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
+        master = stack.enter_context(standalone_cluster(applications=2, workdir=Path(data)))
         nodes = [
             stack.enter_context(legacy.running_node({
                 **extra,
+                **STANDALONE_APPLICATION,
                 "spark.flight.manager": "zookeeper",
                 "spark.flight.manager.zookeeper.url": zookeeper.url,
                 "spark.flight.node.id": name,
-            }))
+            }, master=master))
             for name in ("node-1", "node-2")
         ]
         legacy.wait_for_members(zookeeper.url, len(nodes))
@@ -311,6 +315,57 @@ def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note:
         figures.note = (f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
                         f"JVM {legacy.mb(other.jvm_rss)}")
         return figures
+
+
+CORES = 2
+"""Task slots of each application on the standalone cluster: the machine's cores, as local[2] has."""
+STANDALONE_APPLICATION = {"spark.cores.max": str(CORES), "spark.executor.cores": str(CORES),
+                          "spark.executor.memory": "4g"}
+
+
+@contextlib.contextmanager
+def standalone_cluster(applications: int, workdir: Path) -> Iterator[str]:
+    """A Spark standalone master and one worker on this machine, offering ``applications`` applications
+    ``CORES`` task slots each; yields the master URL once the worker has registered."""
+    spark_class = str(pyspark_home() / "bin" / "spark-class")
+    port, web_port = free_port(), free_port()
+    env = {**worker_env(), "SPARK_HOME": str(pyspark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_DAEMON_MEMORY": "512m"}
+    env.pop("SPARK_CONF_DIR", None)
+    url = f"spark://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(tempfile.TemporaryFile("w+"))
+        master = subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+             "--webui-port", str(web_port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        stack.callback(stop_process, master)
+        wait_for_port(port, master, CONNECT_START_TIMEOUT)
+        worker = subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+             "--cores", str(applications * CORES), "--memory", f"{applications * 4 + 2}g",
+             "--work-dir", str(workdir / "executors"), "--webui-port", str(free_port())],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        stack.callback(stop_process, worker)
+        deadline = time.monotonic() + CONNECT_START_TIMEOUT
+        while alive_workers(web_port) < 1:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"the standalone worker did not register: {log.read()[-1500:]}")
+            time.sleep(0.2)
+        yield url
+
+
+def alive_workers(web_port: int, host: str = "127.0.0.1") -> int:
+    """ALIVE workers according to the standalone master's JSON status (0 while it does not answer)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{web_port}/json/", timeout=2) as response:
+            state = json.load(response)
+    except (OSError, urllib.error.URLError, ValueError):
+        return 0
+    return sum(worker.get("state") == "ALIVE" for worker in state.get("workers", []))
 
 
 @contextlib.contextmanager

@@ -36,8 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -128,6 +126,8 @@ class Options:
     ceiling: bool = True
     fetch: bool = True
     """Also measure ADBC's ``fetch_record_batch()`` for every node count above one."""
+    early: bool = False
+    """Nodes stream partitions early (``spark.flight.stream.early``)."""
     out: Path = harness.DEFAULT_OUT
 
 
@@ -262,16 +262,6 @@ def accepts(address: str, port: int) -> bool:
     return False
 
 
-def alive_workers(master_address: str) -> int:
-    """ALIVE workers according to the Spark master's JSON status (0 while it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://{master_address}:{MASTER_WEBUI_PORT}/json/", timeout=2) as response:
-            state = json.load(response)
-    except (OSError, urllib.error.URLError, ValueError):
-        return 0
-    return sum(worker.get("state") == "ALIVE" for worker in state.get("workers", []))
-
-
 def start_spark(cluster: Cluster, host: simnet.Host, options: Options, deadline: float) -> None:
     """A standalone master in ``host`` (waited for), and one worker (started, not waited for) offering every
     application ``slots`` cores; both join ``cluster.others`` as soon as they run."""
@@ -294,7 +284,7 @@ def wait_for_worker(cluster: Cluster, deadline: float) -> None:
     """Wait until the worker has registered with the master (applications get their executors then)."""
     host = cluster.network.hosts["sw"]
     worker = cluster.others[-1]
-    wait_until("the Spark worker to register", lambda: alive_workers(host.address) == 1, deadline, worker)
+    wait_until("the Spark worker to register", lambda: harness.alive_workers(MASTER_WEBUI_PORT, host.address) == 1, deadline, worker)
 
 
 def app_conf(host: simnet.Host, name: str, options: Options) -> dict[str, str]:
@@ -335,6 +325,7 @@ def launch_node(index: int, host: simnet.Host, cluster: Cluster, options: Option
         "spark.flight.auth": "none",  # a non-loopback address needs it said
         "spark.flight.sql.executionMode": "distributed",
         "spark.flight.buffer.spillDir": str(cluster.workdir / name / "spill"),
+        "spark.flight.stream.early": str(options.early).lower(),
     }
     command = [sys.executable, "-W", "ignore::Warning", "-m", "flightsql", "serve", "--master", cluster.master_url,
                *conf_args(conf)]
@@ -673,7 +664,8 @@ def intro_lines(meta: dict[str, Any]) -> list[str]:
     """What was run, on what, and how to read the table."""
     rate = meta["rate_mbit"]
     return [
-        f"Query: `{query(0).replace('range(0)', 'range(N)')}`, {meta['partitions']} partitions.",
+        f"Query: `{query(0).replace('range(0)', 'range(N)')}`, {meta['partitions']} partitions."
+        + (" Nodes stream partitions early (`spark.flight.stream.early=true`)." if meta.get("early") else ""),
         "",
         (f"Every host is a network namespace whose link is capped at **{rate:g} Mbit/s ({rate / 8:,.1f} MB/s) in "
          f"each direction** (`tc tbf`, a queue of {meta.get('queue', '?')}): each Flight SQL node, and the Spark "
@@ -762,6 +754,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ceiling", action="store_true", help="leave out the uncapped ceiling")
     parser.add_argument("--no-fetch", action="store_true",
                         help="leave out ADBC fetch_record_batch() (the rows 2f, 3f...)")
+    parser.add_argument("--early", action="store_true",
+                        help="nodes serve partitions while their tasks still push them (spark.flight.stream.early)")
 
 
 def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
@@ -779,13 +773,13 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     return Options(sizes=list(args.sizes or (SMOKE_SIZES if args.smoke else DEFAULT_SIZES)),
                    runs=args.runs or (1 if args.smoke else 3), rate_mbit=rate, nodes=nodes,
                    partitions=partitions, slots=args.slots, connect=not args.no_connect,
-                   ceiling=not args.no_ceiling, fetch=not args.no_fetch, out=args.out)
+                   ceiling=not args.no_ceiling, fetch=not args.no_fetch, early=args.early, out=args.out)
 
 
 def meta_of(options: Options) -> dict[str, Any]:
     """What the report says about the run: its settings and the machine."""
     return {"rate_mbit": options.rate_mbit, "queue": simnet.TBF_LATENCY, "runs": options.runs, "nodes": options.nodes,
-            "partitions": options.partitions, "slots": options.slots, "cores": os.cpu_count(),
+            "partitions": options.partitions, "slots": options.slots, "early": options.early, "cores": os.cpu_count(),
             "machine": harness.machine_info()}
 
 

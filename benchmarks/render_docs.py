@@ -21,6 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import goals
 import harness
 import netns
 
@@ -63,15 +64,18 @@ def section(results_dir: Path, doc: Path) -> str:
     """The generated section's Markdown (between the markers)."""
     parts: list[str] = []
     fetch = read_json(results_dir / "results.json")
+    network = read_json(results_dir / "network.json")
+    if fetch or network:
+        link_results = [netns.LinkFigures.from_json(row) for row in network["results"]] if network else []
+        parts += ["### Goals", "", *goals.goal_lines(figures_of(fetch or []), link_results), ""]
     if fetch:
         meta = read_json(results_dir / "results.meta.json") or {}
         results = figures_of(fetch)
-        parts += ["### Fetching one result (paths a-g)", "", *machine_lines(meta.get("machine")), "",
+        parts += ["### Fetching one result (paths a-i)", "", *machine_lines(meta.get("machine")), "",
                   harness.intro(meta["runs"], (meta.get("machine") or {}).get("cores")) if meta.get("runs") else "Runs: not recorded.", "",
                   *harness.table_lines(results), ""]
         if (results_dir / "results.png").exists():
             parts += [link(results_dir / "results.png", doc, "rows/s per path"), ""]
-    network = read_json(results_dir / "network.json")
     if network:
         meta = network["meta"]
         results = [netns.LinkFigures.from_json(row) for row in network["results"]]

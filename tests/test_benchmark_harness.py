@@ -13,12 +13,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import goals
 import harness
 import netns
 import render_docs
@@ -259,9 +261,38 @@ def test_docs_render_from_the_json(tmp_path: Path) -> None:
     text = doc.read_text()
     assert text.startswith("# Title") and text.rstrip().endswith("after")
     assert harness.HEADER in text and netns.HEADER in text and "2 nodes / 1 node = **1.92x**" in text
+    assert "two nodes deliver at least 1.8x one node's throughput at 1,000,000 rows: 1.92x, **met**" in text
     assert "](results/network.png)" in text and "](results/results.png)" in text
     render_docs.render(results, doc)
     assert doc.read_text() == text  # rendering again changes nothing
+
+
+def made(path: str, rows: int, seconds: float, **extra: Any) -> harness.Figures:
+    return harness.Figures(path, harness.PATHS[path].label, rows, seconds=seconds, bytes=rows * 55, **extra)
+
+
+def test_goals_are_judged_from_the_figures() -> None:
+    """Each goal is met or not by the numbers given, at 10M rows where measured."""
+    peaks = {"owner_python_peak": 200_000_000, "owner_jvm_peak": 800_000_000}
+    measured = [
+        made("d", 10_000_000, 3.0), made("g", 10_000_000, 1.5),
+        made("a", 10_000_000, 2.0, first_batch=1.8), made("h", 10_000_000, 1.9, first_batch=0.2),
+        made("a", 1_000_000, 0.3), made("e", 1_000_000, 4.5),
+        made("b", 1_000_000, 0.5, **peaks), made("b", 30_000_000, 6.0, owner_python_peak=450_000_000,
+                                                         owner_jvm_peak=800_000_000),
+        made("i", 1_000_000, 0.5, **peaks), made("i", 30_000_000, 6.0, owner_python_peak=210_000_000,
+                                                         owner_jvm_peak=850_000_000),
+    ]
+    text = "\n".join(goals.goal_lines(measured))
+    assert "One node, at least 1.5x Spark Connect's throughput at 10,000,000 rows: 1.50x (2.00 s against 3.00 s), **met**" in text
+    assert "One node, within 1.3x of the floor at 10,000,000 rows: 1.33x (2.00 s against 1.50 s), **NOT met**" in text
+    assert "at least 20x the Thrift Server path at 1,000,000 rows: 15.0x" in text and "15.0x (0.30 s against 4.50 s), **NOT met**" in text
+    assert "Two nodes, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +25%" in text
+    assert "+25% (1,000 MB to 1,250 MB; its Python server +125%, 200 to 450 MB; its JVM +0%), **NOT met**" in text
+    assert "Two nodes, early streaming, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +6%" in text
+    assert "One node, first batch within 25% of the total at 10,000,000 rows: 90% (1.80 s of 2.00 s), **NOT met**" in text
+    assert "One node, early streaming, first batch within 25% of the total at 10,000,000 rows: 11%" in text
+    assert "- Simulated network: not measured." in text
 
 
 def test_the_documentation_has_a_generated_section() -> None:
