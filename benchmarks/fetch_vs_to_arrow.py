@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import ServerProcess, start_server  # noqa: E402 - needs the tests folder on the path
 
-SPARK_CONF = {"spark.driver.memory": "6g", "spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"}
+SPARK_CONF = {"spark.driver.memory": "6g", "spark.driver.maxResultSize": "4g", "spark.ui.enabled": "false",
+              "spark.sql.session.timeZone": "UTC"}
 MASTER = "local[2]"  # what start_server passes to every node, and what toArrow() runs on
 MEMBERS_PATH = "/spark-flight-sql/nodes"  # spark.flight.manager.zookeeper.membershipPath's default + /nodes
 MEMBERS_TIMEOUT = 120.0

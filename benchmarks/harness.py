@@ -50,6 +50,8 @@ from bench_data import DEFAULT_SIZES, SMOKE_SIZES, parse_sizes, query
 
 WORKER = HERE / "bench_worker.py"
 SPARK_CONF = legacy.SPARK_CONF
+"""Every path's Spark settings. ``spark.driver.maxResultSize`` is raised from Spark's 1 GiB so that the paths
+that collect the result in a driver (d, f) can hold 30M rows (1.7 GB): with the default they fail."""
 MASTER = legacy.MASTER
 WORKER_TIMEOUT = 3600.0
 CONNECT_START_TIMEOUT = 180.0
@@ -162,8 +164,17 @@ def run_worker(*args: str, script: Path = WORKER) -> dict[str, Any]:
     )
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
-        raise RuntimeError(f"worker {args[0]} exited {result.returncode}: {result.stderr.strip()[-1500:]}")
+        raise RuntimeError(f"worker {args[0]} exited {result.returncode}: {failure_reason(result.stderr)}")
     return json.loads(lines[-1])
+
+
+def failure_reason(stderr: str) -> str:
+    """The line of a worker's error output that says what went wrong: the deepest Java ``Caused by``, else
+    the last line naming an exception or error, else the output's end."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith("Caused by:")]
+    named = [line for line in lines if "Exception:" in line or "Error:" in line]
+    return (causes or named or ["\n".join(lines[-5:])])[-1][:1500]
 
 
 def median(values: list[float | None]) -> float | None:
@@ -616,6 +627,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..i")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks that every path works")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other paths and sizes of the last run in --out, replacing only those measured now")
     parser.add_argument("--network", action="store_true",
                         help="the scaling benchmark instead: 1, 2, 3 nodes and Spark Connect, each host in a network "
                              "namespace with a capped link (benchmarks/netns.py; needs root and iproute2)")
@@ -659,9 +672,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{rows:,} rows] {key} ({figures.label}): {state} "
                   f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
             results.append(figures)
+    if args.update:
+        results = merged(previous_results(args.out, args.runs), results)
     print(write_results(results, args.runs, args.out))
     render_docs_if_asked(args)
     return 1 if any(f.failed for f in results) else 0
+
+
+def previous_results(out: Path, runs: int) -> list[Figures]:
+    """The figures of the last run in ``out`` (none when there is none); its runs must be ``runs``."""
+    import render_docs
+
+    rows = render_docs.read_json(out / "results.json") or []
+    meta = render_docs.read_json(out / "results.meta.json") or {}
+    if rows and meta.get("runs") != runs:
+        raise SystemExit(f"--update: the results in {out} are medians of {meta.get('runs')} run(s), not {runs}")
+    return render_docs.figures_of(rows)
+
+
+def merged(previous: list[Figures], new: list[Figures]) -> list[Figures]:
+    """``previous`` with every (path, size) measured again replaced by ``new``'s, ordered by size and path."""
+    remeasured = {(f.path, f.rows) for f in new}
+    kept = [f for f in previous if (f.path, f.rows) not in remeasured]
+    order = {key: index for index, key in enumerate(ALL_PATHS)}
+    return sorted([*kept, *new], key=lambda f: (f.rows, order.get(f.path, len(order))))
 
 
 def render_docs_if_asked(args: argparse.Namespace) -> None:

@@ -295,6 +295,37 @@ def test_goals_are_judged_from_the_figures() -> None:
     assert "- Simulated network: not measured." in text
 
 
+def test_stages_smoke(tmp_path: Path) -> None:
+    """benchmarks/stages.py measures its four stages of one node's data path and writes them out."""
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "stages.py"), "--rows", "20k", "--runs", "1",
+         "--out", str(tmp_path)], capture_output=True, text=True, timeout=SMOKE_TIMEOUT, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads((tmp_path / "stages.json").read_text())
+    assert measured["rows"] == 20_000 and len(measured["stages"]) == 4
+    assert all(seconds > 0 for _, seconds in measured["stages"])
+    assert "| + a node holds them and streams them to an ADBC client (path a) |" in result.stdout
+
+
+def test_update_replaces_only_what_was_measured_again(tmp_path: Path) -> None:
+    """--update keeps the last run's other rows and orders the table by size, then path."""
+    harness.write_results([made("a", 1_000, 1.0), made("d", 1_000, 2.0), made("a", 2_000, 3.0)], 3, tmp_path)
+    result = harness.merged(harness.previous_results(tmp_path, 3), [made("d", 1_000, 5.0), made("f", 2_000, 4.0)])
+    assert [(f.path, f.rows, f.seconds) for f in result] == [("a", 1_000, 1.0), ("d", 1_000, 5.0),
+                                                            ("f", 2_000, 4.0), ("a", 2_000, 3.0)]
+    with pytest.raises(SystemExit, match="medians of 3 run"):
+        harness.previous_results(tmp_path, 1)
+
+
+def test_a_worker_failure_names_its_cause() -> None:
+    stderr = ("Traceback (most recent call last):\n  py4j.protocol.Py4JJavaError: An error occurred\n"
+              "\tat org.apache.spark.Foo(Foo.scala:1)\n"
+              "Caused by: org.apache.spark.SparkException: Job aborted: results bigger than spark.driver.maxResultSize\n"
+              "\tat org.apache.spark.Bar(Bar.scala:2)\n")
+    assert harness.failure_reason(stderr).endswith("bigger than spark.driver.maxResultSize")
+    assert harness.failure_reason("one\ntwo\n") == "one\ntwo"
+
+
 def test_the_documentation_has_a_generated_section() -> None:
     """docs/benchmarks.md has exactly one generated section for --write-docs."""
     text = (ROOT / "docs" / "benchmarks.md").read_text()
