@@ -569,14 +569,14 @@ def draw_chart(results: list[Figures], out: Path) -> str | None:
     measured = [f for f in results if f.seconds]
     sizes = sorted({f.rows for f in measured})
     paths = list(dict.fromkeys(f.path for f in measured))
-    figure, axes = plt.subplots(figsize=(10, 5))
+    figure, axes = plt.subplots(figsize=(13, 5))
     width = 0.8 / max(len(paths), 1)
     for index, path in enumerate(paths):
-        values = [next((f.rows_per_second for f in measured if f.path == path and f.rows == s), 0) for s in sizes]
+        values = [next((f.rows_per_second / 1e6 for f in measured if f.path == path and f.rows == s), 0) for s in sizes]
         axes.bar([i + index * width for i in range(len(sizes))], values, width, label=f"{path}: {PATHS[path].label}")
     axes.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))], [f"{s:,} rows" for s in sizes])
-    axes.set_ylabel("rows/s (median)")
-    axes.legend(fontsize="small")
+    axes.set_ylabel("million rows/s (median; higher is faster)")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(out / "results.png")
     plt.close(figure)

@@ -81,7 +81,7 @@ def section(results_dir: Path, doc: Path) -> str:
     if staged:
         parts += ["### Where one node's time goes", "",
                   stages.markdown([(name, seconds) for name, seconds in staged["stages"]], staged["rows"],
-                                  staged["runs"]), ""]
+                                  staged["runs"]).rstrip("\n"), ""]
     if network:
         meta = network["meta"]
         results = [netns.LinkFigures.from_json(row) for row in network["results"]]
