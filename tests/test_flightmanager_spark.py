@@ -57,7 +57,8 @@ def test_both_push_paths_match_spark_to_arrow(spark, manager) -> None:
     assert manager.store.buffered_bytes() == 0
 
 
-def test_failed_first_attempts_never_duplicate_rows(spark, manager, caplog) -> None:
+def failing_first_attempts(spark):
+    """4000 ids in 4 partitions whose first attempts fail after pushing 900 rows each (50-row batches)."""
     from pyspark.sql.functions import udf
 
     @udf("long", useArrow=False)
@@ -68,9 +69,13 @@ def test_failed_first_attempts_never_duplicate_rows(spark, manager, caplog) -> N
             raise RuntimeError("injected failure after most of the partition was pushed")
         return x
 
+    return spark.range(0, 4000, 1, 4).select(fail_first_attempt_late("id").alias("id"))
+
+
+def test_failed_first_attempts_never_duplicate_rows(spark, manager, caplog) -> None:
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     try:
-        df = spark.range(0, 4000, 1, 4).select(fail_first_attempt_late("id").alias("id"))
+        df = failing_first_attempts(spark)
         with caplog.at_level(logging.INFO, logger="flightmanager.results"):
             table = read_result(manager, df)
     finally:
@@ -93,23 +98,13 @@ def test_early_streaming_serves_the_whole_result_once(spark, early_manager) -> N
 def test_early_streaming_never_duplicates_rows_of_a_failed_attempt(spark, early_manager) -> None:
     """A first attempt fails after pushing most of its partition: the reader either streamed some of
     it (then the stream fails, UNAVAILABLE) or had not reached it (then the retry is served)."""
-    from pyspark.sql.functions import udf
-
     from flightmanager.errors import StreamInterruptedError
-
-    @udf("long", useArrow=False)
-    def fail_first_attempt_late(x: int) -> int:
-        from pyspark import TaskContext
-
-        if TaskContext.get().attemptNumber() == 0 and x % 1000 == 900:
-            raise RuntimeError("injected failure after most of the partition was pushed")
-        return x
 
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     ids: list[int] = []
     interrupted = None
     try:
-        result = early_manager.distribute(spark.range(0, 4000, 1, 4).select(fail_first_attempt_late("id").alias("id")))
+        result = early_manager.distribute(failing_first_attempts(spark))
         _, batches = early_manager.open_stream(result.endpoints[0].ticket)
         try:
             for batch in batches:
