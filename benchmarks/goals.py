@@ -7,7 +7,7 @@ says so instead of guessing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import harness
 import netns
@@ -44,12 +44,6 @@ def goal_lines(fetch: Sequence[harness.Figures], network: Sequence[netns.LinkFig
         lines.append("- Paths a-i: not measured.")
     lines += network_lines(network)
     return lines
-
-
-def each(keys: Sequence[tuple[str, str]], at: dict[str, harness.Figures],
-         line: Callable[[harness.Figures, str], str]) -> list[str]:
-    """``line(figures, name)`` for every configuration of ``keys`` that was measured."""
-    return [line(at[key], name) for key, name in keys if key in at]
 
 
 def speed_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
@@ -123,7 +117,7 @@ def first_batch_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
                 f"{share:.0%} ({figures.first_batch:.2f} s of {figures.seconds:.2f} s), "
                 f"{verdict(share < FIRST_BATCH_SHARE)}.")
 
-    return each((*ONE_NODE, *TWO_NODES), at, line)
+    return [line(at[key], name) for key, name in (*ONE_NODE, *TWO_NODES) if key in at]
 
 
 def network_lines(network: Sequence[netns.LinkFigures]) -> list[str]:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -202,16 +202,24 @@ def free_port() -> int:
 
 def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float) -> None:
     """Wait (with a deadline) until something accepts connections on ``port``; fail if ``process`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
+
+    def listening() -> bool:
         with socket.socket() as probe:
             probe.settimeout(1.0)
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(f"listening on port {port}", listening, process, timeout)
+
+
+def wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen[Any], timeout: float) -> None:
+    """Poll ``check`` until it holds; fail past ``timeout`` seconds, or at once if ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited with {process.returncode} before {what}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not {what} within {timeout} s")
         time.sleep(0.2)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
@@ -357,12 +365,11 @@ def standalone_cluster(applications: int, workdir: Path) -> Iterator[str]:
              "--work-dir", str(workdir / "executors"), "--webui-port", str(free_port())],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
         stack.callback(stop_process, worker)
-        deadline = time.monotonic() + CONNECT_START_TIMEOUT
-        while alive_workers(web_port) < 1:
-            if worker.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"the standalone worker did not register: {log.read()[-1500:]}")
-            time.sleep(0.2)
+        try:
+            wait_for("the worker registered", lambda: alive_workers(web_port) >= 1, worker, CONNECT_START_TIMEOUT)
+        except (RuntimeError, TimeoutError) as error:
+            log.seek(0)
+            raise RuntimeError(f"{error}: {log.read()[-1500:]}") from None
         yield url
 
 
@@ -679,15 +686,24 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(f.failed for f in results) else 0
 
 
+def read_json(path: Path) -> Any:
+    """The file's JSON, or None when it does not exist."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def figures_of(rows: list[dict[str, Any]]) -> list[Figures]:
+    """Figures from ``results.json`` rows (unknown keys ignored)."""
+    names = {f.name for f in fields(Figures)}
+    return [Figures(**{k: v for k, v in row.items() if k in names}) for row in rows]
+
+
 def previous_results(out: Path, runs: int) -> list[Figures]:
     """The figures of the last run in ``out`` (none when there is none); its runs must be ``runs``."""
-    import render_docs
-
-    rows = render_docs.read_json(out / "results.json") or []
-    meta = render_docs.read_json(out / "results.meta.json") or {}
+    rows = read_json(out / "results.json") or []
+    meta = read_json(out / "results.meta.json") or {}
     if rows and meta.get("runs") != runs:
         raise SystemExit(f"--update: the results in {out} are medians of {meta.get('runs')} run(s), not {runs}")
-    return render_docs.figures_of(rows)
+    return figures_of(rows)
 
 
 def merged(previous: list[Figures], new: list[Figures]) -> list[Figures]:

@@ -515,9 +515,13 @@ class ResultStore:
             if not drained and result.state is QueryState.RUNNING and self._on_abandoned is not None:
                 self._on_abandoned(result.query_id)
 
-    def _read_partition(self, result: _Result, part: _Part) -> Iterator[pa.RecordBatch]:
-        """Hand out a partition's in-memory batches, then stream its spill file, freeing as it goes."""
-        while (batch := self._take(result, part)) is not None:
+    def _read_partition(
+        self, result: _Result, part: _Part, take: Callable[[], pa.RecordBatch | None] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Hand out a partition's in-memory batches (``take``: the next one, or None when there are no
+        more; default :meth:`_take`), then stream its spill file, freeing as it goes."""
+        take = take or (lambda: self._take(result, part))
+        while (batch := take()) is not None:
             yield batch
         with self._lock:
             if result.error is not None:
@@ -560,12 +564,7 @@ class ResultStore:
         """Stream an attempt that is not confirmed yet: its batches as they arrive, then its spill file
         once the push is complete, then wait for Spark to confirm that very attempt."""
         try:
-            while (batch := self._take_arriving(result, part, early, is_cancelled)) is not None:
-                yield batch
-            with self._lock:
-                spill = part.spill
-            if spill is not None:
-                yield from self._read_spill(result, spill)
+            yield from self._read_partition(result, part, lambda: self._take_arriving(result, part, early, is_cancelled))
             self._await_confirmation(result, early, is_cancelled)
         finally:
             with self._lock:
@@ -611,9 +610,7 @@ class ResultStore:
                     result.reading = None
                     return
                 if result.state is QueryState.FINISHED:
-                    raise FlightManagerError(
-                        f"query {result.query_id} finished without partition {early.partition} on this node"
-                    )
+                    raise _finished_without(result, early.partition)
                 self._wait_locked(result, deadline, is_cancelled)
 
     def _wait_locked(self, result: _Result, deadline: float, is_cancelled: Callable[[], bool]) -> None:
@@ -646,9 +643,7 @@ class ResultStore:
                         result.reading = result.committed.pop(wanted)
                         return result.reading
                     if result.state is QueryState.FINISHED:
-                        raise FlightManagerError(
-                            f"query {result.query_id} finished without partition {wanted} on this node"
-                        )
+                        raise _finished_without(result, wanted)
                     if self._early_streaming and (part := self._bind_early_locked(result, wanted)) is not None:
                         return part
                 self._wait_locked(result, deadline, is_cancelled)
@@ -775,6 +770,10 @@ class ResultStore:
                         self._on_abandoned(query_id)
                 except Exception:  # noqa: BLE001 - the reaper must outlive any one result
                     log.exception("query %s: releasing an expired result failed", query_id)
+
+
+def _finished_without(result: _Result, partition: int) -> FlightManagerError:
+    return FlightManagerError(f"query {result.query_id} finished without partition {partition} on this node")
 
 
 def _not_the_streamed_attempt(query_id: str, early: _Early, confirmed: int) -> StreamInterruptedError:

@@ -60,24 +60,28 @@ def wait_until_empty(session: int, timeout: float) -> set[int]:
     return left
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list[dict], int]:
-    """One ``--smoke`` run of every path, in a session of its own so that its processes can be found."""
-    out = tmp_path_factory.mktemp("bench")
+def run_harness(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``harness.py args`` in a session of its own (so that its processes can be found by session id),
+    killed past ``timeout``: its outcome and its process id (the session's id)."""
     process = subprocess.Popen(
-        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), "--smoke",
-         "--paths", ",".join(harness.ALL_PATHS), "--out", str(out)],
+        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
     )
     try:
-        stdout, stderr = process.communicate(timeout=SMOKE_TIMEOUT)
+        stdout, stderr = process.communicate(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    rows = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
-    return result, rows, process.pid
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), process.pid
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list[dict], int]:
+    """One ``--smoke`` run of every path, in a session of its own so that its processes can be found."""
+    out = tmp_path_factory.mktemp("bench")
+    result, pid = run_harness("--smoke", "--paths", ",".join(harness.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT)
+    return result, harness.read_json(out / "results.json") or [], pid
 
 
 def test_smoke_run_succeeds(smoke: tuple[subprocess.CompletedProcess[str], list[dict], int]) -> None:
@@ -163,22 +167,10 @@ def network_smoke(tmp_path_factory: pytest.TempPathFactory) -> NetworkSmoke:
     if reason is not None:
         pytest.skip(f"the network benchmark needs ip netns: {reason}")
     out = tmp_path_factory.mktemp("bench-network")
-    process = subprocess.Popen(
-        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), *NETWORK_SMOKE,
-         "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=NETWORK_SMOKE_TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    left_behind = simnet.owned_by(process.pid)
+    result, pid = run_harness(*NETWORK_SMOKE, "--out", str(out), timeout=NETWORK_SMOKE_TIMEOUT)
+    left_behind = simnet.owned_by(pid)
     simnet.sweep_stale()  # the run's process is gone: whatever it left is removed before the assertions
-    report = json.loads((out / "network.json").read_text()) if (out / "network.json").exists() else {}
-    return NetworkSmoke(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), report,
-                        process.pid, left_behind)
+    return NetworkSmoke(result, harness.read_json(out / "network.json") or {}, pid, left_behind)
 
 
 def test_network_smoke_run_succeeds(network_smoke: NetworkSmoke) -> None:
