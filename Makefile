@@ -4,11 +4,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Editable installs in compat mode put the project folder on sys.path, so that PySpark finds the
-# top-level pyspark_flightsql module (how it discovers data sources).
-# flightsql-dbapi (a client we test against) installs a top-level package that is also
-# named `flightsql`, so it lives in its own folder and runs in its own processes.
-DBAPI_DIR := $(VENV)/flightsql-dbapi
+# An editable install in compat mode puts the project folder on sys.path (after site-packages), so
+# that PySpark finds the top-level pyspark_flightsql module, which is how it discovers data
+# sources; the other editable modes hide it behind an import hook that pkgutil does not list.
+# flightsql-dbapi (a client we test against) is installed into the same environment, beside
+# this project, without its dependencies: it pins SQLAlchemy below 2, which only its dialect
+# needs, while sqlalchemy-adbc needs SQLAlchemy 2. Its dialect's test puts SQLAlchemy 1.4 from
+# its own folder first on the path.
+SQLALCHEMY14_DIR := $(VENV)/sqlalchemy14
 PYTEST_ARGS ?=
 
 .PHONY: serve test java proto clean
@@ -17,7 +20,7 @@ serve: $(VENV)/.installed
 	$(VENV)/bin/spark-flight-sql serve --demo
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 java:
 	@$(PYTHON) flightsql/java.py
@@ -34,13 +37,14 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e ".[test,dev,bench]"
-	$(PY) -m pip install --quiet --no-deps --upgrade --target $(DBAPI_DIR) "flightsql-dbapi==0.2.2" "sqlalchemy>=1.4,<2"
+	$(PY) -m pip install --quiet --no-deps "flightsql-dbapi==0.2.2"
+	$(PY) -m pip install --quiet --no-deps --upgrade --target $(SQLALCHEMY14_DIR) "sqlalchemy>=1.4,<2"
 	bash tests/ensure_slapd.sh
 	touch $@ $(VENV)/.installed
 
 # Regenerate the protobuf modules from flightsql/proto/*.proto.
 proto: $(VENV)/.installed-test
-	$(PY) -m flightsql.proto.generate
+	$(PY) -m spark_flight_sql.flightsql.proto.generate
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,6 +5,6 @@ PySpark 4 looks for top-level modules named ``pyspark_*`` that define ``DefaultS
 
 from __future__ import annotations
 
-from datasource.source import FlightSqlDataSource as DefaultSource
+from spark_flight_sql.datasource.source import FlightSqlDataSource as DefaultSource
 
 __all__ = ["DefaultSource"]

@@ -123,7 +123,7 @@ def floor_fetch(spark: Any, rows: int) -> Fetch:
     def measure_once() -> None:
         import pyarrow as pa
 
-        from flightmanager.spark_job import arrow_schema
+        from spark_flight_sql.flightmanager.spark_job import arrow_schema
 
         schema = arrow_schema(spark.sql(query(rows)), jvm=True)
         batches = RDD(floor_rdd(spark, rows), spark.sparkContext, NoOpSerializer())

@@ -29,8 +29,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import ServerProcess, start_server  # noqa: E402 - needs the tests folder on the path
 
-SPARK_CONF = {"spark.driver.memory": "6g", "spark.driver.maxResultSize": "4g", "spark.ui.enabled": "false",
-              "spark.sql.session.timeZone": "UTC"}
+SPARK_CONF = {
+    "spark.driver.memory": "6g",
+    "spark.driver.maxResultSize": "4g",
+    "spark.ui.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+}
 MASTER = "local[2]"  # what start_server passes to every node, and what toArrow() runs on
 MEMBERS_PATH = "/spark-flight-sql/nodes"  # spark.flight.manager.zookeeper.membershipPath's default + /nodes
 MEMBERS_TIMEOUT = 120.0
@@ -64,7 +68,9 @@ def query(rows: int) -> str:
 
 def spark_conf_args(extra: dict[str, str] | None = None) -> list[str]:
     """``--conf key=value`` arguments for ``SPARK_CONF`` plus ``extra``."""
-    return [arg for key, value in {**SPARK_CONF, **(extra or {})}.items() for arg in ("--conf", f"{key}={value}")]
+    return [
+        arg for key, value in {**SPARK_CONF, **(extra or {})}.items() for arg in ("--conf", f"{key}={value}")
+    ]
 
 
 @contextlib.contextmanager
@@ -172,18 +178,22 @@ def wait_for_members(zookeeper_url: str, count: int, timeout: float = MEMBERS_TI
 
 def measure_two_nodes(rows: int, runs: int) -> tuple[Timing, list[NodeMemory]]:
     """The query through node-1 of a two-node cluster on a real ZooKeeper; ADBC reads both nodes."""
-    from flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
         names = ("node-1", "node-2")
         # Entered after ZooKeeper, so the nodes stop (and leave the cluster) before it does.
         nodes = [
-            stack.enter_context(running_node({
-                "spark.flight.manager": "zookeeper",
-                "spark.flight.manager.zookeeper.url": zookeeper.url,
-                "spark.flight.node.id": name,
-            }))
+            stack.enter_context(
+                running_node(
+                    {
+                        "spark.flight.manager": "zookeeper",
+                        "spark.flight.manager.zookeeper.url": zookeeper.url,
+                        "spark.flight.node.id": name,
+                    }
+                )
+            )
             for name in names
         ]
         wait_for_members(zookeeper.url, len(nodes))
@@ -216,7 +226,10 @@ def measure_to_arrow(rows: int, runs: int) -> Timing:
     """``spark.sql(...).toArrow()`` in a plain PySpark process with the same settings."""
     result = subprocess.run(
         [sys.executable, "-c", TO_ARROW, str(rows), str(runs), json.dumps(SPARK_CONF), MASTER, query(rows)],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
     )
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return Timing(measured["seconds"], measured["bytes"])
@@ -231,18 +244,24 @@ def print_report(rows: int, runs: int, timings: dict[str, Timing], memory: list[
     size = next(iter(timings.values())).bytes
     print(f"{rows:,} rows ({size / 1e6:.0f} MB of Arrow), {MASTER}, median of {runs} runs after a warm-up")
     if TWO_NODES in timings:
-        print(f"Both nodes run on this one machine ({os.cpu_count()} cores), each its own Spark application with "
-              f"--master {MASTER}: node-1 runs the query's job and both nodes serve a share, all on the same "
-              "cores, so the two-node row measures the cluster's data path, not a scale-out.")
+        print(
+            f"Both nodes run on this one machine ({os.cpu_count()} cores), each its own Spark application with "
+            f"--master {MASTER}: node-1 runs the query's job and both nodes serve a share, all on the same "
+            "cores, so the two-node row measures the cluster's data path, not a scale-out."
+        )
     print()
     print("| path | seconds | rows/s | MB/s | first batch |")
     print("| --- | --- | --- | --- | --- |")
     for path, timing in timings.items():
         first = "-" if timing.first_batch is None else f"{timing.first_batch:.2f} s"
-        print(f"| {path} | {timing.seconds:.2f} | {rows / timing.seconds:,.0f} | "
-              f"{timing.bytes / 1e6 / timing.seconds:.0f} | {first} |")
+        print(
+            f"| {path} | {timing.seconds:.2f} | {rows / timing.seconds:,.0f} | "
+            f"{timing.bytes / 1e6 / timing.seconds:.0f} | {first} |"
+        )
     print()
-    print("Peak memory per node after the runs (Python RSS from NodeStats, JVM RSS from VmHWM of the node's java):")
+    print(
+        "Peak memory per node after the runs (Python RSS from NodeStats, JVM RSS from VmHWM of the node's java):"
+    )
     print()
     print("| node | Python RSS | JVM RSS | peak buffered |")
     print("| --- | --- | --- | --- |")
@@ -259,8 +278,11 @@ def ratio_lines(timings: dict[str, Timing]) -> list[tuple[str, str, str]]:
     if ONE_NODE in timings:
         lines.append(("toArrow time / one-node time", TO_ARROW_PATH, ONE_NODE))
     if TWO_NODES in timings:
-        lines.append(("one-node time / two-node time", ONE_NODE, TWO_NODES) if ONE_NODE in timings
-                     else ("toArrow time / two-node time", TO_ARROW_PATH, TWO_NODES))
+        lines.append(
+            ("one-node time / two-node time", ONE_NODE, TWO_NODES)
+            if ONE_NODE in timings
+            else ("toArrow time / two-node time", TO_ARROW_PATH, TWO_NODES)
+        )
     return lines
 
 
@@ -268,8 +290,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--nodes", choices=("1", "2", "both"), default="both",
-                        help="measure one node, the two-node cluster, or both (default)")
+    parser.add_argument(
+        "--nodes",
+        choices=("1", "2", "both"),
+        default="both",
+        help="measure one node, the two-node cluster, or both (default)",
+    )
     args = parser.parse_args()
     timings: dict[str, Timing] = {}
     memory: list[NodeMemory] = []

@@ -55,14 +55,18 @@ def speed_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
             continue
         if connect is not None and connect.seconds and ours.seconds:
             speedup = connect.seconds / ours.seconds
-            lines.append(f"- {name.capitalize()}, at least {CONNECT_SPEEDUP}x Spark Connect's throughput at {size:,} "
-                         f"rows: {speedup:.2f}x ({ours.seconds:.2f} s against {connect.seconds:.2f} s), "
-                         f"{verdict(speedup >= CONNECT_SPEEDUP)}.")
+            lines.append(
+                f"- {name.capitalize()}, at least {CONNECT_SPEEDUP}x Spark Connect's throughput at {size:,} "
+                f"rows: {speedup:.2f}x ({ours.seconds:.2f} s against {connect.seconds:.2f} s), "
+                f"{verdict(speedup >= CONNECT_SPEEDUP)}."
+            )
         if floor is not None and floor.seconds and ours.seconds:
             slower = ours.seconds / floor.seconds
-            lines.append(f"- {name.capitalize()}, within {FLOOR_WITHIN}x of the floor at {size:,} rows: "
-                         f"{slower:.2f}x ({ours.seconds:.2f} s against {floor.seconds:.2f} s), "
-                         f"{verdict(slower <= FLOOR_WITHIN)}.")
+            lines.append(
+                f"- {name.capitalize()}, within {FLOOR_WITHIN}x of the floor at {size:,} rows: "
+                f"{slower:.2f}x ({ours.seconds:.2f} s against {floor.seconds:.2f} s), "
+                f"{verdict(slower <= FLOOR_WITHIN)}."
+            )
     return lines
 
 
@@ -73,9 +77,11 @@ def thrift_lines(measured: Sequence[harness.Figures]) -> list[str]:
         ours = next((f for f in measured if f.path == "a" and f.rows == thrift.rows), None)
         if ours is not None and ours.seconds and thrift.seconds:
             speedup = thrift.seconds / ours.seconds
-            lines.append(f"- One node, at least {THRIFT_SPEEDUP:g}x the Thrift Server path at {thrift.rows:,} rows: "
-                         f"{speedup:.1f}x ({ours.seconds:.2f} s against {thrift.seconds:.2f} s), "
-                         f"{verdict(speedup >= THRIFT_SPEEDUP)}.")
+            lines.append(
+                f"- One node, at least {THRIFT_SPEEDUP:g}x the Thrift Server path at {thrift.rows:,} rows: "
+                f"{speedup:.1f}x ({ours.seconds:.2f} s against {thrift.seconds:.2f} s), "
+                f"{verdict(speedup >= THRIFT_SPEEDUP)}."
+            )
     return lines or ["- Thrift Server: not measured."]
 
 
@@ -113,9 +119,11 @@ def first_batch_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
         if figures.first_batch is None or not figures.seconds:
             return f"- {name.capitalize()}: no time to the first batch measured."
         share = figures.first_batch / figures.seconds
-        return (f"- {name.capitalize()}, first batch within {FIRST_BATCH_SHARE:.0%} of the total at {size:,} rows: "
-                f"{share:.0%} ({figures.first_batch:.2f} s of {figures.seconds:.2f} s), "
-                f"{verdict(share < FIRST_BATCH_SHARE)}.")
+        return (
+            f"- {name.capitalize()}, first batch within {FIRST_BATCH_SHARE:.0%} of the total at {size:,} rows: "
+            f"{share:.0%} ({figures.first_batch:.2f} s of {figures.seconds:.2f} s), "
+            f"{verdict(share < FIRST_BATCH_SHARE)}."
+        )
 
     return [line(at[key], name) for key, name in (*ONE_NODE, *TWO_NODES) if key in at]
 
@@ -127,6 +135,8 @@ def network_lines(network: Sequence[netns.LinkFigures]) -> list[str]:
         two = next((f for f in network if f.key == "2" and f.rows == rows and f.seconds), None)
         ratio = netns.throughput_ratio(two, single) if two is not None else None
         if ratio is not None:
-            lines.append(f"- Simulated network, two nodes deliver at least {netns.GOAL_TWO_NODES}x one node's "
-                         f"throughput at {rows:,} rows: {ratio:.2f}x, {verdict(ratio >= netns.GOAL_TWO_NODES)}.")
+            lines.append(
+                f"- Simulated network, two nodes deliver at least {netns.GOAL_TWO_NODES}x one node's "
+                f"throughput at {rows:,} rows: {ratio:.2f}x, {verdict(ratio >= netns.GOAL_TWO_NODES)}."
+            )
     return lines or ["- Simulated network: not measured."]

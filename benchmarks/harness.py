@@ -160,7 +160,12 @@ def run_worker(*args: str, script: Path = WORKER) -> dict[str, Any]:
     """Run ``script`` (``bench_worker.py``) with ``args`` in its own process; its last stdout line is the JSON result."""
     result = subprocess.run(
         [sys.executable, "-W", "ignore::Warning", str(script), *args],
-        capture_output=True, text=True, timeout=WORKER_TIMEOUT, cwd=ROOT, env=worker_env(), check=False,
+        capture_output=True,
+        text=True,
+        timeout=WORKER_TIMEOUT,
+        cwd=ROOT,
+        env=worker_env(),
+        check=False,
     )
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
@@ -185,12 +190,16 @@ def median(values: list[float | None]) -> float | None:
 def figures_from(spec: PathSpec, rows: int, measured: dict[str, Any], **extra: Any) -> Figures:
     """Figures from a worker's JSON result plus the peaks measured outside the worker."""
     return Figures(
-        path=spec.key, label=spec.label, rows=rows,
-        seconds=median(measured["seconds"]), bytes=measured["bytes"],
+        path=spec.key,
+        label=spec.label,
+        rows=rows,
+        seconds=median(measured["seconds"]),
+        bytes=measured["bytes"],
         first_batch=median(measured["first_batch"]),
         owner_python_peak=extra.pop("owner_python_peak", measured.get("python_peak")),
         owner_jvm_peak=extra.pop("owner_jvm_peak", measured.get("jvm_peak")),
-        client_peak=measured.get("client_peak"), **extra,
+        client_peak=measured.get("client_peak"),
+        **extra,
     )
 
 
@@ -238,8 +247,19 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
 
 def run_in_process(spec: PathSpec, rows: int, runs: int, mode: str) -> Figures:
     """Paths (f) and (g): a PySpark process of their own; the client is that same process."""
-    measured = run_worker("spark", "--mode", mode, "--master", MASTER, "--conf", json.dumps(SPARK_CONF),
-                          "--rows", str(rows), "--runs", str(runs))
+    measured = run_worker(
+        "spark",
+        "--mode",
+        mode,
+        "--master",
+        MASTER,
+        "--conf",
+        json.dumps(SPARK_CONF),
+        "--rows",
+        str(rows),
+        "--runs",
+        str(runs),
+    )
     return figures_from(spec, rows, measured, note="client = the Spark driver's Python process")
 
 
@@ -251,14 +271,23 @@ def run_floor(spec: PathSpec, rows: int, runs: int) -> Figures:
     return run_in_process(spec, rows, runs, "floor")
 
 
-def adbc_through(spec: PathSpec, rows: int, runs: int, owner: legacy.ServerProcess, note: str | None) -> Figures:
+def adbc_through(
+    spec: PathSpec, rows: int, runs: int, owner: legacy.ServerProcess, note: str | None
+) -> Figures:
     """Run the ADBC client process against ``owner`` and read the owner's peaks afterwards."""
     measured = run_worker("adbc", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
     memory = legacy.node_memory(spec.key, owner)  # before the probe below, which reads the result once more
     endpoints = count_endpoints(owner.location, rows)
     described = f"{endpoints} endpoint(s)" + (f"; {note}" if note else "")
-    return figures_from(spec, rows, measured, owner_python_peak=memory.python_rss, owner_jvm_peak=memory.jvm_rss,
-                        endpoints=endpoints, note=described)
+    return figures_from(
+        spec,
+        rows,
+        measured,
+        owner_python_peak=memory.python_rss,
+        owner_jvm_peak=memory.jvm_rss,
+        endpoints=endpoints,
+        note=described,
+    )
 
 
 def count_endpoints(location: str, rows: int) -> int:
@@ -266,10 +295,12 @@ def count_endpoints(location: str, rows: int) -> int:
     so the node releases the result at once)."""
     from pyarrow import flight
 
-    from flightsql.proto import FlightSql_pb2 as sql_pb2
-    from flightsql.protocol import pack_command
+    from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+    from spark_flight_sql.flightsql.protocol import pack_command
 
-    descriptor = flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=query(rows))))
+    descriptor = flight.FlightDescriptor.for_command(
+        pack_command(sql_pb2.CommandStatementQuery(query=query(rows)))
+    )
     with flight.FlightClient(location) as client:
         info = client.get_flight_info(descriptor)
     total = 0
@@ -313,33 +344,43 @@ def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note:
     """Two nodes on a real ZooKeeper with ``extra`` settings, each a Spark application on one standalone
     cluster whose executors run in processes of their own, as in a real deployment (so the owner's
     peaks are its driver and its server, not executors); node-1 owns the query."""
-    from flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
         master = stack.enter_context(standalone_cluster(applications=2, workdir=Path(data)))
         nodes = [
-            stack.enter_context(legacy.running_node({
-                **extra,
-                **STANDALONE_APPLICATION,
-                "spark.flight.manager": "zookeeper",
-                "spark.flight.manager.zookeeper.url": zookeeper.url,
-                "spark.flight.node.id": name,
-            }, master=master))
+            stack.enter_context(
+                legacy.running_node(
+                    {
+                        **extra,
+                        **STANDALONE_APPLICATION,
+                        "spark.flight.manager": "zookeeper",
+                        "spark.flight.manager.zookeeper.url": zookeeper.url,
+                        "spark.flight.node.id": name,
+                    },
+                    master=master,
+                )
+            )
             for name in ("node-1", "node-2")
         ]
         legacy.wait_for_members(zookeeper.url, len(nodes))
         figures = adbc_through(spec, rows, runs, nodes[0], note)
         other = legacy.node_memory("node-2", nodes[1])
-        figures.note = (f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
-                        f"JVM {legacy.mb(other.jvm_rss)}")
+        figures.note = (
+            f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
+            f"JVM {legacy.mb(other.jvm_rss)}"
+        )
         return figures
 
 
 CORES = 2
 """Task slots of each application on the standalone cluster: the machine's cores, as local[2] has."""
-STANDALONE_APPLICATION = {"spark.cores.max": str(CORES), "spark.executor.cores": str(CORES),
-                          "spark.executor.memory": "4g"}
+STANDALONE_APPLICATION = {
+    "spark.cores.max": str(CORES),
+    "spark.executor.cores": str(CORES),
+    "spark.executor.memory": "4g",
+}
 
 
 @contextlib.contextmanager
@@ -348,25 +389,60 @@ def standalone_cluster(applications: int, workdir: Path) -> Iterator[str]:
     ``CORES`` task slots each; yields the master URL once the worker has registered."""
     spark_class = str(pyspark_home() / "bin" / "spark-class")
     port, web_port = free_port(), free_port()
-    env = {**worker_env(), "SPARK_HOME": str(pyspark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_DAEMON_MEMORY": "512m"}
+    env = {
+        **worker_env(),
+        "SPARK_HOME": str(pyspark_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_DAEMON_MEMORY": "512m",
+    }
     env.pop("SPARK_CONF_DIR", None)
     url = f"spark://127.0.0.1:{port}"
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(tempfile.TemporaryFile("w+"))
         master = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(web_port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(web_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+        )
         stack.callback(stop_process, master)
         wait_for_port(port, master, CONNECT_START_TIMEOUT)
         worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-             "--cores", str(applications * CORES), "--memory", f"{applications * 4 + 2}g",
-             "--work-dir", str(workdir / "executors"), "--webui-port", str(free_port())],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                str(applications * CORES),
+                "--memory",
+                f"{applications * 4 + 2}g",
+                "--work-dir",
+                str(workdir / "executors"),
+                "--webui-port",
+                str(free_port()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+        )
         stack.callback(stop_process, worker)
         try:
-            wait_for("the worker registered", lambda: alive_workers(web_port) >= 1, worker, CONNECT_START_TIMEOUT)
+            wait_for(
+                "the worker registered", lambda: alive_workers(web_port) >= 1, worker, CONNECT_START_TIMEOUT
+            )
         except (RuntimeError, TimeoutError) as error:
             log.seek(0)
             raise RuntimeError(f"{error}: {log.read()[-1500:]}") from None
@@ -391,13 +467,28 @@ def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The bundled Spark Connect server on a free port, with the benchmark's settings; stopped on exit."""
     port = free_port()
     home = pyspark_home()
-    confs = [arg for key, value in {**SPARK_CONF, "spark.connect.grpc.binding.port": str(port)}.items()
-             for arg in ("--conf", f"{key}={value}")]
-    command = [str(home / "bin" / "spark-submit"), "--master", MASTER, "--class", CONNECT_CLASS, *confs,
-               "spark-internal"]
+    confs = [
+        arg
+        for key, value in {**SPARK_CONF, "spark.connect.grpc.binding.port": str(port)}.items()
+        for arg in ("--conf", f"{key}={value}")
+    ]
+    command = [
+        str(home / "bin" / "spark-submit"),
+        "--master",
+        MASTER,
+        "--class",
+        CONNECT_CLASS,
+        *confs,
+        "spark-internal",
+    ]
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                   env={**worker_env(), "SPARK_HOME": str(home)})
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**worker_env(), "SPARK_HOME": str(home)},
+        )
         try:
             wait_for_port(port, process, CONNECT_START_TIMEOUT)
             yield f"sc://127.0.0.1:{port}", process
@@ -410,8 +501,14 @@ def run_spark_connect(spec: PathSpec, rows: int, runs: int) -> Figures:
     with connect_server() as (remote, process):
         measured = run_worker("connect", "--remote", remote, "--rows", str(rows), "--runs", str(runs))
         jvm_peak = peak_of_java_in(process.pid)
-    return figures_from(spec, rows, measured, owner_python_peak=None, owner_jvm_peak=jvm_peak,
-                        note="the owner is one JVM (spark-submit)")
+    return figures_from(
+        spec,
+        rows,
+        measured,
+        owner_python_peak=None,
+        owner_jvm_peak=jvm_peak,
+        note="the owner is one JVM (spark-submit)",
+    )
 
 
 def peak_of_java_in(pid: int) -> int | None:
@@ -431,13 +528,32 @@ def thrift_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = free_port()
     home = pyspark_home()
     with tempfile.TemporaryDirectory(prefix="bench-thrift-") as workdir, tempfile.TemporaryFile("w+") as log:
-        confs = [arg for key, value in {**SPARK_CONF, "spark.sql.warehouse.dir": f"{workdir}/warehouse"}.items()
-                 for arg in ("--conf", f"{key}={value}")]
-        command = [str(home / "bin" / "spark-submit"), "--master", MASTER, "--class", THRIFT_CLASS, *confs,
-                   "spark-internal", "--hiveconf", f"hive.server2.thrift.port={port}",
-                   "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1"]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=workdir,
-                                   env={**worker_env(), "SPARK_HOME": str(home)})
+        confs = [
+            arg
+            for key, value in {**SPARK_CONF, "spark.sql.warehouse.dir": f"{workdir}/warehouse"}.items()
+            for arg in ("--conf", f"{key}={value}")
+        ]
+        command = [
+            str(home / "bin" / "spark-submit"),
+            "--master",
+            MASTER,
+            "--class",
+            THRIFT_CLASS,
+            *confs,
+            "spark-internal",
+            "--hiveconf",
+            f"hive.server2.thrift.port={port}",
+            "--hiveconf",
+            "hive.server2.thrift.bind.host=127.0.0.1",
+        ]
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=workdir,
+            env={**worker_env(), "SPARK_HOME": str(home)},
+        )
         try:
             wait_for_port(port, process, CONNECT_START_TIMEOUT)
             yield port, process
@@ -451,24 +567,34 @@ def run_thrift_server(spec: PathSpec, rows: int, runs: int) -> Figures:
     with thrift_server() as (port, process):
         measured = run_worker("hive", "--port", str(port), "--rows", str(rows), "--runs", str(runs))
         jvm_peak = peak_of_java_in(process.pid)
-    return figures_from(spec, rows, measured, owner_python_peak=None, owner_jvm_peak=jvm_peak,
-                        note="the owner is one JVM (spark-submit); rows arrive as Python tuples, "
-                             "MB/s counts them as Arrow")
+    return figures_from(
+        spec,
+        rows,
+        measured,
+        owner_python_peak=None,
+        owner_jvm_peak=jvm_peak,
+        note="the owner is one JVM (spark-submit); rows arrive as Python tuples, MB/s counts them as Arrow",
+    )
 
 
 def missing_connect() -> str | None:
     if not jar_has_class(CONNECT_CLASS):
         return f"{CONNECT_CLASS} is not in PySpark's jars"
-    return missing_modules(("grpc", "grpcio"), ("grpc_status", "grpcio-status"),
-                           ("google.rpc", "googleapis-common-protos"), ("zstandard", "zstandard"),
-                           ("pandas", "pandas"))
+    return missing_modules(
+        ("grpc", "grpcio"),
+        ("grpc_status", "grpcio-status"),
+        ("google.rpc", "googleapis-common-protos"),
+        ("zstandard", "zstandard"),
+        ("pandas", "pandas"),
+    )
 
 
 def missing_thrift() -> str | None:
     if not jar_has_class(THRIFT_CLASS):
         return f"{THRIFT_CLASS} is not in PySpark's jars"
-    absent = missing_modules(("pyhive", "pyhive"), ("thrift", "thrift"), ("thrift_sasl", "thrift-sasl"),
-                             ("puresasl", "pure-sasl"))
+    absent = missing_modules(
+        ("pyhive", "pyhive"), ("thrift", "thrift"), ("thrift_sasl", "thrift-sasl"), ("puresasl", "pure-sasl")
+    )
     return absent
 
 
@@ -476,18 +602,32 @@ def nothing_missing() -> str | None:
     return None
 
 
-PATHS: dict[str, PathSpec] = {spec.key: spec for spec in (
-    PathSpec("a", "this server, one node, ADBC", nothing_missing, run_one_node),
-    PathSpec("h", "this server, one node, early streaming, ADBC", nothing_missing, run_one_node_early),
-    PathSpec("b", "this server, two nodes (ZooKeeper), ADBC", nothing_missing, run_two_nodes),
-    PathSpec("i", "this server, two nodes (ZooKeeper), early streaming, ADBC", nothing_missing, run_two_nodes_early),
-    PathSpec("c", "this server, single endpoint, ADBC", nothing_missing, run_single_endpoint),
-    PathSpec("d", "Spark Connect toArrow()", missing_connect, run_spark_connect),
-    PathSpec("e", "Spark Thrift Server + PyHive", missing_thrift, run_thrift_server, THRIFT_MAX_ROWS,
-             "PyHive holds every row as Python objects (about 400 bytes a row)"),
-    PathSpec("f", "in-process df.toArrow()", nothing_missing, run_to_arrow),
-    PathSpec("g", "floor: Arrow batches made and discarded", nothing_missing, run_floor),
-)}
+PATHS: dict[str, PathSpec] = {
+    spec.key: spec
+    for spec in (
+        PathSpec("a", "this server, one node, ADBC", nothing_missing, run_one_node),
+        PathSpec("h", "this server, one node, early streaming, ADBC", nothing_missing, run_one_node_early),
+        PathSpec("b", "this server, two nodes (ZooKeeper), ADBC", nothing_missing, run_two_nodes),
+        PathSpec(
+            "i",
+            "this server, two nodes (ZooKeeper), early streaming, ADBC",
+            nothing_missing,
+            run_two_nodes_early,
+        ),
+        PathSpec("c", "this server, single endpoint, ADBC", nothing_missing, run_single_endpoint),
+        PathSpec("d", "Spark Connect toArrow()", missing_connect, run_spark_connect),
+        PathSpec(
+            "e",
+            "Spark Thrift Server + PyHive",
+            missing_thrift,
+            run_thrift_server,
+            THRIFT_MAX_ROWS,
+            "PyHive holds every row as Python objects (about 400 bytes a row)",
+        ),
+        PathSpec("f", "in-process df.toArrow()", nothing_missing, run_to_arrow),
+        PathSpec("g", "floor: Arrow batches made and discarded", nothing_missing, run_floor),
+    )
+}
 
 
 def measure(spec: PathSpec, rows: int, runs: int) -> Figures:
@@ -522,21 +662,27 @@ def table_row(figures: Figures, by_path: dict[str, Figures]) -> str:
         status = f"skipped: {figures.skipped}" if figures.skipped else f"FAILED: {figures.failed}"
         return f"| {figures.path} | {figures.label} | {figures.rows:,} | {status} |" + " - |" * 9
     first = "-" if figures.first_batch is None else f"{figures.first_batch:.3f}"
-    return (f"| {figures.path} | {figures.label} | {figures.rows:,} | {figures.seconds:.3f} | "
-            f"{figures.rows_per_second:,.0f} | {figures.mb_per_second:,.1f} | {first} | "
-            f"{mb(figures.owner_python_peak)} | {mb(figures.owner_jvm_peak)} | {mb(figures.client_peak)} | "
-            f"{ratio(figures, by_path.get('d'))} | {ratio(figures, by_path.get('g'))} | {figures.note or ''} |")
+    return (
+        f"| {figures.path} | {figures.label} | {figures.rows:,} | {figures.seconds:.3f} | "
+        f"{figures.rows_per_second:,.0f} | {figures.mb_per_second:,.1f} | {first} | "
+        f"{mb(figures.owner_python_peak)} | {mb(figures.owner_jvm_peak)} | {mb(figures.client_peak)} | "
+        f"{ratio(figures, by_path.get('d'))} | {ratio(figures, by_path.get('g'))} | {figures.note or ''} |"
+    )
 
 
-HEADER = ("| path | what | rows | seconds | rows/s | MB/s | first batch (s) | owner Python peak (MB) | "
-          "owner JVM peak (MB) | client peak (MB) | time / Spark Connect | time / floor | note |")
+HEADER = (
+    "| path | what | rows | seconds | rows/s | MB/s | first batch (s) | owner Python peak (MB) | "
+    "owner JVM peak (MB) | client peak (MB) | time / Spark Connect | time / floor | note |"
+)
 
 
 def intro(runs: int, cores: int | None = None) -> str:
     """How the figures were made (``cores``: the machine's, this one's by default) and how to read the ratios."""
-    return (f"Median of {runs} run(s) after a warm-up; {MASTER} on {cores or os.cpu_count()} cores; every path in its own "
-            "processes, one after another. MB/s counts the result's Arrow bytes. Ratios divide this path's time by "
-            "Spark Connect's (d) and the floor's (g) at the same size.")
+    return (
+        f"Median of {runs} run(s) after a warm-up; {MASTER} on {cores or os.cpu_count()} cores; every path in its own "
+        "processes, one after another. MB/s counts the result's Arrow bytes. Ratios divide this path's time by "
+        "Spark Connect's (d) and the floor's (g) at the same size."
+    )
 
 
 def table_lines(results: list[Figures]) -> list[str]:
@@ -579,8 +725,16 @@ def draw_chart(results: list[Figures], out: Path) -> str | None:
     figure, axes = plt.subplots(figsize=(13, 5))
     width = 0.8 / max(len(paths), 1)
     for index, path in enumerate(paths):
-        values = [next((f.rows_per_second / 1e6 for f in measured if f.path == path and f.rows == s), 0) for s in sizes]
-        axes.bar([i + index * width for i in range(len(sizes))], values, width, label=f"{path}: {PATHS[path].label}")
+        values = [
+            next((f.rows_per_second / 1e6 for f in measured if f.path == path and f.rows == s), 0)
+            for s in sizes
+        ]
+        axes.bar(
+            [i + index * width for i in range(len(sizes))],
+            values,
+            width,
+            label=f"{path}: {PATHS[path].label}",
+        )
     axes.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))], [f"{s:,} rows" for s in sizes])
     axes.set_ylabel("million rows/s (median; higher is faster)")
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -608,19 +762,39 @@ def machine_info() -> dict[str, Any]:
 
     cpu = "unknown"
     with contextlib.suppress(OSError):
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
     memory = None
     with contextlib.suppress(OSError, ValueError, StopIteration):
-        memory = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                          if line.startswith("MemTotal:")).split()[1]) * 1024
+        memory = (
+            int(
+                next(
+                    line
+                    for line in Path("/proc/meminfo").read_text().splitlines()
+                    if line.startswith("MemTotal:")
+                ).split()[1]
+            )
+            * 1024
+        )
     versions = {}
     for package in ("pyspark", "pyarrow", "adbc-driver-flightsql"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": memory,
-            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "versions": versions, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 # ---------------------------------------------------------------- CLI
@@ -628,20 +802,41 @@ def machine_info() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=None,
-                        help="comma-separated row counts, e.g. 1M,10M,30M (default; --smoke: 20k)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)")
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help="comma-separated row counts, e.g. 1M,10M,30M (default; --smoke: 20k)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)"
+    )
     parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..i")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run: checks that every path works")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes and one run: checks that every path works"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--update", action="store_true",
-                        help="keep the other paths and sizes of the last run in --out, replacing only those measured now")
-    parser.add_argument("--network", action="store_true",
-                        help="the scaling benchmark instead: 1, 2, 3 nodes and Spark Connect, each host in a network "
-                             "namespace with a capped link (benchmarks/netns.py; needs root and iproute2)")
-    parser.add_argument("--write-docs", nargs="?", type=Path, const=DOCS, default=None, metavar="FILE",
-                        help=f"then render the latest results in --out into FILE's 'Latest results' (default "
-                             f"{DOCS.relative_to(ROOT)})")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other paths and sizes of the last run in --out, replacing only those measured now",
+    )
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="the scaling benchmark instead: 1, 2, 3 nodes and Spark Connect, each host in a network "
+        "namespace with a capped link (benchmarks/netns.py; needs root and iproute2)",
+    )
+    parser.add_argument(
+        "--write-docs",
+        nargs="?",
+        type=Path,
+        const=DOCS,
+        default=None,
+        metavar="FILE",
+        help=f"then render the latest results in --out into FILE's 'Latest results' (default "
+        f"{DOCS.relative_to(ROOT)})",
+    )
     import netns
 
     network = parser.add_argument_group("--network options")
@@ -675,9 +870,14 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.paths:
             started = time.monotonic()
             figures = measure(PATHS[key], rows, args.runs)
-            state = figures.skipped and "skipped" or figures.failed and "FAILED" or f"{figures.seconds:.3f} s"
-            print(f"[{rows:,} rows] {key} ({figures.label}): {state} "
-                  f"(took {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            state = (
+                (figures.skipped and "skipped") or (figures.failed and "FAILED") or f"{figures.seconds:.3f} s"
+            )
+            print(
+                f"[{rows:,} rows] {key} ({figures.label}): {state} (took {time.monotonic() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             results.append(figures)
     if args.update:
         results = merged(previous_results(args.out, args.runs), results)
@@ -702,7 +902,9 @@ def previous_results(out: Path, runs: int) -> list[Figures]:
     rows = read_json(out / "results.json") or []
     meta = read_json(out / "results.meta.json") or {}
     if rows and meta.get("runs") != runs:
-        raise SystemExit(f"--update: the results in {out} are medians of {meta.get('runs')} run(s), not {runs}")
+        raise SystemExit(
+            f"--update: the results in {out} are medians of {meta.get('runs')} run(s), not {runs}"
+        )
     return figures_of(rows)
 
 

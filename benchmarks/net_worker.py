@@ -30,8 +30,9 @@ from bench_data import query
 from bench_worker import peak_rss, timed_runs
 
 
-def read_partition(connection: Any, partition: bytes, start: float, firsts: list[float],
-                   lock: threading.Lock) -> tuple[int, int]:
+def read_partition(
+    connection: Any, partition: bytes, start: float, firsts: list[float], lock: threading.Lock
+) -> tuple[int, int]:
     """Stream one partition (one endpoint) to its end: its rows and Arrow bytes; notes its first batch's time."""
     count = size = 0
     with connection.cursor() as cursor:
@@ -64,8 +65,12 @@ def partitioned_runs(location: str, rows: int, runs: int) -> dict[str, Any]:
             firsts: list[float] = []
             lock = threading.Lock()
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(partitions), 1)) as pool:
-                shares = list(pool.map(lambda pair: read_partition(pair[0], pair[1], start, firsts, lock),
-                                       zip(readers, partitions)))
+                shares = list(
+                    pool.map(
+                        lambda pair: read_partition(pair[0], pair[1], start, firsts, lock),
+                        zip(readers, partitions),
+                    )
+                )
             endpoints.append(len(partitions))
             return sum(c for c, _ in shares), sum(s for _, s in shares), min(firsts) if firsts else None
 

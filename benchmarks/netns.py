@@ -104,7 +104,11 @@ class LinkFigures(harness.Throughput):
     @property
     def link_mb_per_second(self) -> float | None:
         """What the capped links carry together, in MB/s (None when none is capped)."""
-        return None if not self.capped_links or self.rate_mbit is None else self.capped_links * self.rate_mbit / 8
+        return (
+            None
+            if not self.capped_links or self.rate_mbit is None
+            else self.capped_links * self.rate_mbit / 8
+        )
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> LinkFigures:
@@ -152,7 +156,9 @@ class Started:
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM, wait with a deadline, SIGKILL; close the node's output."""
         if self.server is not None:
-            with contextlib.suppress(AssertionError):  # killed past the deadline: reported by stop_all's caller
+            with contextlib.suppress(
+                AssertionError
+            ):  # killed past the deadline: reported by stop_all's caller
                 self.server.stop(timeout)
             return
         harness.stop_process(self.process, timeout)
@@ -215,8 +221,12 @@ def base_env(host: simnet.Host, workdir: Path) -> dict[str, str]:
     env.pop("SPARK_CONF_DIR", None)
     local = workdir / "local" / host.key
     local.mkdir(parents=True, exist_ok=True)
-    env.update(SPARK_HOME=str(harness.pyspark_home()), SPARK_LOCAL_IP=host.address, SPARK_LOCAL_DIRS=str(local),
-               SPARK_DAEMON_MEMORY="512m")
+    env.update(
+        SPARK_HOME=str(harness.pyspark_home()),
+        SPARK_LOCAL_IP=host.address,
+        SPARK_LOCAL_DIRS=str(local),
+        SPARK_DAEMON_MEMORY="512m",
+    )
     return env
 
 
@@ -227,13 +237,20 @@ def launch(name: str, host: simnet.Host, command: list[str], workdir: Path, *, p
     cwd = workdir / name
     cwd.mkdir(parents=True, exist_ok=True)
     if pipe:
-        process = subprocess.Popen([*host.exec_prefix(), *command], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
+        process = subprocess.Popen(
+            [*host.exec_prefix(), *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=cwd,
+            env=env,
+        )
         return Started(name, process, server=ServerProcess(process, workdir=None))
     log = workdir / f"{name}.log"
     with log.open("w") as output:
-        process = subprocess.Popen([*host.exec_prefix(), *command], stdout=output, stderr=subprocess.STDOUT,
-                                   cwd=cwd, env=env)
+        process = subprocess.Popen(
+            [*host.exec_prefix(), *command], stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env
+        )
     return Started(name, process, log=log)
 
 
@@ -247,8 +264,10 @@ def wait_until(what: str, check: Callable[[], bool], deadline: float, started: S
     """Poll ``check`` until it holds; fail at the deadline, or at once when ``started`` exits."""
     while not check():
         if started is not None and started.process.poll() is not None:
-            raise RuntimeError(f"{started.name} exited with {started.process.returncode} while waiting for "
-                               f"{what}:\n{started.log_tail()}")
+            raise RuntimeError(
+                f"{started.name} exited with {started.process.returncode} while waiting for "
+                f"{what}:\n{started.log_tail()}"
+            )
         if time.monotonic() > deadline:
             tail = f":\n{started.log_tail()}" if started is not None else ""
             raise TimeoutError(f"{what}: not within {START_TIMEOUT:.0f} s{tail}")
@@ -269,22 +288,57 @@ def start_spark(cluster: Cluster, host: simnet.Host, options: Options, deadline:
     cluster.master_url = f"spark://{host.address}:{MASTER_PORT}"
     apps = max(options.nodes) + (1 if options.connect else 0)
     memory_gb = apps * int(EXECUTOR_MEMORY.rstrip("g"))
-    master = launch("spark-master", host, [
-        spark_class, "org.apache.spark.deploy.master.Master", "--host", host.address,
-        "--port", str(MASTER_PORT), "--webui-port", str(MASTER_WEBUI_PORT)], cluster.workdir)
+    master = launch(
+        "spark-master",
+        host,
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            host.address,
+            "--port",
+            str(MASTER_PORT),
+            "--webui-port",
+            str(MASTER_WEBUI_PORT),
+        ],
+        cluster.workdir,
+    )
     cluster.others.append(master)
     wait_until("the Spark master", lambda: accepts(host.address, MASTER_PORT), deadline, master)
-    cluster.others.append(launch("spark-worker", host, [
-        spark_class, "org.apache.spark.deploy.worker.Worker", cluster.master_url, "--host", host.address,
-        "--cores", str(apps * options.slots), "--memory", f"{memory_gb}g",
-        "--work-dir", str(cluster.workdir / "executors"), "--webui-port", str(WORKER_WEBUI_PORT)], cluster.workdir))
+    cluster.others.append(
+        launch(
+            "spark-worker",
+            host,
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                cluster.master_url,
+                "--host",
+                host.address,
+                "--cores",
+                str(apps * options.slots),
+                "--memory",
+                f"{memory_gb}g",
+                "--work-dir",
+                str(cluster.workdir / "executors"),
+                "--webui-port",
+                str(WORKER_WEBUI_PORT),
+            ],
+            cluster.workdir,
+        )
+    )
 
 
 def wait_for_worker(cluster: Cluster, deadline: float) -> None:
     """Wait until the worker has registered with the master (applications get their executors then)."""
     host = cluster.network.hosts["sw"]
     worker = cluster.others[-1]
-    wait_until("the Spark worker to register", lambda: harness.alive_workers(MASTER_WEBUI_PORT, host.address) == 1, deadline, worker)
+    wait_until(
+        "the Spark worker to register",
+        lambda: harness.alive_workers(MASTER_WEBUI_PORT, host.address) == 1,
+        deadline,
+        worker,
+    )
 
 
 def app_conf(host: simnet.Host, name: str, options: Options) -> dict[str, str]:
@@ -327,8 +381,17 @@ def launch_node(index: int, host: simnet.Host, cluster: Cluster, options: Option
         "spark.flight.buffer.spillDir": str(cluster.workdir / name / "spill"),
         "spark.flight.stream.early": str(options.early).lower(),
     }
-    command = [sys.executable, "-W", "ignore::Warning", "-m", "flightsql", "serve", "--master", cluster.master_url,
-               *conf_args(conf)]
+    command = [
+        sys.executable,
+        "-W",
+        "ignore::Warning",
+        "-m",
+        "flightsql",
+        "serve",
+        "--master",
+        cluster.master_url,
+        *conf_args(conf),
+    ]
     return launch(name, host, command, cluster.workdir, pipe=True)
 
 
@@ -341,8 +404,15 @@ def launch_connect(host: simnet.Host, cluster: Cluster, options: Options) -> Sta
         "spark.driver.maxResultSize": "0",  # toArrow() of a large result goes through the driver
         "spark.sql.warehouse.dir": str(cluster.workdir / "connect" / "warehouse"),
     }
-    command = [str(harness.pyspark_home() / "bin" / "spark-submit"), "--master", cluster.master_url,
-               "--class", harness.CONNECT_CLASS, *conf_args(conf), "spark-internal"]
+    command = [
+        str(harness.pyspark_home() / "bin" / "spark-submit"),
+        "--master",
+        cluster.master_url,
+        "--class",
+        harness.CONNECT_CLASS,
+        *conf_args(conf),
+        "spark-internal",
+    ]
     return launch("spark-connect", host, command, cluster.workdir)
 
 
@@ -350,7 +420,9 @@ def wait_ready(started: list[Started], deadline: float) -> None:
     """Wait, in parallel and with a deadline, until every node prints that it serves."""
     servers = [s.server for s in started if s.server is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
-        for future in [pool.submit(server.wait_ready, max(deadline - time.monotonic(), 1.0)) for server in servers]:
+        for future in [
+            pool.submit(server.wait_ready, max(deadline - time.monotonic(), 1.0)) for server in servers
+        ]:
             future.result()
 
 
@@ -359,10 +431,12 @@ def wait_for_endpoints(location: str, expected: int, timeout: float = ENDPOINTS_
     change); each probe's small result is read to the end so that the node releases it."""
     from pyarrow import flight
 
-    from flightsql.proto import FlightSql_pb2 as sql_pb2
-    from flightsql.protocol import pack_command
+    from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+    from spark_flight_sql.flightsql.protocol import pack_command
 
-    descriptor = flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=query(1000))))
+    descriptor = flight.FlightDescriptor.for_command(
+        pack_command(sql_pb2.CommandStatementQuery(query=query(1000)))
+    )
     deadline = time.monotonic() + timeout
     while True:
         with flight.FlightClient(location) as client:
@@ -373,8 +447,10 @@ def wait_for_endpoints(location: str, expected: int, timeout: float = ENDPOINTS_
         if len(info.endpoints) == expected:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{location} still gives {len(info.endpoints)} endpoints after {timeout} s, "
-                               f"expected {expected}")
+            raise TimeoutError(
+                f"{location} still gives {len(info.endpoints)} endpoints after {timeout} s, "
+                f"expected {expected}"
+            )
         time.sleep(0.5)
 
 
@@ -397,27 +473,53 @@ CONNECT_LABEL = "Spark Connect toArrow()"
 FETCH_NOTE = "endpoints handed out in order, 5 batches of each read ahead (adbc.rpc.result_queue_size)"
 
 
-def node_row(nodes: int, rows: int, options: Options, capped: bool = True, fetch: bool = False) -> LinkFigures:
+def node_row(
+    nodes: int, rows: int, options: Options, capped: bool = True, fetch: bool = False
+) -> LinkFigures:
     """A node count's row, not measured yet."""
-    return LinkFigures(node_key(nodes, capped, fetch), node_label(nodes, capped, fetch), nodes, rows,
-                       nodes if capped else 0, options.rate_mbit if capped else None, endpoints=nodes,
-                       note=FETCH_NOTE if fetch else None)
+    return LinkFigures(
+        node_key(nodes, capped, fetch),
+        node_label(nodes, capped, fetch),
+        nodes,
+        rows,
+        nodes if capped else 0,
+        options.rate_mbit if capped else None,
+        endpoints=nodes,
+        note=FETCH_NOTE if fetch else None,
+    )
 
 
-def measure_nodes(cluster: Cluster, nodes: int, rows: int, options: Options, capped: bool = True,
-                  fetch: bool = False) -> LinkFigures:
+def measure_nodes(
+    cluster: Cluster, nodes: int, rows: int, options: Options, capped: bool = True, fetch: bool = False
+) -> LinkFigures:
     """Through node-1 while ``nodes`` nodes serve: the parallel client (``net_worker.py``: a thread per
     endpoint) or ADBC's ``fetch_record_batch()`` (``bench_worker.py adbc``); failures are reported, not raised."""
     figures = node_row(nodes, rows, options, capped, fetch)
     try:
         if fetch:
-            measured = harness.run_worker("adbc", "--location", cluster.node_location(), "--rows", str(rows),
-                                          "--runs", str(options.runs))
+            measured = harness.run_worker(
+                "adbc",
+                "--location",
+                cluster.node_location(),
+                "--rows",
+                str(rows),
+                "--runs",
+                str(options.runs),
+            )
         else:
-            measured = harness.run_worker("--location", cluster.node_location(), "--rows", str(rows),
-                                          "--runs", str(options.runs), script=NET_WORKER)
+            measured = harness.run_worker(
+                "--location",
+                cluster.node_location(),
+                "--rows",
+                str(rows),
+                "--runs",
+                str(options.runs),
+                script=NET_WORKER,
+            )
             if measured.get("endpoints") != nodes:
-                raise AssertionError(f"the result had {measured.get('endpoints')} endpoints, expected {nodes}")
+                raise AssertionError(
+                    f"the result had {measured.get('endpoints')} endpoints, expected {nodes}"
+                )
     except Exception as error:  # noqa: BLE001 - a failing row is reported, the others still run
         figures.failed = f"{type(error).__name__}: {str(error)[:300]}"
         return figures
@@ -430,8 +532,15 @@ def measure_connect(cluster: Cluster, rows: int, options: Options) -> LinkFigure
     assert cluster.connect is not None
     host = cluster.network.hosts["sc"]
     try:
-        measured = harness.run_worker("connect", "--remote", f"sc://{host.address}:{CONNECT_PORT}",
-                                      "--rows", str(rows), "--runs", str(options.runs))
+        measured = harness.run_worker(
+            "connect",
+            "--remote",
+            f"sc://{host.address}:{CONNECT_PORT}",
+            "--rows",
+            str(rows),
+            "--runs",
+            str(options.runs),
+        )
     except Exception as error:  # noqa: BLE001
         figures.failed = f"{type(error).__name__}: {str(error)[:300]}"
         return figures
@@ -507,7 +616,7 @@ def measure_all(options: Options) -> list[LinkFigures]:
     def report(figures: LinkFigures) -> None:
         """Keep a measured row and print a progress line."""
         done[(figures.key, figures.rows)] = figures
-        state = figures.failed and "FAILED" or f"{figures.seconds:.3f} s, {figures.mb_per_second:,.1f} MB/s"
+        state = (figures.failed and "FAILED") or f"{figures.seconds:.3f} s, {figures.mb_per_second:,.1f} MB/s"
         progress(f"[{figures.rows:,} rows] {figures.label}: {state}", last[0])
         last[0] = time.monotonic()
 
@@ -539,7 +648,7 @@ def measure_all(options: Options) -> list[LinkFigures]:
 def cluster_running(options: Options, workdir: Path) -> Iterator[Cluster]:
     """The network, ZooKeeper, Spark's master and worker, the nodes and the Spark Connect server, started
     in parallel where they can be; all stopped and deleted on exit."""
-    from flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
 
     started = time.monotonic()
     deadline = started + START_TIMEOUT
@@ -549,8 +658,11 @@ def cluster_running(options: Options, workdir: Path) -> Iterator[Cluster]:
         spark_host = network.add_host("sw", capped=False)
         connect_host = network.add_host("sc", capped=True) if options.connect else None
         node_hosts = [network.add_host(f"n{i}", capped=True) for i in range(1, max(options.nodes) + 1)]
-        progress(f"network {network.subnet}: {', '.join(f'{h.key} {h.address}' for h in network.hosts.values())}; "
-                 f"capped links at {options.rate_mbit:g} Mbit/s", started)
+        progress(
+            f"network {network.subnet}: {', '.join(f'{h.key} {h.address}' for h in network.hosts.values())}; "
+            f"capped links at {options.rate_mbit:g} Mbit/s",
+            started,
+        )
         (workdir / "zookeeper").mkdir()
         zookeeper = stack.enter_context(EmbeddedZooKeeper(workdir / "zookeeper", host=network.gateway))
         cluster = Cluster(network, workdir, zookeeper.url, "")
@@ -569,15 +681,23 @@ def cluster_running(options: Options, workdir: Path) -> Iterator[Cluster]:
         progress(f"{len(cluster.nodes)} nodes serve", started)
         if cluster.connect is not None:
             connect = cluster.connect
-            wait_until("the Spark Connect server", lambda: accepts(connect_host.address, CONNECT_PORT), deadline,
-                       connect)
+            wait_until(
+                "the Spark Connect server",
+                lambda: accepts(connect_host.address, CONNECT_PORT),
+                deadline,
+                connect,
+            )
             progress("the Spark Connect server serves", started)
         yield cluster
 
 
 def stop_all(cluster: Cluster) -> None:
     """Stop the nodes (last first), the Spark Connect server, the worker and the master."""
-    pending = [*reversed(cluster.nodes), *([cluster.connect] if cluster.connect else []), *reversed(cluster.others)]
+    pending = [
+        *reversed(cluster.nodes),
+        *([cluster.connect] if cluster.connect else []),
+        *reversed(cluster.others),
+    ]
     for started in pending:
         started.stop()
     cluster.nodes, cluster.connect, cluster.others = [], None, []
@@ -603,8 +723,10 @@ def throughput_ratio(figures: LinkFigures, reference: LinkFigures | None) -> flo
     return reference.seconds / figures.seconds
 
 
-HEADER = ("| key | what | rows | links (capped x Mbit/s) | seconds | rows/s | MB/s | share of the links' rate | "
-          "first batch (s) | endpoints | throughput / one node | note |")
+HEADER = (
+    "| key | what | rows | links (capped x Mbit/s) | seconds | rows/s | MB/s | share of the links' rate | "
+    "first batch (s) | endpoints | throughput / one node | note |"
+)
 
 
 def table_row(figures: LinkFigures, results: list[LinkFigures]) -> str:
@@ -615,9 +737,11 @@ def table_row(figures: LinkFigures, results: list[LinkFigures]) -> str:
         status = f"skipped: {figures.skipped}" if figures.skipped else f"FAILED: {figures.failed}"
         return f"{start} {status} |" + " - |" * 7
     share = None if figures.link_mb_per_second is None else figures.mb_per_second / figures.link_mb_per_second
-    return (f"{start} {figures.seconds:.3f} | {figures.rows_per_second:,.0f} | {figures.mb_per_second:,.1f} | "
-            f"{fmt(share, '.0%')} | {fmt(figures.first_batch, '.3f')} | {figures.endpoints} | "
-            f"{fmt(throughput_ratio(figures, one_node(results, figures.rows)), '.2f')} | {figures.note or ''} |")
+    return (
+        f"{start} {figures.seconds:.3f} | {figures.rows_per_second:,.0f} | {figures.mb_per_second:,.1f} | "
+        f"{fmt(share, '.0%')} | {fmt(figures.first_batch, '.3f')} | {figures.endpoints} | "
+        f"{fmt(throughput_ratio(figures, one_node(results, figures.rows)), '.2f')} | {figures.note or ''} |"
+    )
 
 
 def table_lines(results: list[LinkFigures]) -> list[str]:
@@ -638,25 +762,41 @@ def summary_lines(results: list[LinkFigures]) -> list[str]:
         parts = []
         for n in counts:
             if str(n) in at and (ratio := throughput_ratio(at[str(n)], single)) is not None:
-                goal = f" (goal >= {GOAL_TWO_NODES}x: {'met' if ratio >= GOAL_TWO_NODES else 'NOT met'})" if n == 2 else ""
+                goal = (
+                    f" (goal >= {GOAL_TWO_NODES}x: {'met' if ratio >= GOAL_TWO_NODES else 'NOT met'})"
+                    if n == 2
+                    else ""
+                )
                 parts.append(f"{n} nodes / 1 node = **{ratio:.2f}x**{goal}")
-        if "connect" in at and single is not None and (ratio := throughput_ratio(single, at["connect"])) is not None:
+        if (
+            "connect" in at
+            and single is not None
+            and (ratio := throughput_ratio(single, at["connect"])) is not None
+        ):
             parts.append(f"1 node / Spark Connect = {ratio:.2f}x")
         if parts:
             lines.append(f"- {rows:,} rows, partitions read in parallel: " + "; ".join(parts) + ".")
-        fetched = [f"{n} nodes / 1 node = {ratio:.2f}x" for n in counts
-                   if f"{n}f" in at and (ratio := throughput_ratio(at[f"{n}f"], single)) is not None]
+        fetched = [
+            f"{n} nodes / 1 node = {ratio:.2f}x"
+            for n in counts
+            if f"{n}f" in at and (ratio := throughput_ratio(at[f"{n}f"], single)) is not None
+        ]
         if fetched:
             lines.append(f"- {rows:,} rows, ADBC fetch_record_batch(): " + "; ".join(fetched) + ".")
         ceiling = at.get("ceiling")
         capped = at.get(str(ceiling.nodes)) if ceiling is not None else None
         if ceiling is not None and ceiling.mb_per_second and capped is not None and capped.link_mb_per_second:
             headroom = ceiling.mb_per_second / capped.link_mb_per_second
-            verdict = ("so the links, not the cores, bound the capped rows" if headroom >= HEADROOM_WARNING else
-                       f"WARNING: under {HEADROOM_WARNING}x, the cores may bound the capped rows: lower --rate")
-            lines.append(f"- {rows:,} rows: uncapped, {ceiling.nodes} nodes move {ceiling.mb_per_second:,.1f} MB/s "
-                         f"on this machine, {headroom:.1f}x what their {capped.capped_links} capped links carry "
-                         f"({capped.link_mb_per_second:,.1f} MB/s): {verdict}.")
+            verdict = (
+                "so the links, not the cores, bound the capped rows"
+                if headroom >= HEADROOM_WARNING
+                else f"WARNING: under {HEADROOM_WARNING}x, the cores may bound the capped rows: lower --rate"
+            )
+            lines.append(
+                f"- {rows:,} rows: uncapped, {ceiling.nodes} nodes move {ceiling.mb_per_second:,.1f} MB/s "
+                f"on this machine, {headroom:.1f}x what their {capped.capped_links} capped links carry "
+                f"({capped.link_mb_per_second:,.1f} MB/s): {verdict}."
+            )
     return lines
 
 
@@ -667,29 +807,42 @@ def intro_lines(meta: dict[str, Any]) -> list[str]:
         f"Query: `{query(0).replace('range(0)', 'range(N)')}`, {meta['partitions']} partitions."
         + (" Nodes stream partitions early (`spark.flight.stream.early=true`)." if meta.get("early") else ""),
         "",
-        (f"Every host is a network namespace whose link is capped at **{rate:g} Mbit/s ({rate / 8:,.1f} MB/s) in "
-         f"each direction** (`tc tbf`, a queue of {meta.get('queue', '?')}): each Flight SQL node, and the Spark "
-         "Connect server's driver. Spark's "
-         "executors (a standalone worker, every node and the Spark Connect server being an application on it, "
-         f"with {meta['slots']} task slots each) run in an uncapped namespace of their own; the client and "
-         "ZooKeeper in the root one, behind an uncapped bridge. The query enters node-1; executors push each "
-         "node its share across that node's link. The client reads every endpoint at once, each on a thread "
-         "and ADBC connection of its own (`adbc_execute_partitions`, `adbc_read_partition`); the `f` rows "
-         "read the same result with ADBC's `fetch_record_batch()`, which hands batches out in endpoint order "
-         "and reads only 5 batches ahead of each later endpoint (`adbc.rpc.result_queue_size`)."),
+        (
+            f"Every host is a network namespace whose link is capped at **{rate:g} Mbit/s ({rate / 8:,.1f} MB/s) in "
+            f"each direction** (`tc tbf`, a queue of {meta.get('queue', '?')}): each Flight SQL node, and the Spark "
+            "Connect server's driver. Spark's "
+            "executors (a standalone worker, every node and the Spark Connect server being an application on it, "
+            f"with {meta['slots']} task slots each) run in an uncapped namespace of their own; the client and "
+            "ZooKeeper in the root one, behind an uncapped bridge. The query enters node-1; executors push each "
+            "node its share across that node's link. The client reads every endpoint at once, each on a thread "
+            "and ADBC connection of its own (`adbc_execute_partitions`, `adbc_read_partition`); the `f` rows "
+            "read the same result with ADBC's `fetch_record_batch()`, which hands batches out in endpoint order "
+            "and reads only 5 batches ahead of each later endpoint (`adbc.rpc.result_queue_size`)."
+        ),
         "",
-        (f"Median of {meta['runs']} run(s) after a warm-up. All namespaces share this machine's {meta['cores']} "
-         "cores: the rate is chosen so that the capped links, not the cores, are the bottleneck; the "
-         "`ceiling` row (the same nodes, links uncapped) shows how far below the machine's own limit they are. "
-         "MB/s counts the result's Arrow bytes; the links also carry IPC, gRPC and TCP framing, so a share "
-         "of about 90% is a saturated link."),
+        (
+            f"Median of {meta['runs']} run(s) after a warm-up. All namespaces share this machine's {meta['cores']} "
+            "cores: the rate is chosen so that the capped links, not the cores, are the bottleneck; the "
+            "`ceiling` row (the same nodes, links uncapped) shows how far below the machine's own limit they are. "
+            "MB/s counts the result's Arrow bytes; the links also carry IPC, gRPC and TCP framing, so a share "
+            "of about 90% is a saturated link."
+        ),
     ]
 
 
 def markdown(results: list[LinkFigures], meta: dict[str, Any], chart: str | None) -> str:
     """The whole report."""
-    lines = ["# Benchmark: scaling through a simulated network", "", *intro_lines(meta), "", *table_lines(results),
-             "", *summary_lines(results), "", chart or "Chart: not drawn (matplotlib is not installed)."]
+    lines = [
+        "# Benchmark: scaling through a simulated network",
+        "",
+        *intro_lines(meta),
+        "",
+        *table_lines(results),
+        "",
+        *summary_lines(results),
+        "",
+        chart or "Chart: not drawn (matplotlib is not installed).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -715,8 +868,14 @@ def draw_chart(results: list[LinkFigures], out: Path, rate_mbit: float) -> str |
         axes.bar([i + index * width for i in range(len(sizes))], values, width, label=label)
     for links in sorted({f.capped_links for f in measured if f.capped_links}):
         axes.axhline(links * rate_mbit / 8, linestyle="--", linewidth=0.8, color="grey")
-        axes.annotate(f"{links} capped link{'s' if links > 1 else ''}", (-width / 2, links * rate_mbit / 8),
-                      fontsize="x-small", color="grey", va="bottom", ha="left")
+        axes.annotate(
+            f"{links} capped link{'s' if links > 1 else ''}",
+            (-width / 2, links * rate_mbit / 8),
+            fontsize="x-small",
+            color="grey",
+            va="bottom",
+            ha="left",
+        )
     axes.set_xticks([i + 0.4 - width / 2 for i in range(len(sizes))], [f"{s:,} rows" for s in sizes])
     axes.set_ylabel(f"MB/s of Arrow (median), links capped at {rate_mbit:g} Mbit/s")
     axes.legend(fontsize="small")
@@ -732,7 +891,9 @@ def write_results(results: list[LinkFigures], meta: dict[str, Any], out: Path) -
     chart = draw_chart(results, out, meta["rate_mbit"])
     text = markdown(results, meta, chart)
     (out / "network.md").write_text(text)
-    (out / "network.json").write_text(json.dumps({"meta": meta, "results": [asdict(f) for f in results]}, indent=2))
+    (out / "network.json").write_text(
+        json.dumps({"meta": meta, "results": [asdict(f) for f in results]}, indent=2)
+    )
     return text
 
 
@@ -741,21 +902,38 @@ def write_results(results: list[LinkFigures], meta: dict[str, Any], out: Path) -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The network mode's options (shared with ``harness.py --network``)."""
-    parser.add_argument("--rate", type=float, default=None,
-                        help=f"each capped link's rate in Mbit/s, each direction (default {DEFAULT_RATE_MBIT:g}; "
-                             f"--smoke: {SMOKE_RATE_MBIT:g})")
-    parser.add_argument("--nodes", default=",".join(map(str, DEFAULT_NODES)),
-                        help="comma-separated node counts to measure (1 is always measured: ratios need it)")
-    parser.add_argument("--partitions", type=int, default=None,
-                        help=f"partitions of the result (default {DEFAULT_PARTITIONS}: even shares for 1, 2 and 3 "
-                             f"nodes; --smoke: {SMOKE_PARTITIONS})")
-    parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS, help="task slots of each application's executor")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help=f"each capped link's rate in Mbit/s, each direction (default {DEFAULT_RATE_MBIT:g}; "
+        f"--smoke: {SMOKE_RATE_MBIT:g})",
+    )
+    parser.add_argument(
+        "--nodes",
+        default=",".join(map(str, DEFAULT_NODES)),
+        help="comma-separated node counts to measure (1 is always measured: ratios need it)",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help=f"partitions of the result (default {DEFAULT_PARTITIONS}: even shares for 1, 2 and 3 "
+        f"nodes; --smoke: {SMOKE_PARTITIONS})",
+    )
+    parser.add_argument(
+        "--slots", type=int, default=DEFAULT_SLOTS, help="task slots of each application's executor"
+    )
     parser.add_argument("--no-connect", action="store_true", help="leave out Spark Connect")
     parser.add_argument("--no-ceiling", action="store_true", help="leave out the uncapped ceiling")
-    parser.add_argument("--no-fetch", action="store_true",
-                        help="leave out ADBC fetch_record_batch() (the rows 2f, 3f...)")
-    parser.add_argument("--early", action="store_true",
-                        help="nodes serve partitions while their tasks still push them (spark.flight.stream.early)")
+    parser.add_argument(
+        "--no-fetch", action="store_true", help="leave out ADBC fetch_record_batch() (the rows 2f, 3f...)"
+    )
+    parser.add_argument(
+        "--early",
+        action="store_true",
+        help="nodes serve partitions while their tasks still push them (spark.flight.stream.early)",
+    )
 
 
 def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
@@ -770,17 +948,34 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     partitions = args.partitions or (SMOKE_PARTITIONS if args.smoke else DEFAULT_PARTITIONS)
     if rate <= 0 or partitions < 1 or args.slots < 1:
         parser.error("--rate, --partitions and --slots must be positive")
-    return Options(sizes=list(args.sizes or (SMOKE_SIZES if args.smoke else DEFAULT_SIZES)),
-                   runs=args.runs or (1 if args.smoke else 3), rate_mbit=rate, nodes=nodes,
-                   partitions=partitions, slots=args.slots, connect=not args.no_connect,
-                   ceiling=not args.no_ceiling, fetch=not args.no_fetch, early=args.early, out=args.out)
+    return Options(
+        sizes=list(args.sizes or (SMOKE_SIZES if args.smoke else DEFAULT_SIZES)),
+        runs=args.runs or (1 if args.smoke else 3),
+        rate_mbit=rate,
+        nodes=nodes,
+        partitions=partitions,
+        slots=args.slots,
+        connect=not args.no_connect,
+        ceiling=not args.no_ceiling,
+        fetch=not args.no_fetch,
+        early=args.early,
+        out=args.out,
+    )
 
 
 def meta_of(options: Options) -> dict[str, Any]:
     """What the report says about the run: its settings and the machine."""
-    return {"rate_mbit": options.rate_mbit, "queue": simnet.TBF_LATENCY, "runs": options.runs, "nodes": options.nodes,
-            "partitions": options.partitions, "slots": options.slots, "early": options.early, "cores": os.cpu_count(),
-            "machine": harness.machine_info()}
+    return {
+        "rate_mbit": options.rate_mbit,
+        "queue": simnet.TBF_LATENCY,
+        "runs": options.runs,
+        "nodes": options.nodes,
+        "partitions": options.partitions,
+        "slots": options.slots,
+        "early": options.early,
+        "cores": os.cpu_count(),
+        "machine": harness.machine_info(),
+    }
 
 
 def run(options: Options) -> int:
@@ -798,9 +993,15 @@ def run(options: Options) -> int:
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     """This script's own command line (the same options as ``harness.py --network``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=None, help="comma-separated row counts (default 10M)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)")
-    parser.add_argument("--smoke", action="store_true", help=f"tiny sizes, one run, {SMOKE_RATE_MBIT:g} Mbit/s links")
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=None, help="comma-separated row counts (default 10M)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"tiny sizes, one run, {SMOKE_RATE_MBIT:g} Mbit/s links"
+    )
     parser.add_argument("--out", type=Path, default=harness.DEFAULT_OUT)
     add_arguments(parser)
     return parser.parse_args(argv), parser

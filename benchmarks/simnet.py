@@ -230,11 +230,28 @@ class SimulatedNetwork:
         if not _HOST_KEY.match(key) or key in self.hosts:
             raise ValueError(f"bad or repeated host key {key!r}")
         address = str(self.subnet.network_address + 11 + len(self.hosts))
-        host = Host(key, f"{NETNS_PREFIX}{self.pid}-{self.tag}{key}", address,
-                    f"{LINK_PREFIX}{self.pid}{self.tag[:1]}{key}", capped)
+        host = Host(
+            key,
+            f"{NETNS_PREFIX}{self.pid}-{self.tag}{key}",
+            address,
+            f"{LINK_PREFIX}{self.pid}{self.tag[:1]}{key}",
+            capped,
+        )
         self.hosts[key] = host
         run("ip", "netns", "add", host.namespace)
-        run("ip", "link", "add", host.root_link, "type", "veth", "peer", "name", "eth0", "netns", host.namespace)
+        run(
+            "ip",
+            "link",
+            "add",
+            host.root_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            host.namespace,
+        )
         run("ip", "link", "set", host.root_link, "master", self.bridge, "up")
         run("ip", "-n", host.namespace, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0")
         run("ip", "-n", host.namespace, "link", "set", "eth0", "up")
@@ -245,9 +262,19 @@ class SimulatedNetwork:
 
     def cap(self, host: Host) -> None:
         """Limit ``host``'s link to the network's rate in both directions."""
-        tbf = ["root", "tbf", "rate", f"{self.rate_mbit:g}mbit", "burst", str(tbf_burst(self.rate_mbit)),
-               "latency", TBF_LATENCY]
-        run("ip", "netns", "exec", host.namespace, "tc", "qdisc", "replace", "dev", "eth0", *tbf)  # the host sends
+        tbf = [
+            "root",
+            "tbf",
+            "rate",
+            f"{self.rate_mbit:g}mbit",
+            "burst",
+            str(tbf_burst(self.rate_mbit)),
+            "latency",
+            TBF_LATENCY,
+        ]
+        run(
+            "ip", "netns", "exec", host.namespace, "tc", "qdisc", "replace", "dev", "eth0", *tbf
+        )  # the host sends
         run("tc", "qdisc", "replace", "dev", host.root_link, *tbf)  # the host receives
 
     def uncap(self, host: Host) -> None:
@@ -257,7 +284,9 @@ class SimulatedNetwork:
 
     def qdiscs(self, host: Host) -> tuple[str, str]:
         """``tc qdisc show`` of the host's link: (inside the namespace, root end), for checks and reports."""
-        inside = run("ip", "netns", "exec", host.namespace, "tc", "qdisc", "show", "dev", "eth0").stdout.strip()
+        inside = run(
+            "ip", "netns", "exec", host.namespace, "tc", "qdisc", "show", "dev", "eth0"
+        ).stdout.strip()
         return inside, run("tc", "qdisc", "show", "dev", host.root_link).stdout.strip()
 
     def close(self) -> None:
@@ -284,7 +313,8 @@ class SimulatedNetwork:
             self.close()
             raise
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         """Tear everything down."""
         self.close()

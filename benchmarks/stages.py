@@ -3,7 +3,7 @@
 1. ``floor``: executors make the Arrow batches in the JVM and drop them (path g).
 2. ``python``: the batches also cross into the executors' Python workers, which drop them.
 3. ``pushed``: the Python workers also push them, with the server's own push code
-   (``flightmanager.push.push_partition``), to a Flight server in another process that drops them.
+   (``spark_flight_sql.flightmanager.push.push_partition``), to a Flight server in another process that drops them.
 4. ``served``: path (a): a node receives them, holds them, and streams them to an ADBC client.
 
 Each stage is the median of ``--runs`` runs after a warm-up, all in one run on the same settings, so
@@ -64,7 +64,9 @@ def serve_discard() -> None:
 @contextlib.contextmanager
 def discard_server() -> Iterator[str]:
     """``serve_discard`` in a process of its own; yields its location."""
-    process = subprocess.Popen([sys.executable, __file__, "--serve-discard"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-discard"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
@@ -92,12 +94,17 @@ def pushed_stage(spark: Any, rows: int, location: str) -> Callable[[], object]:
     from pyspark.rdd import RDD
     from pyspark.serializers import NoOpSerializer
 
-    from flightmanager.push import PushNode, PushTarget, push_jvm_batches
-    from flightmanager.spark_job import arrow_schema
+    from spark_flight_sql.flightmanager.push import PushNode, PushTarget, push_jvm_batches
+    from spark_flight_sql.flightmanager.spark_job import arrow_schema
 
     schema = arrow_schema(spark.sql(query(rows)), jvm=True)
-    target = PushTarget(query_id="stages", secret=b"-" * 32, schema_ipc=schema.serialize().to_pybytes(),
-                        nodes=(PushNode("discard", location, "-"),), max_message_bytes=4 * 1024 * 1024)
+    target = PushTarget(
+        query_id="stages",
+        secret=b"-" * 32,
+        schema_ipc=schema.serialize().to_pybytes(),
+        nodes=(PushNode("discard", location, "-"),),
+        max_message_bytes=4 * 1024 * 1024,
+    )
 
     def run() -> object:
         batches = RDD(floor_rdd(spark, rows), spark.sparkContext, NoOpSerializer())
@@ -116,12 +123,22 @@ def measure(rows: int, runs: int) -> list[tuple[str, float]]:
     os.environ.update(harness.worker_env())  # Spark's Python workers run this interpreter
     spark = spark_session(harness.MASTER, harness.SPARK_CONF)
     try:
-        stages.append(("floor: Arrow batches made in the executors' JVM and dropped",
-                       timed(lambda: floor_rdd(spark, rows).count(), runs)))
-        stages.append(("+ the batches cross into the executors' Python workers", timed(python_stage(spark, rows), runs)))
+        stages.append(
+            (
+                "floor: Arrow batches made in the executors' JVM and dropped",
+                timed(lambda: floor_rdd(spark, rows).count(), runs),
+            )
+        )
+        stages.append(
+            ("+ the batches cross into the executors' Python workers", timed(python_stage(spark, rows), runs))
+        )
         with discard_server() as location:
-            stages.append(("+ the Python workers push them (DoPut) to a server that drops them",
-                           timed(pushed_stage(spark, rows, location), runs)))
+            stages.append(
+                (
+                    "+ the Python workers push them (DoPut) to a server that drops them",
+                    timed(pushed_stage(spark, rows, location), runs),
+                )
+            )
     finally:
         spark.stop()
     served = harness.measure(harness.PATHS["a"], rows, runs)
@@ -133,12 +150,18 @@ def measure(rows: int, runs: int) -> list[tuple[str, float]]:
 
 def markdown(stages: list[tuple[str, float]], rows: int, runs: int) -> str:
     total = stages[-1][1]
-    lines = [f"Stages of one node's data path, {rows:,} rows, median of {runs} run(s) after a warm-up, "
-             f"{harness.MASTER} on this machine:", "",
-             "| stage | seconds | added by this step | share of path a |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"Stages of one node's data path, {rows:,} rows, median of {runs} run(s) after a warm-up, "
+        f"{harness.MASTER} on this machine:",
+        "",
+        "| stage | seconds | added by this step | share of path a |",
+        "| --- | --- | --- | --- |",
+    ]
     previous = 0.0
     for name, seconds in stages:
-        lines.append(f"| {name} | {seconds:.3f} | {seconds - previous:+.3f} | {(seconds - previous) / total:.0%} |")
+        lines.append(
+            f"| {name} | {seconds:.3f} | {seconds - previous:+.3f} | {(seconds - previous) / total:.0%} |"
+        )
         previous = seconds
     return "\n".join(lines) + "\n"
 
@@ -157,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(stages, args.rows, args.runs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stages.md").write_text(text)
-    (args.out / "stages.json").write_text(json.dumps({"rows": args.rows, "runs": args.runs, "stages": stages}))
+    (args.out / "stages.json").write_text(
+        json.dumps({"rows": args.rows, "runs": args.runs, "stages": stages})
+    )
     print(text)
     return 0
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from datasource.options import OPTIONS, FlightSqlOptions, OptionError, parse_options
+from spark_flight_sql.datasource.options import OPTIONS, FlightSqlOptions, OptionError, parse_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,7 +43,7 @@ def register(spark: SparkSession, enable_filter_pushdown: bool = False) -> None:
     With ``enable_filter_pushdown``, :data:`FILTER_PUSHDOWN_CONF` is also turned on (unless it
     was set explicitly), which reads with the ``pushdown`` option need.
     """
-    from datasource.source import FlightSqlDataSource
+    from spark_flight_sql.datasource.source import FlightSqlDataSource
 
     spark.dataSource.register(FlightSqlDataSource)
     if enable_filter_pushdown and spark.conf.get(FILTER_PUSHDOWN_CONF, None) is None:
@@ -53,11 +53,11 @@ def register(spark: SparkSession, enable_filter_pushdown: bool = False) -> None:
 def __getattr__(name: str) -> object:
     # Lazily, so that importing the package does not import pyspark's data source module.
     if name in {"FlightSqlDataSource", "DefaultSource"}:
-        from datasource.source import FlightSqlDataSource
+        from spark_flight_sql.datasource.source import FlightSqlDataSource
 
         return FlightSqlDataSource
     if name == "FlightSqlSourceError":
-        from datasource.client import FlightSqlSourceError
+        from spark_flight_sql.datasource.client import FlightSqlSourceError
 
         return FlightSqlSourceError
     raise AttributeError(f"module 'datasource' has no attribute {name!r}")

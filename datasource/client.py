@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow.flight as flight
 
-from datasource.options import FlightSqlOptions
+from spark_flight_sql.datasource.options import FlightSqlOptions
 
 __all__ = [
     "REUSE_CONNECTION",

@@ -34,7 +34,7 @@ OPTIONS: Mapping[str, str] = {
     "read_timeout": "seconds one endpoint's whole DoGet stream may take (default: no limit)",
     "write_timeout": "seconds one task's whole ingest upload may take (default: no limit)",
     "identifier_quote": "character that quotes identifiers in pushed-down SQL (default: asked from the server)",
-    "pushdown": "true to push filters of dbtable reads into the SQL (default false: see datasource.reader)",
+    "pushdown": "true to push filters of dbtable reads into the SQL (default false: see spark_flight_sql.datasource.reader)",
     "ingest.<key>": "passed to the server in CommandStatementIngest.options",
     "header.<name>": "extra call header sent on every call",
 }
@@ -154,10 +154,16 @@ def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
     if quote is not None and len(quote) != 1:
         raise OptionError(f"option 'identifier_quote' must be one character, not {quote!r}")
     headers = tuple(
-        sorted((key[len(HEADER_PREFIX):], str(value)) for key, value in lowered.items() if key.startswith(HEADER_PREFIX))
+        sorted(
+            (key[len(HEADER_PREFIX) :], str(value))
+            for key, value in lowered.items()
+            if key.startswith(HEADER_PREFIX)
+        )
     )
     ingest_options = tuple(
-        sorted((key[len("ingest."):], str(value)) for key, value in lowered.items() if key.startswith("ingest."))
+        sorted(
+            (key[len("ingest.") :], str(value)) for key, value in lowered.items() if key.startswith("ingest.")
+        )
     )
     return FlightSqlOptions(
         uri=uri,

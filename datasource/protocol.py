@@ -1,4 +1,4 @@
-"""The few Flight SQL calls the data source makes, over a :class:`datasource.client.Connection`."""
+"""The few Flight SQL calls the data source makes, over a :class:`spark_flight_sql.datasource.client.Connection`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from datasource.client import Connection, FlightSqlSourceError, describe_error
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import decode_action_result, encode_action_body, pack_command
+from spark_flight_sql.datasource.client import Connection, FlightSqlSourceError, describe_error
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import decode_action_result, encode_action_body, pack_command
 
 __all__ = ["flight_info", "identifier_quote", "ingest", "result_schema"]
 
@@ -30,17 +30,27 @@ def _fail(connection: Connection, what: str, exc: BaseException) -> FlightSqlSou
 
 def _prepared_schema(connection: Connection, sql: str) -> pa.Schema | None:
     """The dataset schema of a prepared statement for ``sql`` (None when the server gives none)."""
-    body = encode_action_body("CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query=sql))
-    results = list(connection.client.do_action(flight.Action("CreatePreparedStatement", body), connection.call_options()))
+    body = encode_action_body(
+        "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query=sql)
+    )
+    results = list(
+        connection.client.do_action(flight.Action("CreatePreparedStatement", body), connection.call_options())
+    )
     if not results:
         return None
     prepared = decode_action_result("CreatePreparedStatement", results[0].body.to_pybytes())
     try:
         close = encode_action_body(
             "ClosePreparedStatement",
-            sql_pb2.ActionClosePreparedStatementRequest(prepared_statement_handle=prepared.prepared_statement_handle),
+            sql_pb2.ActionClosePreparedStatementRequest(
+                prepared_statement_handle=prepared.prepared_statement_handle
+            ),
         )
-        list(connection.client.do_action(flight.Action("ClosePreparedStatement", close), connection.call_options()))
+        list(
+            connection.client.do_action(
+                flight.Action("ClosePreparedStatement", close), connection.call_options()
+            )
+        )
     except flight.FlightError:
         pass  # the server expires the handle itself; the schema is what was wanted
     if not prepared.dataset_schema:

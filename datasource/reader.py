@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSourceReader, InputPartition
 
-from datasource.options import FlightSqlOptions
+from spark_flight_sql.datasource.options import FlightSqlOptions
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -63,8 +63,8 @@ class FlightSqlReader(DataSourceReader):
 
     def partitions(self) -> list[InputPartition]:
         """Send GetFlightInfo (the query starts on the server) and make one partition per endpoint."""
-        from datasource.client import auth_headers, connect, endpoint_uris
-        from datasource.protocol import flight_info, identifier_quote
+        from spark_flight_sql.datasource.client import auth_headers, connect, endpoint_uris
+        from spark_flight_sql.datasource.protocol import flight_info, identifier_quote
 
         with connect(self.options, what="plan the read at") as connection:
             quote = self.options.identifier_quote
@@ -74,7 +74,9 @@ class FlightSqlReader(DataSourceReader):
             auth = auth_headers(connection)
         count = len(info.endpoints)
         partitions: list[InputPartition] = [
-            EndpointPartition(index, count, endpoint.ticket.ticket, endpoint_uris(endpoint, self.options.uri), auth)
+            EndpointPartition(
+                index, count, endpoint.ticket.ticket, endpoint_uris(endpoint, self.options.uri), auth
+            )
             for index, endpoint in enumerate(info.endpoints)
         ]
         # Spark makes one empty partition of a read with none; an empty result needs no call.
@@ -86,8 +88,8 @@ class FlightSqlReader(DataSourceReader):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """Stream the endpoint's batches, trying its locations in order until one answers."""
-        from datasource.client import FlightSqlSourceError, describe_error
-        from datasource.types import conform_batch, spark_arrow_schema
+        from spark_flight_sql.datasource.client import FlightSqlSourceError, describe_error
+        from spark_flight_sql.datasource.types import conform_batch, spark_arrow_schema
 
         assert isinstance(partition, EndpointPartition)
         if partition.count == 0:
@@ -103,7 +105,9 @@ class FlightSqlReader(DataSourceReader):
                     try:
                         conformed = conform_batch(batch, target)
                     except TypeError as exc:
-                        raise FlightSqlSourceError(f"flightsql: {label} at {uri}: schema mismatch: {exc}") from None
+                        raise FlightSqlSourceError(
+                            f"flightsql: {label} at {uri}: schema mismatch: {exc}"
+                        ) from None
                     rows += batch.num_rows
                     yield conformed
                 return
@@ -127,7 +131,7 @@ class FlightSqlReader(DataSourceReader):
     def _fetch(self, partition: EndpointPartition, uri: str) -> Iterator[pa.RecordBatch]:
         import pyarrow.flight as flight
 
-        from datasource.client import connect
+        from spark_flight_sql.datasource.client import connect
 
         with connect(self.options, uri, auth_headers=partition.auth, what="read at") as connection:
             options = flight.FlightCallOptions(headers=connection.headers, timeout=self.options.read_timeout)
@@ -155,8 +159,8 @@ class FlightSqlPushdownReader(FlightSqlReader):
         self.pushed: list[Filter] = []
 
     def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
-        """Keep the filters :mod:`datasource.filters` translates; hand the rest back to Spark."""
-        from datasource.filters import filter_sql
+        """Keep the filters :mod:`spark_flight_sql.datasource.filters` translates; hand the rest back to Spark."""
+        from spark_flight_sql.datasource.filters import filter_sql
 
         for item in filters:
             if filter_sql(item) is not None:
@@ -170,6 +174,6 @@ class FlightSqlPushdownReader(FlightSqlReader):
 
     def sql(self, quote: str | None = None) -> str:
         """``SELECT * FROM dbtable WHERE <pushed filters>``."""
-        from datasource.filters import where_clause
+        from spark_flight_sql.datasource.filters import where_clause
 
         return self.options.read_sql() + where_clause(self.pushed, quote or '"')

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from pyspark.sql.datasource import DataSourceReader, DataSourceWriter
     from pyspark.sql.types import StructType
 
-    from datasource.options import FlightSqlOptions
+    from spark_flight_sql.datasource.options import FlightSqlOptions
 
 __all__ = ["FlightSqlDataSource"]
 
@@ -19,7 +19,7 @@ class FlightSqlDataSource(DataSource):
     """``spark.read.format("flightsql")`` and ``df.write.format("flightsql")``.
 
     Reads take ``uri`` and ``query`` or ``dbtable``; writes take ``uri`` and ``table``. See
-    :data:`datasource.options.OPTIONS` for the rest (credentials, TLS, headers, timeouts).
+    :data:`spark_flight_sql.datasource.options.OPTIONS` for the rest (credentials, TLS, headers, timeouts).
     """
 
     @classmethod
@@ -28,12 +28,12 @@ class FlightSqlDataSource(DataSource):
         return "flightsql"
 
     def _options(self) -> FlightSqlOptions:
-        from datasource.options import parse_options
+        from spark_flight_sql.datasource.options import parse_options
 
         return parse_options(self.options)
 
     def _read_options(self) -> FlightSqlOptions:
-        from datasource.options import OptionError
+        from spark_flight_sql.datasource.options import OptionError
 
         options = self._options()
         if (options.query is None) == (options.dbtable is None):
@@ -42,9 +42,9 @@ class FlightSqlDataSource(DataSource):
 
     def schema(self) -> StructType:
         """The result's schema as the server describes it, in Spark types."""
-        from datasource.client import FlightSqlSourceError, connect
-        from datasource.protocol import result_schema
-        from datasource.types import spark_schema
+        from spark_flight_sql.datasource.client import FlightSqlSourceError, connect
+        from spark_flight_sql.datasource.protocol import result_schema
+        from spark_flight_sql.datasource.types import spark_schema
 
         options = self._read_options()
         with connect(options, what="read the schema from") as connection:
@@ -52,11 +52,13 @@ class FlightSqlDataSource(DataSource):
         try:
             return spark_schema(arrow_schema)
         except TypeError as exc:
-            raise FlightSqlSourceError(f"flightsql: the result of {options.read_sql()!r} at {options.uri}: {exc}") from None
+            raise FlightSqlSourceError(
+                f"flightsql: the result of {options.read_sql()!r} at {options.uri}: {exc}"
+            ) from None
 
     def reader(self, schema: StructType) -> DataSourceReader:
         """A reader; ``dbtable`` reads with the ``pushdown`` option push filters into the SQL."""
-        from datasource.reader import FlightSqlPushdownReader, FlightSqlReader
+        from spark_flight_sql.datasource.reader import FlightSqlPushdownReader, FlightSqlReader
 
         options = self._read_options()
         if options.dbtable is not None and options.pushdown:
@@ -65,6 +67,6 @@ class FlightSqlDataSource(DataSource):
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         """A writer; creating it prepares the table (replaces it when ``overwrite``)."""
-        from datasource.writer import FlightSqlWriter
+        from spark_flight_sql.datasource.writer import FlightSqlWriter
 
         return FlightSqlWriter(self._options(), schema, overwrite)

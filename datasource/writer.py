@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSourceArrowWriter, WriterCommitMessage
 
-from datasource.options import FlightSqlOptions, OptionError
+from spark_flight_sql.datasource.options import FlightSqlOptions, OptionError
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql.types import StructType
 
-    from flightsql.proto.FlightSql_pb2 import CommandStatementIngest
+    from spark_flight_sql.flightsql.proto.FlightSql_pb2 import CommandStatementIngest
 
 __all__ = ["FlightSqlWriter", "IngestCommitMessage", "table_parts"]
 
@@ -50,7 +50,7 @@ def table_parts(options: FlightSqlOptions) -> tuple[str | None, str | None, str]
 
 
 def _command(options: FlightSqlOptions, if_not_exist: str, if_exists: str) -> CommandStatementIngest:
-    from flightsql.proto import FlightSql_pb2 as sql_pb2
+    from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
     definition = sql_pb2.CommandStatementIngest.TableDefinitionOptions
     catalog, schema, table = table_parts(options)
@@ -83,9 +83,9 @@ class FlightSqlWriter(DataSourceArrowWriter):
         return ".".join(part for part in table_parts(self.options) if part)
 
     def _prepare(self) -> None:
-        from datasource.client import FlightSqlSourceError, connect, describe_error
-        from datasource.protocol import ingest
-        from datasource.types import spark_arrow_schema
+        from spark_flight_sql.datasource.client import FlightSqlSourceError, connect, describe_error
+        from spark_flight_sql.datasource.protocol import ingest
+        from spark_flight_sql.datasource.types import spark_arrow_schema
 
         command = _command(self.options, "CREATE", "REPLACE" if self.overwrite else "APPEND")
         mode = "replace" if self.overwrite else "prepare"
@@ -101,8 +101,8 @@ class FlightSqlWriter(DataSourceArrowWriter):
         """Append this task's batches to the table in one DoPut (nothing is sent for none)."""
         import itertools
 
-        from datasource.client import FlightSqlSourceError, connect, describe_error
-        from datasource.protocol import ingest
+        from spark_flight_sql.datasource.client import FlightSqlSourceError, connect, describe_error
+        from spark_flight_sql.datasource.protocol import ingest
 
         first = next(iterator, None)
         if first is None:
@@ -118,7 +118,9 @@ class FlightSqlWriter(DataSourceArrowWriter):
         command = _command(self.options, "FAIL", "APPEND")
         with connect(self.options, what="write to") as connection:
             try:
-                count = ingest(connection, command, first.schema, counted(), timeout=self.options.write_timeout)
+                count = ingest(
+                    connection, command, first.schema, counted(), timeout=self.options.write_timeout
+                )
             except Exception as exc:
                 raise FlightSqlSourceError(
                     f"flightsql: appending to table {self._target()} at {connection.uri} failed "

@@ -140,7 +140,9 @@ def spark_home() -> Path:
     """PySpark's folder: it holds ``bin/spark-class`` and ``jars/``."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or not spec.submodule_search_locations:
-        raise ClusterError(f"PySpark is not installed for {sys.executable}: use the project's .venv/bin/python")
+        raise ClusterError(
+            f"PySpark is not installed for {sys.executable}: use the project's .venv/bin/python"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -365,7 +367,8 @@ def write_hive_site(settings: Settings) -> Path:
         "hive.async.log.enabled": "false",
     }
     body = "\n".join(
-        f"  <property><name>{key}</name><value>{value}</value></property>" for key, value in properties.items()
+        f"  <property><name>{key}</name><value>{value}</value></property>"
+        for key, value in properties.items()
     )
     (conf / "hive-site.xml").write_text(HIVE_SITE.format(properties=body))
     (conf / "hive-log4j2.properties").write_text(HIVE_LOG4J2)  # found before the one in Hive's jar
@@ -436,7 +439,9 @@ def check_ports_free(settings: Settings) -> None:
             try:
                 probe.bind((settings.host, port))
             except OSError as exc:
-                raise ClusterError(f"port {port} is in use ({exc.strerror}); set {name} to another one") from None
+                raise ClusterError(
+                    f"port {port} is in use ({exc.strerror}); set {name} to another one"
+                ) from None
 
 
 class Starter:
@@ -450,7 +455,12 @@ class Starter:
         self.deadline = time.monotonic() + settings.start_timeout
 
     def launch(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None, address: str = "", cwd: Path | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        address: str = "",
+        cwd: Path | None = None,
     ) -> Proc:
         proc = spawn(name, argv, env or self.env, self.settings, cwd or self.settings.root)
         proc.address = address
@@ -532,7 +542,12 @@ class Starter:
         env["SPARK_DRIVER_MEMORY"] = "512m"  # spark-class's heap for a class that is not Spark's
         self.launch(
             "metastore",
-            [self.spark_class, "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", str(s.port("METASTORE"))],
+            [
+                self.spark_class,
+                "org.apache.hadoop.hive.metastore.HiveMetaStore",
+                "-p",
+                str(s.port("METASTORE")),
+            ],
             env=env,
             address=s.metastore_uri,
             cwd=s.root / "metastore",  # Derby writes derby.log there
@@ -560,7 +575,9 @@ class Starter:
         for node in self.procs[-len(NODE_IDS) :]:
             self.wait(f"{node.name} to serve", lambda node=node: log_line(node, READY_LINE) is not None)
         self.wait("both nodes in the ZooKeeper membership", lambda: zookeeper_members(s) == sorted(NODE_IDS))
-        self.wait("both nodes to hold a core of the Spark cluster", lambda: len(running_apps(s)) == len(NODE_IDS))
+        self.wait(
+            "both nodes to hold a core of the Spark cluster", lambda: len(running_apps(s)) == len(NODE_IDS)
+        )
 
 
 def start(settings: Settings, demo: bool = False) -> int:
@@ -635,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dev/cluster", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start the cluster and wait until it serves")
-    start_parser.add_argument("--demo", action="store_true", help="node-a creates the demo tables in the metastore")
+    start_parser.add_argument(
+        "--demo", action="store_true", help="node-a creates the demo tables in the metastore"
+    )
     commands.add_parser("stop", help="stop every process of the cluster")
     commands.add_parser("status", help="say what runs")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Query a Flight SQL node through the ADBC DBAPI: rows, an Arrow table, and every endpoint.
 
-    python examples/adbc_dbapi.py [URI]        # default grpc://127.0.0.1:32010, a node started with --demo
+python examples/adbc_dbapi.py [URI]        # default grpc://127.0.0.1:32010, a node started with --demo
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def main(argv: Sequence[str] = ()) -> int:
     uri = argv[0] if argv else DEFAULT_URI
     # autocommit=True: Flight SQL has no transactions, and ADBC warns when asked to turn them on.
     with flight_sql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SELECT country, count(*) AS customers FROM demo.customers GROUP BY country ORDER BY country")
+        cur.execute(
+            "SELECT country, count(*) AS customers FROM demo.customers GROUP BY country ORDER BY country"
+        )
         print("customers per country:", cur.fetchall())
 
         cur.execute("SELECT * FROM demo.products WHERE category = ? ORDER BY product_id", ("books",))

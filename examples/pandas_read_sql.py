@@ -1,6 +1,6 @@
 """Read query results into pandas with ``pandas.read_sql`` on an ADBC connection (no SQLAlchemy needed).
 
-    python examples/pandas_read_sql.py [URI]   # default grpc://127.0.0.1:32010, a node started with --demo
+python examples/pandas_read_sql.py [URI]   # default grpc://127.0.0.1:32010, a node started with --demo
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.flight as flight
 
-from flightmanager import FlightConfig, FlightManager, create_manager
-from flightmanager.errors import to_flight_error
+from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
+from spark_flight_sql.flightmanager.errors import to_flight_error
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -64,10 +64,20 @@ class DatasetRequest:
             return cls("/".join(part.decode() for part in descriptor.path))
         try:
             command = json.loads(descriptor.command)
-            path, columns, filter_ = command["path"], command.get("columns") or [], command.get("filter") or None
+            path, columns, filter_ = (
+                command["path"],
+                command.get("columns") or [],
+                command.get("filter") or None,
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise pa.ArrowInvalid('a CMD descriptor holds JSON: {"path": ..., "columns": [...], "filter": ...}') from None
-        if not isinstance(path, str) or not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise pa.ArrowInvalid(
+                'a CMD descriptor holds JSON: {"path": ..., "columns": [...], "filter": ...}'
+            ) from None
+        if (
+            not isinstance(path, str)
+            or not isinstance(columns, list)
+            or not all(isinstance(c, str) for c in columns)
+        ):
             raise pa.ArrowInvalid("path must be a string and columns a list of strings")
         if filter_ is not None and not isinstance(filter_, str):
             raise pa.ArrowInvalid("filter must be a Spark SQL expression, as a string")
@@ -77,7 +87,9 @@ class DatasetRequest:
 class ParquetFlightServer(flight.FlightServerBase):
     """Serves the Parquet datasets under ``data_dir``, each result spread over the cluster by ``manager``."""
 
-    def __init__(self, location: str, data_dir: Path, spark: SparkSession, manager: FlightManager, **options: Any) -> None:
+    def __init__(
+        self, location: str, data_dir: Path, spark: SparkSession, manager: FlightManager, **options: Any
+    ) -> None:
         """``options`` go to ``FlightServerBase`` (TLS certificates, middleware)."""
         super().__init__(location, **options)
         self.data_dir = data_dir.resolve()
@@ -102,7 +114,9 @@ class ParquetFlightServer(flight.FlightServerBase):
             schema = ds.dataset(self.data_dir / name, format="parquet", partitioning="hive").schema
             yield flight.FlightInfo(schema, flight.FlightDescriptor.for_path(name), [], -1, -1)
 
-    def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
         """Start the read on the cluster; answer at once with one endpoint per node."""
         request = DatasetRequest.from_descriptor(descriptor)
         try:
@@ -131,7 +145,11 @@ def build_spark(master: str, conf: dict[str, str]) -> SparkSession:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("parquet-flight-server")
-    for key, value in {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false", **conf}.items():
+    for key, value in {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        **conf,
+    }.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -147,11 +165,17 @@ def stop_spark(spark: SparkSession) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line; ``conf`` becomes a dict, with ``--host`` and ``--port`` as their conf keys."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--data", required=True, type=Path, help="folder of Parquet datasets (sub-folders or .parquet files)")
+    parser.add_argument(
+        "--data", required=True, type=Path, help="folder of Parquet datasets (sub-folders or .parquet files)"
+    )
     parser.add_argument("--host", help="address to bind (spark.flight.host, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="public Flight port (spark.flight.port, default 32010; 0 picks one)")
+    parser.add_argument(
+        "--port", type=int, help="public Flight port (spark.flight.port, default 32010; 0 picks one)"
+    )
     parser.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark conf setting; repeatable")
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark conf setting; repeatable"
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"--data {args.data} is not a folder")
@@ -195,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     server: ParquetFlightServer | None = None
     try:
         server = ParquetFlightServer(
-            config.location(config.host, config.port), args.data, spark, manager, **config.server_tls_options(public=True)
+            config.location(config.host, config.port),
+            args.data,
+            spark,
+            manager,
+            **config.server_tls_options(public=True),
         )
         manager.start(server.port)
         print(f"parquet-flight-server: {len(server.datasets())} datasets in {server.data_dir}", flush=True)

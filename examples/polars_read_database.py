@@ -1,6 +1,6 @@
 """Read query results into polars with ``polars.read_database`` on an ADBC connection (Arrow all the way).
 
-    python examples/polars_read_database.py [URI]   # default grpc://127.0.0.1:32010, a node started with --demo
+python examples/polars_read_database.py [URI]   # default grpc://127.0.0.1:32010, a node started with --demo
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ def main(argv: Sequence[str] = ()) -> int:
         sales = pl.read_database("SELECT customer_id, quantity FROM demo.sales", connection=conn)
     per_year = dates.group_by("year").len().sort("year")
     print(f"dates: {dates.height} rows, per year {per_year.rows()}")
-    top = sales.group_by("customer_id").agg(pl.col("quantity").sum()).sort(["quantity", "customer_id"], descending=[True, False])
+    top = (
+        sales.group_by("customer_id")
+        .agg(pl.col("quantity").sum())
+        .sort(["quantity", "customer_id"], descending=[True, False])
+    )
     print(f"sales: {sales.height} rows, top customer {top.row(0)}")
     return 0
 

@@ -48,7 +48,9 @@ def main(argv: Sequence[str] = ()) -> int:
             requests = [(info.descriptor.path[0].decode(), info.descriptor) for info in client.list_flights()]
         for name, descriptor in requests:
             table, endpoints = read_flight(client, descriptor)
-            print(f"{name}: {table.num_rows} rows, {endpoints} endpoints, columns {','.join(table.column_names)}")
+            print(
+                f"{name}: {table.num_rows} rows, {endpoints} endpoints, columns {','.join(table.column_names)}"
+            )
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-import datasource
+from spark_flight_sql import datasource
 
 DEFAULT_URI = "grpc://127.0.0.1:32010"
 DEFAULT_TABLE = "default.sales_by_day"
@@ -45,7 +45,11 @@ def main(argv: Sequence[str] = ()) -> int:
         print(f"read: schema {sales.schema.simpleString()}")  # from the server, before the query runs
         by_day = sales.groupBy("date").agg(F.sum("quantity").alias("units"))
         by_day.write.format("flightsql").option("uri", uri).option("table", table).mode("overwrite").save()
-        back = read(spark, uri, dbtable=table).agg(F.count("*").alias("days"), F.sum("units").alias("units")).first()
+        back = (
+            read(spark, uri, dbtable=table)
+            .agg(F.count("*").alias("days"), F.sum("units").alias("units"))
+            .first()
+        )
         print(f"wrote {table}: {back.days} days, {back.units} units")
     finally:
         spark.stop()

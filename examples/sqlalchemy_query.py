@@ -42,17 +42,24 @@ def main(argv: Sequence[str] = ()) -> int:
     """Run a text query with a bound parameter, a Core select, and reflection; print each result."""
     engine = create_engine(engine_url(argv[0] if argv else DEFAULT_URI))
     customers = Table(
-        "customers", MetaData(schema="demo"),
-        Column("customer_id", Integer), Column("name", String), Column("country", String),
+        "customers",
+        MetaData(schema="demo"),
+        Column("customer_id", Integer),
+        Column("name", String),
+        Column("country", String),
     )
     try:
         with engine.connect() as conn:
-            first = text("SELECT customer_id, name FROM demo.customers WHERE customer_id <= :n ORDER BY customer_id")
+            first = text(
+                "SELECT customer_id, name FROM demo.customers WHERE customer_id <= :n ORDER BY customer_id"
+            )
             print("first customers:", [tuple(row) for row in conn.execute(first, {"n": 3})])
             country = customers.c.country
             per_country = select(country, func.count().label("n")).group_by(country).order_by(country)
             print("per country:", [tuple(row) for row in conn.execute(per_country)])
-        print("columns:", [column["name"] for column in inspect(engine).get_columns("products", schema="demo")])
+        print(
+            "columns:", [column["name"] for column in inspect(engine).get_columns("products", schema="demo")]
+        )
     finally:
         engine.dispose()
     return 0

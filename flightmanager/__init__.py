@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flightmanager.config import ConfKey, FlightConfig
-from flightmanager.errors import FlightManagerError
-from flightmanager.manager import DistributedResult, FlightManager
-from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
+from spark_flight_sql.flightmanager.errors import FlightManagerError
+from spark_flight_sql.flightmanager.manager import DistributedResult, FlightManager
+from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,11 +33,11 @@ __all__ = [
 def create_manager(config: FlightConfig, spark: SparkSession) -> FlightManager:
     """The FlightManager named by ``config.manager``; call ``start(public_port)`` on it next."""
     if config.manager == "local":
-        from flightmanager.local import LocalFlightManager
+        from spark_flight_sql.flightmanager.local import LocalFlightManager
 
         return LocalFlightManager(config, spark)
     if config.manager == "zookeeper":
-        from flightmanager.zookeeper import ZooKeeperFlightManager
+        from spark_flight_sql.flightmanager.zookeeper import ZooKeeperFlightManager
 
         return ZooKeeperFlightManager(config, spark)
     raise ValueError(f"{ConfKey.MANAGER.value} must be 'local' or 'zookeeper', not {config.manager!r}")

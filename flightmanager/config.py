@@ -175,13 +175,21 @@ class FlightConfig:
             port=_int(ConfKey.PORT, value(ConfKey.PORT, str(DEFAULT_PORT))),
             public_host=value(ConfKey.PUBLIC_HOST, default_public),
             internal_host=value(ConfKey.INTERNAL_HOST, host),
-            internal_port=_int(ConfKey.INTERNAL_PORT, value(ConfKey.INTERNAL_PORT, str(DEFAULT_INTERNAL_PORT))),
+            internal_port=_int(
+                ConfKey.INTERNAL_PORT, value(ConfKey.INTERNAL_PORT, str(DEFAULT_INTERNAL_PORT))
+            ),
             manager=value(ConfKey.MANAGER, cls.manager).lower(),
-            max_message_bytes=_int(ConfKey.MAX_MESSAGE_BYTES, value(ConfKey.MAX_MESSAGE_BYTES, str(cls.max_message_bytes))),
+            max_message_bytes=_int(
+                ConfKey.MAX_MESSAGE_BYTES, value(ConfKey.MAX_MESSAGE_BYTES, str(cls.max_message_bytes))
+            ),
             result_ttl=_float(ConfKey.RESULT_TTL, value(ConfKey.RESULT_TTL, str(cls.result_ttl))),
-            stream_timeout=_float(ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))),
+            stream_timeout=_float(
+                ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))
+            ),
             push_method=value(ConfKey.PUSH_METHOD, cls.push_method),
-            stream_idle_timeout=_float(ConfKey.STREAM_IDLE_TIMEOUT, value(ConfKey.STREAM_IDLE_TIMEOUT, str(cls.stream_idle_timeout))),
+            stream_idle_timeout=_float(
+                ConfKey.STREAM_IDLE_TIMEOUT, value(ConfKey.STREAM_IDLE_TIMEOUT, str(cls.stream_idle_timeout))
+            ),
             stream_early=_flag(ConfKey.STREAM_EARLY, lookup(ConfKey.STREAM_EARLY.value)),
             node_id=lookup(ConfKey.NODE_ID.value) or None,
             zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
@@ -190,9 +198,13 @@ class FlightConfig:
                 ConfKey.ZOOKEEPER_SESSION_TIMEOUT,
                 value(ConfKey.ZOOKEEPER_SESSION_TIMEOUT, str(cls.zookeeper_session_timeout)),
             ),
-            buffer_max_bytes=_int(ConfKey.BUFFER_MAX_BYTES, value(ConfKey.BUFFER_MAX_BYTES, str(cls.buffer_max_bytes))),
+            buffer_max_bytes=_int(
+                ConfKey.BUFFER_MAX_BYTES, value(ConfKey.BUFFER_MAX_BYTES, str(cls.buffer_max_bytes))
+            ),
             buffer_spill_dir=lookup(ConfKey.BUFFER_SPILL_DIR.value) or None,
-            cluster_secret=_cluster_secret(lookup(ConfKey.CLUSTER_SECRET.value), lookup(ConfKey.CLUSTER_SECRET_FILE.value)),
+            cluster_secret=_cluster_secret(
+                lookup(ConfKey.CLUSTER_SECRET.value), lookup(ConfKey.CLUSTER_SECRET_FILE.value)
+            ),
             **_tls_settings(lookup),
         )
         config.validate()
@@ -208,7 +220,9 @@ class FlightConfig:
         if self.max_message_bytes < 64 * 1024:
             raise ValueError(f"{ConfKey.MAX_MESSAGE_BYTES.value} must be at least 65536 bytes")
         if self.result_ttl <= 0 or self.stream_timeout <= 0:
-            raise ValueError(f"{ConfKey.RESULT_TTL.value} and {ConfKey.STREAM_TIMEOUT.value} must be positive")
+            raise ValueError(
+                f"{ConfKey.RESULT_TTL.value} and {ConfKey.STREAM_TIMEOUT.value} must be positive"
+            )
         if self.manager == "zookeeper" and not self.zookeeper_url:
             raise ValueError(f"{ConfKey.MANAGER.value}=zookeeper needs {ConfKey.ZOOKEEPER_URL.value}")
         if not self.zookeeper_path.startswith("/") or self.zookeeper_path.endswith("/"):
@@ -218,19 +232,33 @@ class FlightConfig:
         if self.buffer_max_bytes is not None and self.buffer_max_bytes < 1024 * 1024:
             raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
-            raise ValueError(f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}")
+            raise ValueError(
+                f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}"
+            )
         if self.stream_idle_timeout <= 0:
             raise ValueError(f"{ConfKey.STREAM_IDLE_TIMEOUT.value} must be positive")
         if self.tls_enabled:
-            missing = [key.value for key, value in ((ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
-                                                    (ConfKey.TLS_KEY_FILE, self.tls_private_key)) if not value]
+            missing = [
+                key.value
+                for key, value in (
+                    (ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
+                    (ConfKey.TLS_KEY_FILE, self.tls_private_key),
+                )
+                if not value
+            ]
             if missing:
                 raise ValueError(f"{ConfKey.TLS_ENABLED.value}=true needs {' and '.join(missing)}")
         else:
-            stray = [key.value for key, value in ((ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
-                                                  (ConfKey.TLS_KEY_FILE, self.tls_private_key),
-                                                  (ConfKey.TLS_CLIENT_CA_FILE, self.tls_client_ca),
-                                                  (ConfKey.TLS_CA_FILE, self.tls_ca)) if value]
+            stray = [
+                key.value
+                for key, value in (
+                    (ConfKey.TLS_CERT_FILE, self.tls_cert_chain),
+                    (ConfKey.TLS_KEY_FILE, self.tls_private_key),
+                    (ConfKey.TLS_CLIENT_CA_FILE, self.tls_client_ca),
+                    (ConfKey.TLS_CA_FILE, self.tls_ca),
+                )
+                if value
+            ]
             if stray:
                 raise ValueError(
                     f"{', '.join(stray)} set but {ConfKey.TLS_ENABLED.value} is false: set it to true to serve "
@@ -243,13 +271,17 @@ MIN_SECRET_BYTES = 32
 
 def _cluster_secret(value: str | None, path: str | None) -> bytes | None:
     if value and path:
-        raise ValueError(f"set {ConfKey.CLUSTER_SECRET.value} or {ConfKey.CLUSTER_SECRET_FILE.value}, not both")
+        raise ValueError(
+            f"set {ConfKey.CLUSTER_SECRET.value} or {ConfKey.CLUSTER_SECRET_FILE.value}, not both"
+        )
     if path:
         try:
             with open(path, "rb") as file:
                 secret = file.read().strip()
         except OSError as exc:
-            raise ValueError(f"{ConfKey.CLUSTER_SECRET_FILE.value}: cannot read {path}: {exc.strerror}") from None
+            raise ValueError(
+                f"{ConfKey.CLUSTER_SECRET_FILE.value}: cannot read {path}: {exc.strerror}"
+            ) from None
         key = ConfKey.CLUSTER_SECRET_FILE
     elif value:
         secret, key = value.strip().encode(), ConfKey.CLUSTER_SECRET
@@ -292,8 +324,15 @@ def _tls_settings(lookup: Callable[[str], str | None]) -> dict[str, object]:
     import ssl
 
     enabled = _flag(ConfKey.TLS_ENABLED, lookup(ConfKey.TLS_ENABLED.value))
-    paths = {key: lookup(key.value) or None for key in (
-        ConfKey.TLS_CERT_FILE, ConfKey.TLS_KEY_FILE, ConfKey.TLS_CLIENT_CA_FILE, ConfKey.TLS_CA_FILE)}
+    paths = {
+        key: lookup(key.value) or None
+        for key in (
+            ConfKey.TLS_CERT_FILE,
+            ConfKey.TLS_KEY_FILE,
+            ConfKey.TLS_CLIENT_CA_FILE,
+            ConfKey.TLS_CA_FILE,
+        )
+    }
     pems = {key: _read_pem(key, path) if path else None for key, path in paths.items()}
     cert, key_file = paths[ConfKey.TLS_CERT_FILE], paths[ConfKey.TLS_KEY_FILE]
     if enabled and cert and key_file:
@@ -310,7 +349,9 @@ def _tls_settings(lookup: Callable[[str], str | None]) -> dict[str, object]:
             try:
                 ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
             except (ssl.SSLError, ValueError) as exc:
-                raise ValueError(f"{ca_key.value}: {paths[ca_key]} holds no usable certificate ({exc})") from None
+                raise ValueError(
+                    f"{ca_key.value}: {paths[ca_key]} holds no usable certificate ({exc})"
+                ) from None
     return {
         "tls_enabled": enabled,
         "tls_cert_chain": pems[ConfKey.TLS_CERT_FILE],

@@ -3,7 +3,7 @@
 The FlightManager knows nothing of SQL, but its errors and the Spark errors of the jobs it runs
 reach clients through any Flight server that embeds it. This module owns the mapping every
 layer uses: :func:`to_flight_error` here (for servers that embed only the FlightManager) and
-:func:`flightsql.errors.to_flight_error` (the Flight SQL front end, built on these tables).
+:func:`spark_flight_sql.flightsql.errors.to_flight_error` (the Flight SQL front end, built on these tables).
 
 The FlightManager's errors, each naming its status in a ``status`` class attribute:
 
@@ -130,8 +130,8 @@ __all__ = [
     "PushUnauthenticatedError",
     "QueryCancelledError",
     "QueryFailedError",
-    "StreamTimeoutError",
     "StreamInterruptedError",
+    "StreamTimeoutError",
     "UnknownTicketError",
     "WrongNodeError",
     "flight_exception",
@@ -363,7 +363,7 @@ def to_flight_error(exc: BaseException) -> Exception:
     A ``pyarrow.flight.FlightError`` is returned as it is; an error that names its status
     (:func:`status_of`) and a Spark error (:func:`spark_error`) get theirs; anything else is
     INTERNAL. For servers that embed only the FlightManager; Flight SQL servers use
-    :func:`flightsql.errors.to_flight_error`, which follows the same tables.
+    :func:`spark_flight_sql.flightsql.errors.to_flight_error`, which follows the same tables.
     """
     if isinstance(exc, flight.FlightError):
         return exc
@@ -419,11 +419,7 @@ def _from_pyspark(exc: BaseException) -> tuple[str, str] | None:
     status = _status_of_sqlstate(_ask(exc, "getSqlState"))
     if status is None:
         status = next(
-            (
-                target
-                for name, target in _SPARK_CLASS_FALLBACK
-                if isinstance(exc, getattr(errors, name, ()))
-            ),
+            (target for name, target in _SPARK_CLASS_FALLBACK if isinstance(exc, getattr(errors, name, ()))),
             "INTERNAL",
         )
     return status, _with_condition(condition, str(exc))

@@ -20,8 +20,8 @@ from typing import Any
 
 import pyarrow.flight as flight
 
-from flightmanager.errors import PushRejectedError, PushUnauthenticatedError, to_flight_error
-from flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.errors import PushRejectedError, PushUnauthenticatedError, to_flight_error
+from spark_flight_sql.flightmanager.results import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +31,23 @@ PUSH_SECRET_HEADER = "x-spark-flight-push-secret"
 """Call header carrying the query's push secret, hex-encoded."""
 MIDDLEWARE_KEY = "spark-flight-push-auth"
 
-_REFUSED_RPC = "this is a node's internal push port: it takes only DoPut pushes of query partitions from Spark executors"
+_REFUSED_RPC = (
+    "this is a node's internal push port: it takes only DoPut pushes of query partitions from Spark executors"
+)
 
 
 def push_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
     """The call headers of a push into ``query_id`` with its push ``secret``."""
-    return [(PUSH_QUERY_HEADER.encode(), query_id.encode()), (PUSH_SECRET_HEADER.encode(), secret.hex().encode())]
+    return [
+        (PUSH_QUERY_HEADER.encode(), query_id.encode()),
+        (PUSH_SECRET_HEADER.encode(), secret.hex().encode()),
+    ]
 
 
 class PushDescriptor:
     """The DoPut descriptor of one pushed partition attempt (no secret: that travels in a header)."""
 
-    __slots__ = ("query_id", "partition", "attempt")
+    __slots__ = ("attempt", "partition", "query_id")
 
     def __init__(self, query_id: str, partition: int, attempt: int) -> None:
         self.query_id = query_id
@@ -145,7 +150,9 @@ class InternalFlightServer(flight.FlightServerBase):
         """Receive one attempt's batches; answer whether they were staged."""
         try:
             credentials = context.get_middleware(MIDDLEWARE_KEY)
-            if not isinstance(credentials, PushCredentials):  # the middleware lets no call through without them
+            if not isinstance(
+                credentials, PushCredentials
+            ):  # the middleware lets no call through without them
                 raise PushUnauthenticatedError("a push needs its query's push secret")
             push = PushDescriptor.from_descriptor(descriptor)
             if not hmac.compare_digest(push.query_id.encode(), credentials.query_id.encode()):
@@ -167,11 +174,15 @@ class InternalFlightServer(flight.FlightServerBase):
     # Every other RPC is refused by the middleware before it gets here; these say the same should
     # the middleware ever be bypassed.
 
-    def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
-    def get_schema(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
+    def get_schema(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.SchemaResult:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from flightmanager.manager import FlightManager
-from flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.manager import FlightManager
+from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
 
 
 class LocalFlightManager(FlightManager):
@@ -41,7 +41,9 @@ class LocalFlightManager(FlightManager):
         """From this process."""
         cutoff = time.time() - max_age
         with self._records_lock:
-            old = [name for name, (_, written) in self._records.items() if name[0] == kind and written < cutoff]
+            old = [
+                name for name, (_, written) in self._records.items() if name[0] == kind and written < cutoff
+            ]
             for name in old:
                 del self._records[name]
         return len(old)
@@ -70,9 +72,16 @@ class LocalFlightManager(FlightManager):
         self.store.confirm(query_id, partition, attempt)
 
     def _record_outcome(
-        self, query_id: str, state: QueryState, *, error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None,
+        status: str | None = None,
     ) -> bool:
         decided = self.store.state(query_id) is QueryState.RUNNING
-        self._settle_share(query_id, state, error=error, status=status, attempts=(attempts or {}).get(self.node_id, []))
+        self._settle_share(
+            query_id, state, error=error, status=status, attempts=(attempts or {}).get(self.node_id, [])
+        )
         return decided

@@ -28,15 +28,21 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightmanager.config import FlightConfig
-from flightmanager.errors import FlightManagerError, QueryFailedError, WrongNodeError, from_spark_exception, to_flight_error
-from flightmanager.internal_server import InternalFlightServer
-from flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
-from flightmanager.push import PushNode, PushSummary, PushTarget
-from flightmanager.results import ResultStore
-from flightmanager.batches import split_batch
-from flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
-from flightmanager.task_listener import TaskSuccessListener
+from spark_flight_sql.flightmanager.batches import split_batch
+from spark_flight_sql.flightmanager.config import FlightConfig
+from spark_flight_sql.flightmanager.errors import (
+    FlightManagerError,
+    QueryFailedError,
+    WrongNodeError,
+    from_spark_exception,
+    to_flight_error,
+)
+from spark_flight_sql.flightmanager.internal_server import InternalFlightServer
+from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+from spark_flight_sql.flightmanager.push import PushNode, PushSummary, PushTarget
+from spark_flight_sql.flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
+from spark_flight_sql.flightmanager.task_listener import TaskSuccessListener
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -52,9 +58,14 @@ class DistributedResult:
     schema: pa.Schema
     endpoints: tuple[Endpoint, ...]
 
-    def flight_endpoints(self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket) -> list[flight.FlightEndpoint]:
+    def flight_endpoints(
+        self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket
+    ) -> list[flight.FlightEndpoint]:
         """Flight endpoints, each ticket passed through ``wrap_ticket`` (e.g. into a Flight SQL ticket)."""
-        return [flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(e.location)]) for e in self.endpoints]
+        return [
+            flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(e.location)])
+            for e in self.endpoints
+        ]
 
 
 class FlightManager(ABC):
@@ -87,7 +98,9 @@ class FlightManager(ABC):
 
     def start(self, public_port: int) -> NodeInfo:
         """Start the internal server and join the cluster as the node reachable on ``public_port``."""
-        cluster_secret = self.cluster_secret  # the zookeeper manager reads it from the cluster now, not mid-push
+        cluster_secret = (
+            self.cluster_secret
+        )  # the zookeeper manager reads it from the cluster now, not mid-push
         self._internal = InternalFlightServer(
             self.config.location(self.config.internal_host, self.config.internal_port),
             self.store,
@@ -96,7 +109,11 @@ class FlightManager(ABC):
             **self.config.server_tls_options(public=False),
         )
         host = socket.gethostname()
-        internal_host = self.config.public_host if self.config.internal_host in ("0.0.0.0", "::") else self.config.internal_host
+        internal_host = (
+            self.config.public_host
+            if self.config.internal_host in ("0.0.0.0", "::")
+            else self.config.internal_host
+        )
         self._node = NodeInfo(
             node_id=self.node_id,
             public_location=self.config.location(self.config.public_host, public_port),
@@ -163,7 +180,9 @@ class FlightManager(ABC):
 
     # ---- the API a Flight server uses ------------------------------------------------------
 
-    def distribute(self, df: DataFrame, description: str = "", *, here_only: bool = False) -> DistributedResult:
+    def distribute(
+        self, df: DataFrame, description: str = "", *, here_only: bool = False
+    ) -> DistributedResult:
         """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on).
 
         ``here_only``: executors push every partition to this node, which serves the whole result
@@ -183,7 +202,9 @@ class FlightManager(ABC):
         )
         self._open_query(query_id, schema, nodes)
         self._listener.register(query_id, self._confirm)
-        job = PushJob(df, target, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id)
+        job = PushJob(
+            df, target, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id
+        )
         with self._jobs_lock:
             self._jobs[query_id] = job
         threading.Thread(
@@ -204,19 +225,28 @@ class FlightManager(ABC):
         query_id = uuid.uuid4().hex
         secret = self.push_secret(query_id)
         self.store.create(query_id, schema, secret, partitions=[0])
-        job = CollectJob(df, schema, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id)
+        job = CollectJob(
+            df, schema, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id
+        )
         with self._jobs_lock:
             self._jobs[query_id] = job
             self._collected_here.add(query_id)
         threading.Thread(
-            target=self._collect, args=(query_id, secret, schema, job), name=f"flight-collect-{query_id[:8]}", daemon=True
+            target=self._collect,
+            args=(query_id, secret, schema, job),
+            name=f"flight-collect-{query_id[:8]}",
+            daemon=True,
         ).start()
         ticket = NodeTicket(query_id, self.node_id).encode()
-        return DistributedResult(query_id, schema, (Endpoint(ticket, self.node.public_location, self.node_id),))
+        return DistributedResult(
+            query_id, schema, (Endpoint(ticket, self.node.public_location, self.node_id),)
+        )
 
     def _collect(self, query_id: str, secret: bytes, schema: pa.Schema, job: CollectJob) -> None:
         try:
-            batches = (piece for batch in job.run() for piece in split_batch(batch, self.config.max_message_bytes))
+            batches = (
+                piece for batch in job.run() for piece in split_batch(batch, self.config.max_message_bytes)
+            )
             self.store.receive(query_id, secret, 0, 0, batches, schema)
             self.store.finish(query_id, [(0, 0)])
         except BaseException as exc:  # noqa: BLE001 - every failure becomes the result's outcome
@@ -266,12 +296,14 @@ class FlightManager(ABC):
             return
         try:
             self._share_finished(query_id, abandoned=abandoned)
-        except Exception:  # noqa: BLE001 - called from streams' cleanup, which must not fail a delivered result
+        except Exception:
             log.exception("query %s: could not report this node's share as over", query_id)
             with self._jobs_lock:
                 self._finished_shares.pop(query_id, None)  # another path (the TTL) may try again
 
-    def flight_stream(self, ticket: bytes, context: flight.ServerCallContext | None = None) -> flight.FlightDataStream:
+    def flight_stream(
+        self, ticket: bytes, context: flight.ServerCallContext | None = None
+    ) -> flight.FlightDataStream:
         """:meth:`open_stream` as a Flight stream, errors turned into Flight statuses."""
         try:
             schema, batches = self.open_stream(ticket, context.is_cancelled if context is not None else None)
@@ -366,8 +398,13 @@ class FlightManager(ABC):
 
     @abstractmethod
     def _record_outcome(
-        self, query_id: str, state: QueryState, *, error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None,
+        status: str | None = None,
     ) -> bool:
         """Record the query's terminal state so every serving node ends its stream accordingly.
         ``attempts`` (FINISHED only) maps each node to the (partition, attempt) pairs it serves.
@@ -402,7 +439,12 @@ class FlightManager(ABC):
                 self._jobs.pop(query_id, None)
 
     def _settle_share(
-        self, query_id: str, state: QueryState, *, error: str | None, status: str | None,
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None,
+        status: str | None,
         attempts: Sequence[tuple[int, int]],
     ) -> None:
         """Apply a query's outcome to this node's share: ``attempts`` are the (partition, attempt)
@@ -427,7 +469,7 @@ class FlightManager(ABC):
         log.info("query %s: cancelling the job (%s)", query_id, reason)
         try:
             job.cancel()
-        except Exception:  # noqa: BLE001 - Spark may be stopping
+        except Exception:
             log.debug("cancel failed", exc_info=True)
         return True
 

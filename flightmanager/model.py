@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 
-from flightmanager.errors import UnknownTicketError
+from spark_flight_sql.flightmanager.errors import UnknownTicketError
 
 
 class QueryState(str, Enum):

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightmanager.batches import split_batches
-from flightmanager.internal_server import PushDescriptor, push_headers
+from spark_flight_sql.flightmanager.batches import split_batches
+from spark_flight_sql.flightmanager.internal_server import PushDescriptor, push_headers
 
 _clients: dict[tuple[str, bytes | None], flight.FlightClient] = {}
 _clients_lock = threading.Lock()
@@ -84,7 +84,11 @@ def _client(location: str, tls_root_certs: bytes | None) -> flight.FlightClient:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            tls = {"tls_root_certs": tls_root_certs} if tls_root_certs is not None and location.startswith("grpc+tls:") else {}
+            tls = (
+                {"tls_root_certs": tls_root_certs}
+                if tls_root_certs is not None and location.startswith("grpc+tls:")
+                else {}
+            )
             client = flight.FlightClient(location, **tls)
             _clients[key] = client
         return client
@@ -98,7 +102,9 @@ def push_partition(
     descriptor = PushDescriptor(target.query_id, partition, attempt).to_descriptor()
     options = flight.FlightCallOptions(headers=push_headers(target.query_id, target.secret))
     try:
-        writer, reader = _client(node.internal_location, target.tls_root_certs).do_put(descriptor, target.schema, options)
+        writer, reader = _client(node.internal_location, target.tls_root_certs).do_put(
+            descriptor, target.schema, options
+        )
         try:
             for batch in split_batches(batches, target.max_message_bytes):
                 writer.write_batch(batch)
@@ -133,7 +139,9 @@ def _executor_host() -> str:
     return socket.gethostname()
 
 
-def push_jvm_batches(target: PushTarget, partition: int, serialized: Iterator[bytes]) -> Iterator[tuple[int, int, str, int]]:
+def push_jvm_batches(
+    target: PushTarget, partition: int, serialized: Iterator[bytes]
+) -> Iterator[tuple[int, int, str, int]]:
     """``mapPartitionsWithIndex`` body for the JVM path: the elements are IPC record batch messages."""
     from pyspark import TaskContext
 
@@ -159,10 +167,26 @@ def push_arrow_batches(target: PushTarget, batches: Iterator[pa.RecordBatch]) ->
         for batch in batches:
             yield batch if batch.schema.equals(target.schema) else _conform(batch, target.schema)
 
-    summary = push_partition(target, context.partitionId(), context.taskAttemptId(), conformed(), _executor_host())
+    summary = push_partition(
+        target, context.partitionId(), context.taskAttemptId(), conformed(), _executor_host()
+    )
     yield pa.RecordBatch.from_pylist(
-        [{"partition": summary.partition, "attempt": summary.attempt, "node_id": summary.node_id, "rows": summary.rows}],
-        schema=pa.schema([("partition", pa.int32()), ("attempt", pa.int64()), ("node_id", pa.string()), ("rows", pa.int64())]),
+        [
+            {
+                "partition": summary.partition,
+                "attempt": summary.attempt,
+                "node_id": summary.node_id,
+                "rows": summary.rows,
+            }
+        ],
+        schema=pa.schema(
+            [
+                ("partition", pa.int32()),
+                ("attempt", pa.int64()),
+                ("node_id", pa.string()),
+                ("rows", pa.int64()),
+            ]
+        ),
     )
 
 

@@ -13,7 +13,7 @@ Memory and spill
 every attempt (being received, staged or committed); None keeps everything in memory. A pushed
 batch is counted and kept, under the store's lock, only if it fits under the limit. The first batch
 of an attempt that does not fit, and every later batch of that attempt, is appended to that
-attempt's spill file (one Arrow IPC stream file per attempt, see :mod:`flightmanager.spill`). So an
+attempt's spill file (one Arrow IPC stream file per attempt, see :mod:`spark_flight_sql.flightmanager.spill`). So an
 attempt is an in-memory prefix followed by an optional file, and is read back in that order: its
 in-memory batches, then its file, streamed batch by batch. Memory the reader frees goes to later
 pushes, never back to an attempt already spilling, which keeps one file per attempt in order.
@@ -78,8 +78,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flightmanager.config import ConfKey
-from flightmanager.errors import (
+from spark_flight_sql.flightmanager.config import ConfKey
+from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
     QueryCancelledError,
@@ -87,8 +87,8 @@ from flightmanager.errors import (
     StreamTimeoutError,
     UnknownTicketError,
 )
-from flightmanager.model import QueryState
-from flightmanager.spill import SpillArea, SpillError, SpillFile, SpillWriter
+from spark_flight_sql.flightmanager.model import QueryState
+from spark_flight_sql.flightmanager.spill import SpillArea, SpillError, SpillFile, SpillWriter
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,9 @@ class ResultStore:
 
     # ---- lifecycle of a result -------------------------------------------------------------
 
-    def create(self, query_id: str, schema: pa.Schema, secret: bytes, partitions: Sequence[int] | None = None) -> None:
+    def create(
+        self, query_id: str, schema: pa.Schema, secret: bytes, partitions: Sequence[int] | None = None
+    ) -> None:
         """Open a result that executors may push into with ``secret``."""
         with self._lock:
             self._results[query_id] = _Result(
@@ -239,8 +241,12 @@ class ResultStore:
         the result rather than leave it silently short."""
         missing = [p for p, a in attempts if not self.confirm(query_id, p, a)]
         if missing and self.state(query_id) is QueryState.RUNNING:
-            self.fail(query_id, FlightManagerError(
-                f"query {query_id}: partitions {missing} succeeded but their data never reached this node"))
+            self.fail(
+                query_id,
+                FlightManagerError(
+                    f"query {query_id}: partitions {missing} succeeded but their data never reached this node"
+                ),
+            )
             return
         self._set_state(query_id, QueryState.FINISHED, None, [p for p, _ in attempts])
 
@@ -385,7 +391,9 @@ class ResultStore:
         _delete(dropped)
         return True
 
-    def _accept(self, result: _Result, partition: int, attempt: int, incoming: _Incoming, batch: pa.RecordBatch) -> None:
+    def _accept(
+        self, result: _Result, partition: int, attempt: int, incoming: _Incoming, batch: pa.RecordBatch
+    ) -> None:
         """Keep one pushed batch in memory if it fits, else append it to the attempt's spill file."""
         with self._lock:
             wanted = self._wants_locked(result, partition)
@@ -400,12 +408,19 @@ class ResultStore:
         if incoming.writer is None:
             # Once an attempt spills, the rest of it goes to its file, so an early reader of it waits
             # for the whole push before it reads on from the file.
-            incoming.writer = self._spill.new_file(result.schema, f"{result.query_id}-p{partition}-a{attempt}")
+            incoming.writer = self._spill.new_file(
+                result.schema, f"{result.query_id}-p{partition}-a{attempt}"
+            )
             if incoming.writer is None:  # the store is closing
                 self._abandon(incoming)
                 return
-            log.debug("query %s partition %d attempt %d: memory full, spilling to %s",
-                      result.query_id, partition, attempt, self._spill.directory)
+            log.debug(
+                "query %s partition %d attempt %d: memory full, spilling to %s",
+                result.query_id,
+                partition,
+                attempt,
+                self._spill.directory,
+            )
         incoming.writer.write(batch)
 
     def _stage(self, result: _Result, partition: int, attempt: int, incoming: _Incoming) -> bool:
@@ -452,8 +467,13 @@ class ResultStore:
         dropped = result.staged.pop((partition, attempt), None)
         if dropped is None:
             return []
-        log.info("query %s partition %d: attempt %d discarded, attempt %d won",
-                 result.query_id, partition, attempt, result.committed_attempts.get(partition, -1))
+        log.info(
+            "query %s partition %d: attempt %d discarded, attempt %d won",
+            result.query_id,
+            partition,
+            attempt,
+            result.committed_attempts.get(partition, -1),
+        )
         return self._drop_locked(dropped)
 
     def _is_released(self, query_id: str, secret: bytes) -> bool:
@@ -488,7 +508,9 @@ class ResultStore:
         with self._lock:
             result = self._results.get(query_id)
             if result is None:
-                raise UnknownTicketError(f"no result for query {query_id} on this node (unknown, expired or released)")
+                raise UnknownTicketError(
+                    f"no result for query {query_id} on this node (unknown, expired or released)"
+                )
             if result.claimed:
                 raise UnknownTicketError(f"the ticket of query {query_id} was already consumed")
             result.claimed = True
@@ -502,8 +524,11 @@ class ResultStore:
             while (part := self._next_partition(result, position, is_cancelled)) is not None:
                 position += 1
                 early = result.early
-                reader = (self._read_partition(result, part) if early is None
-                          else self._read_early(result, part, early, is_cancelled))
+                reader = (
+                    self._read_partition(result, part)
+                    if early is None
+                    else self._read_early(result, part, early, is_cancelled)
+                )
                 with closing(reader) as batches:
                     for batch in batches:
                         result.handed_out = time.monotonic()
@@ -564,7 +589,9 @@ class ResultStore:
         """Stream an attempt that is not confirmed yet: its batches as they arrive, then its spill file
         once the push is complete, then wait for Spark to confirm that very attempt."""
         try:
-            yield from self._read_partition(result, part, lambda: self._take_arriving(result, part, early, is_cancelled))
+            yield from self._read_partition(
+                result, part, lambda: self._take_arriving(result, part, early, is_cancelled)
+            )
             self._await_confirmation(result, early, is_cancelled)
         finally:
             with self._lock:
@@ -619,7 +646,9 @@ class ResultStore:
             raise QueryCancelledError("the client cancelled the stream")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise StreamTimeoutError(f"no data for query {result.query_id} within {self._stream_timeout:.0f} s")
+            raise StreamTimeoutError(
+                f"no data for query {result.query_id} within {self._stream_timeout:.0f} s"
+            )
         self._changed.wait(min(_CANCEL_CHECK_SECONDS, remaining))
 
     def _raise_if_ended(self, result: _Result) -> None:
@@ -627,7 +656,9 @@ class ResultStore:
             if result.error is not None:
                 raise result.error
 
-    def _next_partition(self, result: _Result, position: int, is_cancelled: Callable[[], bool]) -> _Part | None:
+    def _next_partition(
+        self, result: _Result, position: int, is_cancelled: Callable[[], bool]
+    ) -> _Part | None:
         """Wait until the partition at ``position`` of this node's list is committed; None at the end."""
         deadline = time.monotonic() + self._stream_timeout
         with self._changed:
@@ -644,7 +675,10 @@ class ResultStore:
                         return result.reading
                     if result.state is QueryState.FINISHED:
                         raise _finished_without(result, wanted)
-                    if self._early_streaming and (part := self._bind_early_locked(result, wanted)) is not None:
+                    if (
+                        self._early_streaming
+                        and (part := self._bind_early_locked(result, wanted)) is not None
+                    ):
                         return part
                 self._wait_locked(result, deadline, is_cancelled)
 
@@ -657,8 +691,11 @@ class ResultStore:
             result.early = _Early(partition, staged[0], None)
         else:
             arriving = [
-                (attempt, incoming) for (p, attempt), incoming in result.receiving.items()
-                if p == partition and incoming.wanted and (incoming.part.batches or incoming.writer is not None)
+                (attempt, incoming)
+                for (p, attempt), incoming in result.receiving.items()
+                if p == partition
+                and incoming.wanted
+                and (incoming.part.batches or incoming.writer is not None)
             ]
             if not arriving:
                 return None
@@ -750,17 +787,22 @@ class ResultStore:
                         del self._released[query_id]
                 # Unread, or claimed by a DoGet whose stream never started (its client left first).
                 expired = [
-                    r.query_id for r in self._results.values() if not r.started and now - r.created > self._ttl
+                    r.query_id
+                    for r in self._results.values()
+                    if not r.started and now - r.created > self._ttl
                 ]
                 stalled = [r.query_id for r in self._results.values() if self._stalled_locked(r, now)]
             for query_id in stalled:
                 try:
                     if self._release_stalled(query_id):
-                        log.info("query %s: its reader took no batch for %g s; released the result",
-                                 query_id, self._idle_timeout)
+                        log.info(
+                            "query %s: its reader took no batch for %g s; released the result",
+                            query_id,
+                            self._idle_timeout,
+                        )
                         if self._on_abandoned is not None:
                             self._on_abandoned(query_id)
-                except Exception:  # noqa: BLE001 - the reaper must outlive any one result
+                except Exception:
                     log.exception("query %s: releasing a stalled result failed", query_id)
             for query_id in expired:
                 log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
@@ -768,7 +810,7 @@ class ResultStore:
                     self.release(query_id)
                     if self._on_abandoned is not None:
                         self._on_abandoned(query_id)
-                except Exception:  # noqa: BLE001 - the reaper must outlive any one result
+                except Exception:
                     log.exception("query %s: releasing an expired result failed", query_id)
 
 

@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flightmanager.task_listener import PUSH_QUERY_PROPERTY
-from flightmanager.push import PUSH_SUMMARY_DDL, PushSummary, PushTarget, push_arrow_batches, push_jvm_batches
+from spark_flight_sql.flightmanager.push import (
+    PUSH_SUMMARY_DDL,
+    PushSummary,
+    PushTarget,
+    push_arrow_batches,
+    push_jvm_batches,
+)
+from spark_flight_sql.flightmanager.task_listener import PUSH_QUERY_PROPERTY
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -72,7 +78,9 @@ def cancel_job_group(df: DataFrame, job_group: str) -> None:
 class PushJob:
     """One Spark job that pushes every partition of a DataFrame's result to the nodes of ``target``."""
 
-    def __init__(self, df: DataFrame, target: PushTarget, *, jvm: bool, job_group: str, description: str) -> None:
+    def __init__(
+        self, df: DataFrame, target: PushTarget, *, jvm: bool, job_group: str, description: str
+    ) -> None:
         self._df = df
         self._target = target
         self._jvm = jvm
@@ -88,13 +96,20 @@ class PushJob:
             if self._jvm:
                 pushed = self._jvm_push_rdd(context, on_partitions)
             else:
-                pushed = self._df.mapInArrow(functools.partial(push_arrow_batches, self._target), PUSH_SUMMARY_DDL)
+                pushed = self._df.mapInArrow(
+                    functools.partial(push_arrow_batches, self._target), PUSH_SUMMARY_DDL
+                )
             # Set only now, so that jobs run while planning (shuffles, broadcasts) are not taken
             # for the push job by the task listener.
             context.setLocalProperty(PUSH_QUERY_PROPERTY, self._target.query_id)
             rows = pushed.collect()
         finally:
-            for key in (PUSH_QUERY_PROPERTY, "spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            for key in (
+                PUSH_QUERY_PROPERTY,
+                "spark.jobGroup.id",
+                "spark.job.description",
+                "spark.job.interruptOnCancel",
+            ):
                 context.setLocalProperty(key, None)  # type: ignore[arg-type]
         return [PushSummary(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 
@@ -118,7 +133,9 @@ class CollectJob:
     """Collects a small DataFrame's result as Arrow on the driver, with the same conversion as the
     push path (``toArrowBatchRdd``, so every type a push supports), cancellable like a push job."""
 
-    def __init__(self, df: DataFrame, schema: pa.Schema, *, jvm: bool, job_group: str, description: str) -> None:
+    def __init__(
+        self, df: DataFrame, schema: pa.Schema, *, jvm: bool, job_group: str, description: str
+    ) -> None:
         self._df = df
         self._schema = schema
         self._jvm = jvm

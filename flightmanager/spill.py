@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flightmanager.errors import FlightManagerError
+from spark_flight_sql.flightmanager.errors import FlightManagerError
 
 DEFAULT_PREFIX = "flight-spill-"
 SUFFIX = ".arrows"
@@ -130,7 +130,12 @@ class SpillWriter:
     """One spill file being written: an Arrow IPC stream, one batch at a time."""
 
     def __init__(
-        self, area: SpillArea, path: Path, sink: pa.NativeFile, schema: pa.Schema, options: pa.ipc.IpcWriteOptions
+        self,
+        area: SpillArea,
+        path: Path,
+        sink: pa.NativeFile,
+        schema: pa.Schema,
+        options: pa.ipc.IpcWriteOptions,
     ) -> None:
         self._area = area
         self._path = path

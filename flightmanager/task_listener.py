@@ -39,7 +39,7 @@ class _Listener:
             if query_id:
                 stage_ids = event.stageIds()
                 self._owner.track(str(query_id), [int(stage_ids.apply(i)) for i in range(stage_ids.length())])
-        except Exception:  # noqa: BLE001 - a listener must never break Spark's listener bus
+        except Exception:
             log.exception("flight task listener: onJobStart failed")
 
     def onTaskEnd(self, event: Any) -> None:  # noqa: N802 - Java interface method
@@ -50,7 +50,7 @@ class _Listener:
             info = event.taskInfo()
             if info.successful():
                 self._owner.succeeded(query_id, int(info.partitionId()), int(info.taskId()))
-        except Exception:  # noqa: BLE001 - a listener must never break Spark's listener bus
+        except Exception:
             log.exception("flight task listener: onTaskEnd failed")
 
     def __getattr__(self, name: str) -> Callable[..., None]:

@@ -39,10 +39,10 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 
-from flightmanager.config import FlightConfig
-from flightmanager.errors import FlightManagerError, QueryFailedError
-from flightmanager.manager import FlightManager
-from flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.config import FlightConfig
+from spark_flight_sql.flightmanager.errors import FlightManagerError, QueryFailedError
+from spark_flight_sql.flightmanager.manager import FlightManager
+from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -57,8 +57,10 @@ _SHUTDOWN_SECONDS = 5.0
 def _quietly(operation: Callable[..., object], *args: object) -> None:
     try:
         operation(*args)
-    except Exception:  # noqa: BLE001 - best effort at shutdown; the session's end removes ephemerals
+    except Exception:
         log.debug("ZooKeeper clean-up at shutdown failed", exc_info=True)
+
+
 DRAINED = b"drained"
 ABANDONED = b"abandoned"
 
@@ -80,7 +82,7 @@ def _logged(watch: Callable[..., bool]) -> Callable[..., bool]:
     def guarded(*args: Any) -> bool:
         try:
             return watch(*args)
-        except Exception:  # noqa: BLE001 - keep watching; the next event may succeed
+        except Exception:
             log.exception("ZooKeeper watch failed")
             return True
 
@@ -159,7 +161,9 @@ class ZooKeeperFlightManager(FlightManager):
 
     def _register(self, node: NodeInfo) -> None:
         path = f"{self._nodes_path}/{node.node_id}"
-        body = json.dumps({"public": node.public_location, "internal": node.internal_location, "host": node.host})
+        body = json.dumps(
+            {"public": node.public_location, "internal": node.internal_location, "host": node.host}
+        )
         try:
             self._zk.retry(self._zk.create, path, body.encode(), ephemeral=True)
         except NodeExistsError:
@@ -185,7 +189,7 @@ class ZooKeeperFlightManager(FlightManager):
     def _reregister(self) -> None:
         try:
             self._register(self.node)
-        except Exception:  # noqa: BLE001 - kazoo retries the connection; the next CONNECTED tries again
+        except Exception:
             log.exception("node %s could not re-register", self.node_id)
             self._session_lost.set()
 
@@ -204,7 +208,7 @@ class ZooKeeperFlightManager(FlightManager):
             if node_id != self.node_id:
                 try:
                     self._node_left(node_id)
-                except Exception:  # noqa: BLE001 - one failure must not hide the other departures
+                except Exception:
                     log.exception("handling the departure of node %s failed", node_id)
         return True
 
@@ -266,7 +270,10 @@ class ZooKeeperFlightManager(FlightManager):
             if tracked.owner == node_id:
                 log.warning("query %s: its owner %s left the cluster", tracked.query_id, node_id)
                 self.store.fail(
-                    tracked.query_id, QueryFailedError(f"the node running this query ({node_id}) left the cluster", "UNAVAILABLE")
+                    tracked.query_id,
+                    QueryFailedError(
+                        f"the node running this query ({node_id}) left the cluster", "UNAVAILABLE"
+                    ),
                 )
                 # The failed share stays until its reader has seen the error (or the TTL passes).
                 self._forget(tracked.query_id, delete=True, release=False)
@@ -274,7 +281,9 @@ class ZooKeeperFlightManager(FlightManager):
                 if not tracked.finished:
                     reason = f"node {node_id}, which serves part of this result, left the cluster"
                     self._cancel_job(tracked.query_id, reason)
-                    self._record_outcome(tracked.query_id, QueryState.FAILED, error=reason, status="UNAVAILABLE")
+                    self._record_outcome(
+                        tracked.query_id, QueryState.FAILED, error=reason, status="UNAVAILABLE"
+                    )
                 self._settle(tracked)
 
     # ---- queries: the owner's side -----------------------------------------------------------
@@ -361,22 +370,33 @@ class ZooKeeperFlightManager(FlightManager):
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))
         try:
-            self._zk.retry(self._zk.set, self._query_path(query_id, "assignment"), json.dumps(assignment).encode())
+            self._zk.retry(
+                self._zk.set, self._query_path(query_id, "assignment"), json.dumps(assignment).encode()
+            )
         except NoNodeError:
             pass  # released (cancelled) before the job started
 
     def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
         self.store.confirm(query_id, partition, attempt)
         try:
-            self._zk.retry(self._zk.create, self._query_path(query_id, "confirmed", str(partition)), str(attempt).encode())
+            self._zk.retry(
+                self._zk.create,
+                self._query_path(query_id, "confirmed", str(partition)),
+                str(attempt).encode(),
+            )
         except NodeExistsError:
             pass  # a speculative copy already won
         except NoNodeError:
             pass  # the query was released meanwhile
 
     def _record_outcome(
-        self, query_id: str, state: QueryState, *, error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None, status: str | None = None,
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None,
+        status: str | None = None,
     ) -> bool:
         with self._lock:
             tracked = self._tracked.get(query_id)
@@ -385,7 +405,9 @@ class ZooKeeperFlightManager(FlightManager):
         body = {"state": state.value, "error": error, "status": status, "attempts": attempts or {}}
         try:
             # Version 0 is the empty outcome created with the query: the first outcome written stands.
-            self._zk.retry(self._zk.set, self._query_path(query_id, "outcome"), json.dumps(body).encode(), version=0)
+            self._zk.retry(
+                self._zk.set, self._query_path(query_id, "outcome"), json.dumps(body).encode(), version=0
+            )
         except BadVersionError:
             return False
         except NoNodeError:
@@ -406,12 +428,12 @@ class ZooKeeperFlightManager(FlightManager):
         for query_id in unknown:
             try:
                 self._ensure_query(query_id)
-            except Exception:  # noqa: BLE001 - one bad query must not stop the others
+            except Exception:
                 log.exception("query %s: could not load it", query_id)
         for tracked in vanished:
             try:
                 self._vanished(tracked)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("query %s: could not settle its disappearance", tracked.query_id)
         return True
 
@@ -422,7 +444,8 @@ class ZooKeeperFlightManager(FlightManager):
         if self.store.state(tracked.query_id) is QueryState.RUNNING:
             self._cancel_job(tracked.query_id, "its metadata left ZooKeeper")
             self.store.fail(
-                tracked.query_id, QueryFailedError("the cluster gave this query up (a node left the cluster)", "UNAVAILABLE")
+                tracked.query_id,
+                QueryFailedError("the cluster gave this query up (a node left the cluster)", "UNAVAILABLE"),
             )
         self._forget(tracked.query_id, delete=False, release=False)
 
@@ -507,14 +530,18 @@ class ZooKeeperFlightManager(FlightManager):
     def _apply_outcome(self, query_id: str, body: dict[str, Any]) -> None:
         state = QueryState(body["state"])
         attempts = [(int(p), int(a)) for p, a in body["attempts"].get(self.node_id, [])]
-        self._settle_share(query_id, state, error=body.get("error"), status=body.get("status"), attempts=attempts)
+        self._settle_share(
+            query_id, state, error=body.get("error"), status=body.get("status"), attempts=attempts
+        )
         if state is QueryState.CANCELLED:
             self._finish_share(query_id, abandoned=True)
 
     def _share_finished(self, query_id: str, *, abandoned: bool) -> None:
         try:
             self._zk.retry(
-                self._zk.create, self._query_path(query_id, "done", self.node_id), ABANDONED if abandoned else DRAINED
+                self._zk.create,
+                self._query_path(query_id, "done", self.node_id),
+                ABANDONED if abandoned else DRAINED,
             )
         except (NodeExistsError, NoNodeError):
             pass

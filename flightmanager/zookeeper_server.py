@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from flightsql.java import check_java, java_executable
+from spark_flight_sql.flightsql.java import check_java, java_executable
 
 __all__ = ["EmbeddedZooKeeper", "ZooKeeperStartError", "zookeeper_jars"]
 
@@ -76,7 +76,9 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ZooKeeperStartError(f"ZooKeeper cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise ZooKeeperStartError(
+                f"ZooKeeper cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
 
 
 def _free_port(host: str) -> int:

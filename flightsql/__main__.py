@@ -1,4 +1,4 @@
-"""``python -m flightsql`` is the ``spark-flight-sql`` command; spark-submit can run this file too."""
+"""``python -m spark_flight_sql.flightsql`` is the ``spark-flight-sql`` command; spark-submit can run this file too."""
 
 import os
 import sys
@@ -8,6 +8,6 @@ if not __package__:
     _here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != _here]
 
-from flightsql.cli import main  # noqa: E402
+from spark_flight_sql.flightsql.cli import main
 
 main(prog_name="spark-flight-sql")

@@ -6,7 +6,7 @@ one typed handler per Flight SQL command, named as in arrow-rs's ``FlightSqlServ
 ``do_put_<command>`` and ``do_action_<action>``. Handlers receive the decoded protobuf
 message and never see ``google.protobuf.Any``; results are encoded back here. Subclasses
 override the handlers they support; every other one answers UNIMPLEMENTED naming the
-command. All public entry points convert errors with :class:`flightsql.errors.flight_errors`.
+command. All public entry points convert errors with :class:`spark_flight_sql.flightsql.errors.flight_errors`.
 
 :data:`ROUTES` is the one table from a command's Any type URL to its handler for each RPC.
 
@@ -31,11 +31,11 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from google.protobuf.message import Message
 
-from flightsql import protocol, schemas
-from flightsql.errors import InvalidArgument, Unimplemented, flight_errors, guarded
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.settings import DEFAULT_MAX_SQL_LENGTH, SqlConfKey
+from spark_flight_sql.flightsql import protocol, schemas
+from spark_flight_sql.flightsql.errors import InvalidArgument, Unimplemented, flight_errors, guarded
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.settings import DEFAULT_MAX_SQL_LENGTH, SqlConfKey
 
 __all__ = [
     "ACTION_HANDLERS",
@@ -133,7 +133,7 @@ ACTION_HANDLERS: Mapping[str, str] = MappingProxyType(
         "CloseSession": "do_action_close_session",
     }
 )
-"""``Action.type`` -> handler; :data:`flightsql.protocol.ACTIONS` says how each is encoded."""
+"""``Action.type`` -> handler; :data:`spark_flight_sql.flightsql.protocol.ACTIONS` says how each is encoded."""
 
 SQL_TEXT_FIELDS: Mapping[type[Message], str] = MappingProxyType(
     {
@@ -183,17 +183,13 @@ class FlightSqlServerBase(flight.FlightServerBase):
 
     # --- Flight RPC entry points (the edge) -----------------------------------------------
 
-    def get_flight_info(
-        self, context: Context, descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
+    def get_flight_info(self, context: Context, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         """GetFlightInfo: dispatch the descriptor's command to ``get_flight_info_*``."""
         with flight_errors():
             command, handler = self._route(self._descriptor_command(descriptor), "get_flight_info")
             return handler(context, command, descriptor)
 
-    def get_schema(
-        self, context: Context, descriptor: flight.FlightDescriptor
-    ) -> flight.SchemaResult:
+    def get_schema(self, context: Context, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
         """GetSchema: dispatch the descriptor's command to ``get_schema_*``.
 
         Handlers return a ``pa.Schema`` (a ``flight.SchemaResult`` is accepted as well). Of the
@@ -246,10 +242,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
     def list_actions(self, context: Context) -> list[flight.ActionType]:
         """ListActions: every Flight SQL and Flight session action."""
         with flight_errors():
-            return [
-                flight.ActionType(spec.type, spec.description)
-                for spec in protocol.ACTIONS.values()
-            ]
+            return [flight.ActionType(spec.type, spec.description) for spec in protocol.ACTIONS.values()]
 
     def do_action(self, context: Context, action: flight.Action) -> list[flight.Result]:
         """DoAction: decode the body, call ``do_action_*``, encode its result."""
@@ -282,9 +275,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         route = ROUTES[protocol.type_url(command)]
         name = getattr(route, rpc)
         if name is None:
-            raise InvalidArgument(
-                f"{protocol.command_name(command)} cannot be used with {_RPC_NAMES[rpc]}"
-            )
+            raise InvalidArgument(f"{protocol.command_name(command)} cannot be used with {_RPC_NAMES[rpc]}")
         self._check_sql(command)
         return command, getattr(self, name)
 
@@ -300,8 +291,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         """InvalidArgument when a request part is over ``max_request_bytes``, before parsing it."""
         if size > self.max_request_bytes:
             raise InvalidArgument(
-                f"the {what} is {size} bytes long; this server accepts at most "
-                f"{self.max_request_bytes} bytes"
+                f"the {what} is {size} bytes long; this server accepts at most {self.max_request_bytes} bytes"
             )
 
     def _check_sql(self, message: Message) -> None:
@@ -395,9 +385,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         """Execute a prepared statement with the parameters bound so far."""
-        raise _unimplemented(
-            "CommandPreparedStatementQuery", "get_flight_info_prepared_statement"
-        )
+        raise _unimplemented("CommandPreparedStatementQuery", "get_flight_info_prepared_statement")
 
     def get_flight_info_catalogs(
         self,
@@ -634,9 +622,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         """Stream the database schemas."""
         raise _unimplemented("CommandGetDbSchemas", "do_get_schemas")
 
-    def do_get_tables(
-        self, context: Context, command: sql_pb2.CommandGetTables
-    ) -> flight.FlightDataStream:
+    def do_get_tables(self, context: Context, command: sql_pb2.CommandGetTables) -> flight.FlightDataStream:
         """Stream the tables."""
         raise _unimplemented("CommandGetTables", "do_get_tables")
 
@@ -649,7 +635,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
     def do_get_sql_info(
         self, context: Context, command: sql_pb2.CommandGetSqlInfo
     ) -> flight.FlightDataStream:
-        """Stream the SqlInfo rows (see :func:`flightsql.schemas.filter_sql_info`)."""
+        """Stream the SqlInfo rows (see :func:`spark_flight_sql.flightsql.schemas.filter_sql_info`)."""
         raise _unimplemented("CommandGetSqlInfo", "do_get_sql_info")
 
     def do_get_primary_keys(
@@ -722,9 +708,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
         """Run a prepared update once per uploaded parameter row; the affected row count."""
-        raise _unimplemented(
-            "CommandPreparedStatementUpdate", "do_put_prepared_statement_update"
-        )
+        raise _unimplemented("CommandPreparedStatementUpdate", "do_put_prepared_statement_update")
 
     def do_put_substrait_plan(
         self,
@@ -753,9 +737,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         self, context: Context, request: sql_pb2.ActionCreatePreparedSubstraitPlanRequest
     ) -> sql_pb2.ActionCreatePreparedStatementResult:
         """CreatePreparedSubstraitPlan: like CreatePreparedStatement, for a Substrait plan."""
-        raise _unimplemented(
-            "CreatePreparedSubstraitPlan", "do_action_create_prepared_substrait_plan"
-        )
+        raise _unimplemented("CreatePreparedSubstraitPlan", "do_action_create_prepared_substrait_plan")
 
     def do_action_begin_transaction(
         self, context: Context, request: sql_pb2.ActionBeginTransactionRequest
@@ -775,9 +757,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         """BeginSavepoint: the new savepoint's id."""
         raise _unimplemented("BeginSavepoint", "do_action_begin_savepoint")
 
-    def do_action_end_savepoint(
-        self, context: Context, request: sql_pb2.ActionEndSavepointRequest
-    ) -> None:
+    def do_action_end_savepoint(self, context: Context, request: sql_pb2.ActionEndSavepointRequest) -> None:
         """EndSavepoint: release or roll back to the savepoint."""
         raise _unimplemented("EndSavepoint", "do_action_end_savepoint")
 
@@ -823,9 +803,7 @@ class FlightSqlServerBase(flight.FlightServerBase):
         """CloseSession: close the session (ADBC sends this when a connection closes)."""
         raise _unimplemented("CloseSession", "do_action_close_session")
 
-    def do_action_fallback(
-        self, context: Context, action: flight.Action
-    ) -> Iterable[flight.Result | bytes]:
+    def do_action_fallback(self, context: Context, action: flight.Action) -> Iterable[flight.Result | bytes]:
         """An action that is not Flight SQL's; override to add your own. INVALID_ARGUMENT."""
         raise InvalidArgument(f"unknown action type: {action.type!r}")
 

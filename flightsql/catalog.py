@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from flightsql.sql_info import column_type_facts
-from flightsql.statements import quote_identifier
+from spark_flight_sql.flightsql.sql_info import column_type_facts
+from spark_flight_sql.flightsql.statements import quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -150,7 +150,9 @@ class TableRef:
             return quote_identifier(self.name)  # temporary views resolve by their bare name in every Spark 4
         if self.table_type == TEMPORARY_VIEW:
             return f"{quote_identifier(self.db_schema)}.{quote_identifier(self.name)}"  # global_temp.<view>
-        return f"{quote_identifier(self.catalog)}.{_namespace_sql(self.db_schema)}.{quote_identifier(self.name)}"
+        return (
+            f"{quote_identifier(self.catalog)}.{_namespace_sql(self.db_schema)}.{quote_identifier(self.name)}"
+        )
 
 
 class SparkCatalogs:
@@ -208,7 +210,9 @@ class SparkCatalogs:
         except Exception as exc:
             if strict:
                 raise
-            log.warning("cannot list the namespaces of catalog %s; leaving it out: %s", catalog, _summary(exc))
+            log.warning(
+                "cannot list the namespaces of catalog %s; leaving it out: %s", catalog, _summary(exc)
+            )
             return []
         schemas = [row[0] for row in rows]
         if catalog == SESSION_CATALOG:
@@ -251,7 +255,9 @@ class SparkCatalogs:
         """Temporary view names by namespace: ``""`` local ones, the global temp database's."""
         views: dict[str, list[str]] = {"": [], self.global_temp: []}
         # Listing the global temp database lists the local temporary views as well.
-        rows = self.spark.sql(f"SHOW TABLES IN {quote_identifier(SESSION_CATALOG)}.{quote_identifier(self.global_temp)}").collect()
+        rows = self.spark.sql(
+            f"SHOW TABLES IN {quote_identifier(SESSION_CATALOG)}.{quote_identifier(self.global_temp)}"
+        ).collect()
         for namespace, name, _ in rows:
             views.setdefault(namespace, []).append(name)
         return views
@@ -291,7 +297,7 @@ class SparkCatalogs:
         A view Spark can no longer analyse (a table it reads was dropped) gets an empty schema and
         a warning in the log, rather than failing the whole listing.
         """
-        from flightmanager.spark_job import arrow_schema, use_jvm
+        from spark_flight_sql.flightmanager.spark_job import arrow_schema, use_jvm
 
         try:
             df = self.spark.table(ref.sql_name)
@@ -308,7 +314,7 @@ class SparkCatalogs:
 
 def _summary(exc: BaseException) -> str:
     """Spark's message without its stack trace (these errors are expected: a trace says nothing more)."""
-    from flightmanager.errors import spark_error, truncate
+    from spark_flight_sql.flightmanager.errors import spark_error, truncate
 
     mapped = spark_error(exc)
     return mapped[1] if mapped else truncate(str(exc) or type(exc).__name__)

@@ -43,7 +43,7 @@ def main() -> None:
 )
 def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tuple[str, ...]) -> None:
     """Run a Flight SQL node until SIGINT or SIGTERM."""
-    from flightsql.server import serve as run
+    from spark_flight_sql.flightsql.server import serve as run
 
     try:
         code = run(master, conf, demo, init_scripts)
@@ -54,7 +54,11 @@ def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tu
 
 @main.command()
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=2181, show_default=True, help="Client port (0 picks a free one)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=2181,
+    show_default=True,
+    help="Client port (0 picks a free one).",
 )
 @click.option(
     "--data-dir",
@@ -65,7 +69,7 @@ def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tu
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def zookeeper(port: int, data_dir: str, host: str) -> None:
     """Run a real ZooKeeper server (from PySpark's jars) until SIGINT or SIGTERM, for development."""
-    from flightsql.zookeeper_command import run_zookeeper
+    from spark_flight_sql.flightsql.zookeeper_command import run_zookeeper
 
     sys.exit(run_zookeeper(port, data_dir, host))
 
@@ -88,7 +92,7 @@ def _read_password(name: str) -> str:
 def users_add(users_file: str, name: str) -> None:
     """Add NAME to USERS_FILE, or change their password. The password is read from standard input
     (one line; prompted for twice on a terminal), never from the command line."""
-    from flightsql.auth.users_file import UsersFile
+    from spark_flight_sql.flightsql.auth.users_file import UsersFile
 
     try:
         created = UsersFile(users_file).add(name, _read_password(name))
@@ -102,7 +106,7 @@ def users_add(users_file: str, name: str) -> None:
 @click.argument("name")
 def users_remove(users_file: str, name: str) -> None:
     """Remove NAME from USERS_FILE (their tokens stay valid until they expire)."""
-    from flightsql.auth.users_file import UsersFile
+    from spark_flight_sql.flightsql.auth.users_file import UsersFile
 
     try:
         removed = UsersFile(users_file).remove(name)

@@ -26,7 +26,7 @@ nested deeper than Python parses (a JSON ticket or handle of a hundred thousand 
 a number beyond what Python converts (a 400-digit timestamp, a date in the year 3 000 000); each
 is logged with its traceback, in case it is a bug of the server instead.
 
-Everything else follows the one mapping written down in :mod:`flightmanager.errors`, the lower
+Everything else follows the one mapping written down in :mod:`spark_flight_sql.flightmanager.errors`, the lower
 layer, which owns its tables: the exception that makes pyarrow.flight send each status (and
 why ALREADY_EXISTS goes out as INVALID_ARGUMENT), the statuses of pyarrow's own exceptions and
 of errors with a ``status`` attribute (the FlightManager's), the SQLSTATE and class rules for
@@ -48,7 +48,7 @@ from typing import ClassVar, TypeVar
 
 import pyarrow.flight as flight
 
-from flightmanager.errors import (
+from spark_flight_sql.flightmanager.errors import (
     MAX_MESSAGE_CHARS,
     flight_exception,
     spark_error,
@@ -164,7 +164,7 @@ _BY_STATUS: dict[str, type[FlightSqlError]] = {
 
 
 def as_flight_sql_error(exc: BaseException) -> FlightSqlError:
-    """``exc`` as one of our errors, following :mod:`flightmanager.errors`' mapping.
+    """``exc`` as one of our errors, following :mod:`spark_flight_sql.flightmanager.errors`' mapping.
 
     Our own errors come back unchanged; a RecursionError or OverflowError is InvalidArgument (see
     the module docstring). Anything that maps to INTERNAL because it is not a

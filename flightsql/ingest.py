@@ -35,18 +35,18 @@ import pyarrow.flight as flight
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from flightmanager.errors import spark_error
-from flightsql.errors import AlreadyExists, Cancelled, InvalidArgument, NotFound
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.spark_base import SparkHandlers
-from flightsql.statements import quote_identifier
-from flightsql.uploads import upload_batches
+from spark_flight_sql.flightmanager.errors import spark_error
+from spark_flight_sql.flightsql.errors import AlreadyExists, Cancelled, InvalidArgument, NotFound
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.spark_base import SparkHandlers
+from spark_flight_sql.flightsql.statements import quote_identifier
+from spark_flight_sql.flightsql.uploads import upload_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from flightmanager import FlightManager
-    from flightsql.authz import StatementAccess
+    from spark_flight_sql.flightmanager import FlightManager
+    from spark_flight_sql.flightsql.authz import StatementAccess
 
 __all__ = [
     "INGEST_OPTIONS",
@@ -166,12 +166,12 @@ def _parse_options(options: Mapping[str, str]) -> dict[str, object]:
     unknown = sorted(set(options) - set(INGEST_OPTIONS))
     if unknown:
         supported = ", ".join(f"{key!r} ({meaning})" for key, meaning in INGEST_OPTIONS.items())
-        raise InvalidArgument(f"unknown ingest option(s) {', '.join(map(repr, unknown))}; supported: {supported}")
+        raise InvalidArgument(
+            f"unknown ingest option(s) {', '.join(map(repr, unknown))}; supported: {supported}"
+        )
     table_format = options.get("format", "").strip() or None
     partition_by = tuple(c.strip() for c in options.get("partition_by", "").split(",") if c.strip())
     return {"table_format": table_format, "partition_by": partition_by}
-
-
 
 
 # ---- what Spark can store ------------------------------------------------------------------
@@ -466,13 +466,15 @@ class IngestHandlers(SparkHandlers):
     def _access(spark: SparkSession, request: IngestRequest) -> StatementAccess:
         """What an ingest writes, for the authorization policy: the table (created or appended to),
         or for a temporary table a view of the client's own session."""
-        from flightsql.authz import AccessKind, StatementAccess
-        from flightsql.authz.access import table_name
+        from spark_flight_sql.flightsql.authz import AccessKind, StatementAccess
+        from spark_flight_sql.flightsql.authz.access import table_name
 
         sql = f"-- bulk ingest into {request.table}"
         if request.temporary:
             name = table_name("system", "session", request.table)
-            return StatementAccess(AccessKind.DDL, frozenset(), frozenset({name}), sql, operation="Ingest", session_only=True)
+            return StatementAccess(
+                AccessKind.DDL, frozenset(), frozenset({name}), sql, operation="Ingest", session_only=True
+            )
         # The same parts as the table the ingest writes (_qualified_name).
         current = spark.catalog.currentCatalog()
         catalog = request.catalog or current
@@ -501,10 +503,15 @@ class IngestHandlers(SparkHandlers):
 
     def _exists(self, spark: SparkSession, request: IngestRequest, target: _Target) -> bool:
         if request.temporary:
-            return spark.catalog.tableExists(target.sql_name) and spark.catalog.getTable(target.sql_name).isTemporary
+            return (
+                spark.catalog.tableExists(target.sql_name)
+                and spark.catalog.getTable(target.sql_name).isTemporary
+            )
         return spark.catalog.tableExists(target.sql_name)
 
-    def _plan(self, spark: SparkSession, request: IngestRequest, target: _Target, schema: pa.Schema) -> IngestAction:
+    def _plan(
+        self, spark: SparkSession, request: IngestRequest, target: _Target, schema: pa.Schema
+    ) -> IngestAction:
         """Check the upload's schema and decide the action; errors say why it cannot be done."""
         if len(schema) == 0:
             raise InvalidArgument("the upload has no columns: a Spark table needs at least one")
@@ -527,7 +534,12 @@ class IngestHandlers(SparkHandlers):
         return action
 
     def _load(
-        self, spark: SparkSession, request: IngestRequest, target: _Target, folder: StagedFolder, schema: pa.Schema
+        self,
+        spark: SparkSession,
+        request: IngestRequest,
+        target: _Target,
+        folder: StagedFolder,
+        schema: pa.Schema,
     ) -> bool:
         """Write the staged upload into the target; whether the staged folder must be kept."""
         action = self._plan(spark, request, target, schema)

@@ -49,7 +49,11 @@ def check_java() -> int:
     """Return the major version of the usable Java, or raise :class:`JavaNotFoundError`."""
     java = java_executable()
     if java is None:
-        where = "JAVA_HOME does not point at a Java installation" if os.environ.get("JAVA_HOME") else "no `java` on PATH"
+        where = (
+            "JAVA_HOME does not point at a Java installation"
+            if os.environ.get("JAVA_HOME")
+            else "no `java` on PATH"
+        )
         raise JavaNotFoundError(f"Java not found ({where}). {INSTALL_HINT}")
     try:
         result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)

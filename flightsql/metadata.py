@@ -3,7 +3,7 @@
 Each metadata command is answered by one endpoint on this node whose ticket is the command itself:
 GetFlightInfo only checks what must fail at once (an unknown table for the key commands), DoGet
 computes the rows. GetSchema of each command is the fixed schema the base class returns. Where
-relations appear, and why, is in :mod:`flightsql.catalog`.
+relations appear, and why, is in :mod:`spark_flight_sql.flightsql.catalog`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from google.protobuf.message import Message
 
-from flightsql import __version__, schemas
-from flightsql.catalog import TABLE_TYPES, SparkCatalogs, TableRef
-from flightsql.errors import NotFound
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.spark_base import SparkHandlers
-from flightsql.sql_info import (
+from spark_flight_sql.flightsql import __version__, schemas
+from spark_flight_sql.flightsql.catalog import TABLE_TYPES, SparkCatalogs, TableRef
+from spark_flight_sql.flightsql.errors import NotFound
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.spark_base import SparkHandlers
+from spark_flight_sql.flightsql.sql_info import (
     RUNTIME_SQL_INFO_IDS,
     basic_sql_info,
     runtime_sql_info,
@@ -29,7 +29,7 @@ from flightsql.sql_info import (
 )
 
 if TYPE_CHECKING:
-    from flightsql.schemas import SqlInfoValue
+    from spark_flight_sql.flightsql.schemas import SqlInfoValue
 
 Context = flight.ServerCallContext
 
@@ -76,10 +76,14 @@ class MetadataHandlers(SparkHandlers):
         """One endpoint on this node, served from the ticket itself."""
         return self.command_flight_info(command, schemas.SQL_INFO, descriptor)
 
-    def do_get_sql_info(self, context: Context, command: sql_pb2.CommandGetSqlInfo) -> flight.FlightDataStream:
+    def do_get_sql_info(
+        self, context: Context, command: sql_pb2.CommandGetSqlInfo
+    ) -> flight.FlightDataStream:
         """The requested SqlInfo values (all of them when none are named)."""
         requested = list(command.info)
-        return flight.RecordBatchStream(schemas.filter_sql_info(self._sql_info(context, requested), requested))
+        return flight.RecordBatchStream(
+            schemas.filter_sql_info(self._sql_info(context, requested), requested)
+        )
 
     # ---- catalogs, schemas, tables, table types ---------------------------------------------------
 
@@ -90,7 +94,7 @@ class MetadataHandlers(SparkHandlers):
         return self.command_flight_info(command, schemas.CATALOGS, descriptor)
 
     def do_get_catalogs(self, context: Context, command: sql_pb2.CommandGetCatalogs) -> pa.Table:
-        """Every catalog, sorted (see :meth:`flightsql.catalog.SparkCatalogs.catalogs`)."""
+        """Every catalog, sorted (see :meth:`spark_flight_sql.flightsql.catalog.SparkCatalogs.catalogs`)."""
         names = SparkCatalogs(self.spark_for(context)).catalogs()
         return pa.Table.from_pydict({"catalog_name": names}, schema=schemas.CATALOGS)
 
@@ -154,7 +158,9 @@ class MetadataHandlers(SparkHandlers):
 
     # ---- keys: Spark enforces none, so every answer is empty, for tables that exist ---------------
 
-    def _require_table(self, context: Context, catalog: str | None, db_schema: str | None, table: str) -> None:
+    def _require_table(
+        self, context: Context, catalog: str | None, db_schema: str | None, table: str
+    ) -> None:
         if not SparkCatalogs(self.spark_for(context)).table_exists(catalog, db_schema, table):
             raise NotFound(f"table not found: {_table_name(catalog, db_schema, table)}")
 
@@ -162,7 +168,9 @@ class MetadataHandlers(SparkHandlers):
         self, context: Context, command: sql_pb2.CommandGetPrimaryKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table)
+        self._require_table(
+            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+        )
         return self.command_flight_info(command, schemas.PRIMARY_KEYS, descriptor)
 
     def do_get_primary_keys(self, context: Context, command: sql_pb2.CommandGetPrimaryKeys) -> pa.Table:
@@ -173,7 +181,9 @@ class MetadataHandlers(SparkHandlers):
         self, context: Context, command: sql_pb2.CommandGetExportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table)
+        self._require_table(
+            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+        )
         return self.command_flight_info(command, schemas.EXPORTED_KEYS, descriptor)
 
     def do_get_exported_keys(self, context: Context, command: sql_pb2.CommandGetExportedKeys) -> pa.Table:
@@ -184,7 +194,9 @@ class MetadataHandlers(SparkHandlers):
         self, context: Context, command: sql_pb2.CommandGetImportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table)
+        self._require_table(
+            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+        )
         return self.command_flight_info(command, schemas.IMPORTED_KEYS, descriptor)
 
     def do_get_imported_keys(self, context: Context, command: sql_pb2.CommandGetImportedKeys) -> pa.Table:

@@ -18,7 +18,7 @@ client and the ADBC Go driver (which uses arrow-go's client) all do:
   functions beside it translate those.
 
 :data:`ACTIONS` records which is which. Everything here raises
-:class:`flightsql.errors.InvalidArgument` for bytes that are not what they should be.
+:class:`spark_flight_sql.flightsql.errors.InvalidArgument` for bytes that are not what they should be.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import pyarrow.flight as flight
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import DecodeError, Message
 
-from flightsql.errors import InvalidArgument
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 __all__ = [
     "ACTIONS",
@@ -154,9 +154,7 @@ def unpack_command(data: bytes) -> Message:
     """
     wrapper = _parse_any(bytes(data), "command")
     # Any allows any host in the URL; resolve by the message name after the last "/".
-    spec = COMMANDS.get(wrapper.type_url) or _COMMANDS_BY_NAME.get(
-        wrapper.type_url.rsplit("/", 1)[-1]
-    )
+    spec = COMMANDS.get(wrapper.type_url) or _COMMANDS_BY_NAME.get(wrapper.type_url.rsplit("/", 1)[-1])
     if spec is None:
         raise InvalidArgument(f"unknown Flight SQL command type URL: {wrapper.type_url!r}")
     return _parse(spec.message, wrapper.value, spec.name)

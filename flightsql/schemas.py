@@ -17,7 +17,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 __all__ = [
     "CATALOGS",
@@ -101,9 +101,7 @@ XDBC_TYPE_INFO = pa.schema(
         pa.field("column_size", pa.int32(), nullable=True),
         _utf8("literal_prefix", True),
         _utf8("literal_suffix", True),
-        pa.field(
-            "create_params", pa.list_(pa.field("item", pa.utf8(), nullable=False)), nullable=True
-        ),
+        pa.field("create_params", pa.list_(pa.field("item", pa.utf8(), nullable=False)), nullable=True),
         pa.field("nullable", pa.int32(), nullable=False),
         pa.field("case_sensitive", pa.bool_(), nullable=False),
         pa.field("searchable", pa.int32(), nullable=False),

@@ -13,15 +13,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flightmanager.config import ConfKey, FlightConfig
-from flightsql.auth.base import Authenticator, Identity
-from flightsql.auth.settings import AuthConfKey, AuthMode, auth_mode, load_authenticator, token_ttl
-from flightsql.auth.signing import Signer
-from flightsql.auth.tokens import TokenService
-from flightsql.authz import AccessDenied, AllowAll, Policy, StatementAccess, load_policy
-from flightsql.errors import InvalidArgument, PermissionDenied
+from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
+from spark_flight_sql.flightsql.auth.base import Authenticator, Identity
+from spark_flight_sql.flightsql.auth.settings import (
+    AuthConfKey,
+    AuthMode,
+    auth_mode,
+    load_authenticator,
+    token_ttl,
+)
+from spark_flight_sql.flightsql.auth.signing import Signer
+from spark_flight_sql.flightsql.auth.tokens import TokenService
+from spark_flight_sql.flightsql.authz import AccessDenied, AllowAll, Policy, StatementAccess, load_policy
+from spark_flight_sql.flightsql.errors import InvalidArgument, PermissionDenied
 
-audit = logging.getLogger("flightsql.audit")
+audit = logging.getLogger("spark_flight_sql.audit")
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,11 @@ class Security:
             self.policy.check(identity, access)
         except AccessDenied as exc:
             audit.warning(
-                "denied user=%s kind=%s operation=%s reason=%s", identity.user, access.kind.value, access.operation, exc
+                "denied user=%s kind=%s operation=%s reason=%s",
+                identity.user,
+                access.kind.value,
+                access.operation,
+                exc,
             )
             raise PermissionDenied(str(exc)) from None
 

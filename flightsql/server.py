@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from flightmanager import FlightConfig, FlightManager, create_manager
-from flightsql.lifetime import wait_interruptibly
-from flightsql.spark_server import SparkFlightSqlServer
+from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
+from spark_flight_sql.flightsql.lifetime import wait_interruptibly
+from spark_flight_sql.flightsql.spark_server import SparkFlightSqlServer
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -162,7 +162,7 @@ def run_init_scripts(spark: SparkSession, paths: Sequence[str]) -> None:
 
 def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts: Sequence[str] = ()) -> int:
     """Run a node until SIGINT or SIGTERM; returns the process exit code."""
-    from flightsql.java import JavaNotFoundError, check_java
+    from spark_flight_sql.flightsql.java import JavaNotFoundError, check_java
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_logs()
@@ -172,7 +172,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     # Fail on a bad or unsafe setting before starting Spark.
-    from flightsql.security import Security
+    from spark_flight_sql.flightsql.security import Security
 
     Security.from_conf(conf.get, FlightConfig.from_conf(conf), secret=bytes(32))
     conf = dict(conf)
@@ -193,7 +193,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
         _exit_with_parent(signal.SIGTERM)
     try:
         if demo:
-            from flightsql.demo import register_demo_tables
+            from spark_flight_sql.flightsql.demo import register_demo_tables
 
             tables = register_demo_tables(spark)
             log.info("demo tables: %s", ", ".join(tables))

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Union
 
 import pyarrow.flight as flight
 
-from flightmanager import FlightManager
-from flightsql.errors import InvalidArgument
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.settings import ExecutionMode, parse_execution_mode
-from flightsql.spark_base import SparkHandlers
+from spark_flight_sql.flightmanager import FlightManager
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.settings import ExecutionMode, parse_execution_mode
+from spark_flight_sql.flightsql.spark_base import SparkHandlers
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,7 +139,9 @@ class SessionHandlers(SparkHandlers):
         self._next_expiry = 0.0
         # What an unset option returns to: the node's settings as it started (calls without a
         # session share the node's own Spark session and may change it since).
-        self._node_defaults: dict[str, str | None] = {key: spark.conf.get(key, None) for key in ALLOWED_SPARK_SETTINGS}
+        self._node_defaults: dict[str, str | None] = {
+            key: spark.conf.get(key, None) for key in ALLOWED_SPARK_SETTINGS
+        }
         self._node_defaults[CATALOG] = spark.catalog.currentCatalog()
         self._node_defaults[SCHEMA] = spark.catalog.currentDatabase()
 
@@ -210,7 +212,10 @@ class SessionHandlers(SparkHandlers):
             dropped = []
             while self._sessions:
                 oldest_id, oldest = next(iter(self._sessions.items()))
-                if now - oldest.used_at < self.settings.session_ttl and len(self._sessions) < MAX_NODE_SESSIONS:
+                if (
+                    now - oldest.used_at < self.settings.session_ttl
+                    and len(self._sessions) < MAX_NODE_SESSIONS
+                ):
                     break
                 dropped.append(self._sessions.pop(oldest_id))  # its options stay in the records
             node_session = self._sessions.get(session_id)
@@ -231,7 +236,9 @@ class SessionHandlers(SparkHandlers):
         """Set (or, with an empty value, unset) options; each rejected one is named in the result."""
         session_id = self._session_id(context)
         if session_id is None:
-            raise InvalidArgument(f"no session: keep the {COOKIE} cookie this server sets and send it with this call")
+            raise InvalidArgument(
+                f"no session: keep the {COOKIE} cookie this server sets and send it with this call"
+            )
         result = session_pb2.SetSessionOptionsResult()
         options = self._options(session_id, context)
         for name, value in request.session_options.items():
@@ -267,7 +274,9 @@ class SessionHandlers(SparkHandlers):
                     scratch.conf.set(name, options[name])
                     scratch.conf.unset(name)
                 elif name in (CATALOG, SCHEMA):
-                    scratch.catalog.setCurrentCatalog(options.get(CATALOG) or self._node_defaults[CATALOG] or "spark_catalog")
+                    scratch.catalog.setCurrentCatalog(
+                        options.get(CATALOG) or self._node_defaults[CATALOG] or "spark_catalog"
+                    )
                     if SCHEMA in options:
                         scratch.catalog.setCurrentDatabase(options[SCHEMA])
             except Exception:  # noqa: BLE001 - Spark refused the value
@@ -337,7 +346,10 @@ def _set_option(options: dict[str, str], name: str, value: session_pb2.SessionOp
 
 
 def _apply(
-    spark: SparkSession, before: Mapping[str, str], after: Mapping[str, str], defaults: Mapping[str, str | None]
+    spark: SparkSession,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    defaults: Mapping[str, str | None],
 ) -> None:
     """Move a Spark session from options ``before`` to options ``after``; an unset option takes
     its value in ``defaults`` again."""

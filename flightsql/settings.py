@@ -77,19 +77,29 @@ class SqlSettings:
         try:
             single_max_rows = cls.single_max_rows if rows is None else int(rows)
         except ValueError:
-            raise ValueError(f"{SqlConfKey.SINGLE_MAX_ROWS.value} must be a whole number, not {rows!r}") from None
+            raise ValueError(
+                f"{SqlConfKey.SINGLE_MAX_ROWS.value} must be a whole number, not {rows!r}"
+            ) from None
         try:
             prepared_ttl = cls.prepared_ttl if ttl is None else float(ttl.lower().removesuffix("s"))
         except ValueError:
-            raise ValueError(f"{SqlConfKey.PREPARED_TTL.value} must be a number of seconds, not {ttl!r}") from None
+            raise ValueError(
+                f"{SqlConfKey.PREPARED_TTL.value} must be a number of seconds, not {ttl!r}"
+            ) from None
         try:
-            session_seconds = cls.session_ttl if session_ttl is None else float(session_ttl.lower().removesuffix("s"))
+            session_seconds = (
+                cls.session_ttl if session_ttl is None else float(session_ttl.lower().removesuffix("s"))
+            )
         except ValueError:
-            raise ValueError(f"{SqlConfKey.SESSION_TTL.value} must be a number of seconds, not {session_ttl!r}") from None
+            raise ValueError(
+                f"{SqlConfKey.SESSION_TTL.value} must be a number of seconds, not {session_ttl!r}"
+            ) from None
         try:
             max_sql_length = cls.max_sql_length if sql_length is None else int(sql_length)
         except ValueError:
-            raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be a whole number of characters, not {sql_length!r}") from None
+            raise ValueError(
+                f"{SqlConfKey.MAX_SQL_LENGTH.value} must be a whole number of characters, not {sql_length!r}"
+            ) from None
         if max_sql_length <= 0:
             raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be positive")
         if session_seconds <= 0:
@@ -99,7 +109,9 @@ class SqlSettings:
                 f"{SqlConfKey.SINGLE_MAX_ROWS.value} must not be negative and {SqlConfKey.PREPARED_TTL.value} must be positive"
             )
         return cls(
-            execution_mode=parse_execution_mode(mode or cls.execution_mode.value, SqlConfKey.EXECUTION_MODE.value),
+            execution_mode=parse_execution_mode(
+                mode or cls.execution_mode.value, SqlConfKey.EXECUTION_MODE.value
+            ),
             single_max_rows=single_max_rows,
             prepared_ttl=prepared_ttl,
             session_ttl=session_seconds,

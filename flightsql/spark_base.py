@@ -1,6 +1,6 @@
 """What every group of Spark-backed Flight SQL handlers shares: the node's Spark and FlightManager.
 
-:class:`flightsql.spark_server.SparkFlightSqlServer` is assembled from one mixin per concern
+:class:`spark_flight_sql.flightsql.spark_server.SparkFlightSqlServer` is assembled from one mixin per concern
 (queries and updates, catalog metadata, bulk ingest, sessions); each mixin derives from
 :class:`SparkHandlers` and reaches Spark only through :meth:`SparkHandlers.spark_for`, so that
 every request runs in the caller's own Spark session.
@@ -13,21 +13,26 @@ from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
-from flightmanager import FlightManager
-from flightsql.auth.base import ANONYMOUS, Identity
-from flightsql.auth.middleware import MIDDLEWARE_KEY, AuthMiddleware, AuthMiddlewareFactory, HandshakeAccepted
-from flightsql.auth.settings import is_loopback
-from flightsql.base import FlightSqlServerBase
-from flightsql.security import Security
-from flightsql.settings import SqlSettings
-from flightsql.statements import check_parameter_rows, count_markers
+from spark_flight_sql.flightmanager import FlightManager
+from spark_flight_sql.flightsql.auth.base import ANONYMOUS, Identity
+from spark_flight_sql.flightsql.auth.middleware import (
+    MIDDLEWARE_KEY,
+    AuthMiddleware,
+    AuthMiddlewareFactory,
+    HandshakeAccepted,
+)
+from spark_flight_sql.flightsql.auth.settings import is_loopback
+from spark_flight_sql.flightsql.base import FlightSqlServerBase
+from spark_flight_sql.flightsql.security import Security
+from spark_flight_sql.flightsql.settings import SqlSettings
+from spark_flight_sql.flightsql.statements import check_parameter_rows, count_markers
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from flightsql.authz.access import StatementAccess
+    from spark_flight_sql.flightsql.authz.access import StatementAccess
 
-audit = logging.getLogger("flightsql.audit")
+audit = logging.getLogger("spark_flight_sql.audit")
 
 
 class SparkHandlers(FlightSqlServerBase):
@@ -40,7 +45,10 @@ class SparkHandlers(FlightSqlServerBase):
         self.settings = SqlSettings.from_conf(get)
         self.security = Security.from_conf(get, manager.config, manager.cluster_secret)
         if self.security.authenticator is None and not is_loopback(manager.config.host):
-            audit.warning("authentication is off (spark.flight.auth=none) on %s: anyone who reaches it is in", manager.config.host)
+            audit.warning(
+                "authentication is off (spark.flight.auth=none) on %s: anyone who reaches it is in",
+                manager.config.host,
+            )
         if self.security.authenticator is not None:
             middleware = dict(kwargs.pop("middleware", None) or {})  # type: ignore[call-overload]
             middleware[MIDDLEWARE_KEY] = AuthMiddlewareFactory(
@@ -74,7 +82,7 @@ class SparkHandlers(FlightSqlServerBase):
         if access is not None:
             self.security.authorize(identity, access)
             return
-        from flightsql.authz.access import analyse_access
+        from spark_flight_sql.flightsql.authz.access import analyse_access
 
         # A parameter is a literal except inside IDENTIFIER(...), where it names a table: then every
         # row may touch other tables and each distinct row is checked.
@@ -98,8 +106,10 @@ class SparkHandlers(FlightSqlServerBase):
                 seen.add(key)
                 self.security.authorize(identity, analyse_access(spark, sql, row))
 
-    def audit_statement(self, context: flight.ServerCallContext, what: str, sql: str, **fields: object) -> None:
-        """One ``flightsql.audit`` line per statement: who, from where, on which node, what."""
+    def audit_statement(
+        self, context: flight.ServerCallContext, what: str, sql: str, **fields: object
+    ) -> None:
+        """One ``spark_flight_sql.audit`` line per statement: who, from where, on which node, what."""
         details = " ".join(f"{key}={value}" for key, value in fields.items())
         audit.info(
             "%s user=%s node=%s peer=%s %s sql=%s",
@@ -112,7 +122,7 @@ class SparkHandlers(FlightSqlServerBase):
         )
 
     def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
-        """The Spark session a request runs in: the client's own session (see flightsql.sessions)."""
+        """The Spark session a request runs in: the client's own session (see spark_flight_sql.flightsql.sessions)."""
         return self.spark
 
     def session_ended(self, spark: SparkSession) -> None:

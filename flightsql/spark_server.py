@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightmanager import DistributedResult
-from flightmanager.errors import FlightManagerError
-from flightmanager.model import NodeTicket
-from flightsql import protocol
-from flightsql.errors import InvalidArgument, Unimplemented
-from flightsql.ingest import IngestHandlers
-from flightsql.metadata import MetadataHandlers
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
-from flightsql.sessions import SessionHandlers
-from flightsql.settings import ExecutionMode
-from flightsql.statements import (
+from spark_flight_sql.flightmanager import DistributedResult
+from spark_flight_sql.flightmanager.errors import FlightManagerError
+from spark_flight_sql.flightmanager.model import NodeTicket
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.errors import InvalidArgument, Unimplemented
+from spark_flight_sql.flightsql.ingest import IngestHandlers
+from spark_flight_sql.flightsql.metadata import MetadataHandlers
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.sessions import SessionHandlers
+from spark_flight_sql.flightsql.settings import ExecutionMode
+from spark_flight_sql.flightsql.statements import (
     PreparedStatement,
     StatementKind,
     classify,
@@ -29,14 +29,14 @@ from flightsql.statements import (
     parameter_rows,
     parameter_schema,
 )
-from flightsql.updates import run_update
-from flightsql.uploads import read_parameters
+from spark_flight_sql.flightsql.updates import run_update
+from spark_flight_sql.flightsql.uploads import read_parameters
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("flightsql.audit")
+audit = logging.getLogger("spark_flight_sql.audit")
 
 
 class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
@@ -47,14 +47,18 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
 
     # ---- queries -----------------------------------------------------------------------------
 
-    def _dataframe(self, spark: SparkSession, sql: str, rows: list[list[object]]) -> tuple[DataFrame, StatementKind]:
+    def _dataframe(
+        self, spark: SparkSession, sql: str, rows: list[list[object]]
+    ) -> tuple[DataFrame, StatementKind]:
         """Parse and analyse ``sql``, once per parameter row (rows of results appended in order).
         Commands run here, as Spark runs them eagerly."""
         kind = classify(spark, sql)
         frames = [spark.sql(sql, args=row or None) for row in rows]
         return functools.reduce(lambda left, right: left.unionAll(right), frames), kind
 
-    def _serve(self, context: flight.ServerCallContext, df: DataFrame, kind: StatementKind, sql: str) -> DistributedResult:
+    def _serve(
+        self, context: flight.ServerCallContext, df: DataFrame, kind: StatementKind, sql: str
+    ) -> DistributedResult:
         mode = self.execution_mode(context)
         # A command's rows are already on this node (Spark ran it while analysing it).
         if mode is ExecutionMode.AUTO and (kind.is_command or self._is_small(df)):
@@ -71,7 +75,10 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
             return False
 
     def _execute(
-        self, context: flight.ServerCallContext, statement: PreparedStatement, descriptor: flight.FlightDescriptor
+        self,
+        context: flight.ServerCallContext,
+        statement: PreparedStatement,
+        descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         identity = self.identity(context)
         spark = self.spark_for(context)
@@ -94,7 +101,10 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         )
 
     def get_flight_info_statement(
-        self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
+        self,
+        context: flight.ServerCallContext,
+        command: sql_pb2.CommandStatementQuery,
+        descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         """Start the query and return its endpoints as soon as it is analysed."""
         self._no_transactions(command.transaction_id)
@@ -110,7 +120,10 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         return self._execute(context, self._prepared(context, command.prepared_statement_handle), descriptor)
 
     def get_schema_statement(
-        self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementQuery, descriptor: flight.FlightDescriptor
+        self,
+        context: flight.ServerCallContext,
+        command: sql_pb2.CommandStatementQuery,
+        descriptor: flight.FlightDescriptor,
     ) -> flight.SchemaResult:
         """The result schema of a query, without running it."""
         spark = self.spark_for(context)
@@ -129,10 +142,12 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         self.authorize(context, spark, statement.sql, statement.argument_rows()[:1])
         return self._known_schema(spark, statement)
 
-    def _schema_of(self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind) -> pa.Schema | None:
+    def _schema_of(
+        self, spark: SparkSession, statement: PreparedStatement, kind: StatementKind
+    ) -> pa.Schema | None:
         """The statement's result schema, without running it; None when Spark cannot tell it yet
         (a command whose output depends on what it finds, markers whose values Spark needs)."""
-        from flightmanager.spark_job import arrow_schema, use_jvm
+        from spark_flight_sql.flightmanager.spark_job import arrow_schema, use_jvm
 
         if kind.is_command:
             return self._command_schema(spark, statement.sql) if kind.returns_rows else pa.schema([])
@@ -157,7 +172,7 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     @staticmethod
     def _command_schema(spark: SparkSession, sql: str) -> pa.Schema | None:
         """A command's output schema from its parsed plan (SHOW, DESCRIBE, SET, EXPLAIN declare it)."""
-        from flightmanager.spark_job import arrow_schema_of_struct
+        from spark_flight_sql.flightmanager.spark_job import arrow_schema_of_struct
 
         try:
             plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
@@ -169,20 +184,27 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     def _known_schema(self, spark: SparkSession, statement: PreparedStatement) -> flight.SchemaResult:
         schema = self._schema_of(spark, statement, classify(spark, statement.sql))
         if schema is None:
-            raise InvalidArgument("Spark needs the parameters' values to analyse this statement: bind them first")
+            raise InvalidArgument(
+                "Spark needs the parameters' values to analyse this statement: bind them first"
+            )
         return flight.SchemaResult(schema)
 
     def do_get_statement(
         self, context: flight.ServerCallContext, ticket: sql_pb2.TicketStatementQuery
     ) -> flight.FlightDataStream:
         """Stream this node's share of a result, while the job still runs (its user's only)."""
-        node_ticket = self.security.unbind(self.security.tickets, self.identity(context), ticket.statement_handle)
+        node_ticket = self.security.unbind(
+            self.security.tickets, self.identity(context), ticket.statement_handle
+        )
         return self.manager.flight_stream(node_ticket, context)
 
     # ---- updates (DDL and DML) ----------------------------------------------------------------
 
     def do_put_statement_update(
-        self, context: flight.ServerCallContext, command: sql_pb2.CommandStatementUpdate, reader: flight.MetadataRecordBatchReader
+        self,
+        context: flight.ServerCallContext,
+        command: sql_pb2.CommandStatementUpdate,
+        reader: flight.MetadataRecordBatchReader,
     ) -> int:
         """Run a DDL or DML statement; the affected row count, or -1 when Spark cannot know it."""
         self._no_transactions(command.transaction_id)
@@ -204,7 +226,9 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         if parameters.num_rows == 0:
             parameters = statement.parameters
         spark = self.spark_for(context)
-        self.authorize(context, spark, statement.sql, parameter_rows(parameters) if parameters is not None else None)
+        self.authorize(
+            context, spark, statement.sql, parameter_rows(parameters) if parameters is not None else None
+        )
         count = run_update(spark, statement.sql, parameters)
         self.audit_statement(context, "update", statement.sql, rows=count)
         return count
@@ -264,14 +288,18 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
         query_ids = {self._query_of(context, endpoint.ticket.ticket) for endpoint in info.endpoints}
         if not query_ids:
             raise InvalidArgument("this FlightInfo has no endpoints, so there is no query to cancel")
-        cancelled = [self.manager.cancel(query_id, "the client cancelled the query") for query_id in query_ids]
+        cancelled = [
+            self.manager.cancel(query_id, "the client cancelled the query") for query_id in query_ids
+        ]
         return protocol.CancelStatus.CANCELLED if any(cancelled) else protocol.CancelStatus.NOT_CANCELLABLE
 
     def _query_of(self, context: flight.ServerCallContext, ticket: bytes) -> str:
         command = protocol.unpack_command(ticket)
         if not isinstance(command, sql_pb2.TicketStatementQuery):
             raise InvalidArgument("only query results can be cancelled; this FlightInfo is of metadata")
-        node_ticket = self.security.unbind(self.security.tickets, self.identity(context), command.statement_handle)
+        node_ticket = self.security.unbind(
+            self.security.tickets, self.identity(context), command.statement_handle
+        )
         try:
             return NodeTicket.decode(node_ticket).query_id
         except FlightManagerError as exc:
@@ -282,19 +310,25 @@ class SparkFlightSqlServer(SessionHandlers, MetadataHandlers, IngestHandlers):
     @staticmethod
     def _no_transactions(transaction_id: bytes) -> None:
         if transaction_id:
-            raise InvalidArgument("this server has no transactions (Spark SQL has none): send no transaction id")
+            raise InvalidArgument(
+                "this server has no transactions (Spark SQL has none): send no transaction id"
+            )
 
     def do_action_begin_transaction(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionBeginTransactionRequest
     ) -> sql_pb2.ActionBeginTransactionResult:
         """Spark SQL has no transactions: UNIMPLEMENTED, as SqlInfo says."""
-        raise Unimplemented("transactions are not supported: Spark SQL runs each statement on its own (BeginTransaction)")
+        raise Unimplemented(
+            "transactions are not supported: Spark SQL runs each statement on its own (BeginTransaction)"
+        )
 
     def do_action_end_transaction(
         self, context: flight.ServerCallContext, request: sql_pb2.ActionEndTransactionRequest
     ) -> None:
         """Spark SQL has no transactions: UNIMPLEMENTED, as SqlInfo says."""
-        raise Unimplemented("transactions are not supported: Spark SQL runs each statement on its own (EndTransaction)")
+        raise Unimplemented(
+            "transactions are not supported: Spark SQL runs each statement on its own (EndTransaction)"
+        )
 
     # ---- this server's own actions ------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.schemas import XDBC_TYPE_INFO, Int32Bitmask, SqlInfoValue
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.schemas import XDBC_TYPE_INFO, Int32Bitmask, SqlInfoValue
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,13 +47,77 @@ _X = sql_pb2
 
 # Spark SQL's reserved words under ANSI mode: the keyword list when Spark cannot list its own.
 SPARK_KEYWORDS = (
-    "ALL", "AND", "ANY", "AS", "AUTHORIZATION", "BOTH", "CASE", "CAST", "CHECK", "COLLATE", "COLUMN",
-    "CONSTRAINT", "CREATE", "CROSS", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER",
-    "DISTINCT", "ELSE", "END", "ESCAPE", "EXCEPT", "FALSE", "FETCH", "FILTER", "FOR", "FOREIGN", "FROM",
-    "FULL", "GRANT", "GROUP", "HAVING", "IN", "INNER", "INTERSECT", "INTO", "IS", "JOIN", "LATERAL",
-    "LEADING", "LEFT", "NATURAL", "NOT", "NULL", "OFFSET", "ON", "ONLY", "OR", "ORDER", "OUTER",
-    "OVERLAPS", "PRIMARY", "REFERENCES", "RIGHT", "SELECT", "SESSION_USER", "SOME", "TABLE", "THEN",
-    "TO", "TRAILING", "TRUE", "UNION", "UNIQUE", "UNKNOWN", "USING", "USER", "WHEN", "WHERE", "WITH",
+    "ALL",
+    "AND",
+    "ANY",
+    "AS",
+    "AUTHORIZATION",
+    "BOTH",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "COLUMN",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "CURRENT_USER",
+    "DISTINCT",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "EXCEPT",
+    "FALSE",
+    "FETCH",
+    "FILTER",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GRANT",
+    "GROUP",
+    "HAVING",
+    "IN",
+    "INNER",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "JOIN",
+    "LATERAL",
+    "LEADING",
+    "LEFT",
+    "NATURAL",
+    "NOT",
+    "NULL",
+    "OFFSET",
+    "ON",
+    "ONLY",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "OVERLAPS",
+    "PRIMARY",
+    "REFERENCES",
+    "RIGHT",
+    "SELECT",
+    "SESSION_USER",
+    "SOME",
+    "TABLE",
+    "THEN",
+    "TO",
+    "TRAILING",
+    "TRUE",
+    "UNION",
+    "UNIQUE",
+    "UNKNOWN",
+    "USING",
+    "USER",
+    "WHEN",
+    "WHERE",
+    "WITH",
 )
 
 
@@ -67,13 +131,26 @@ def _bits(*flags: int) -> Int32Bitmask:
 
 # Limits Spark does not have (or does not know): the specification's 0.
 _NO_LIMIT_IDS = (
-    _I.SQL_MAX_BINARY_LITERAL_LENGTH, _I.SQL_MAX_CHAR_LITERAL_LENGTH, _I.SQL_MAX_COLUMN_NAME_LENGTH,
-    _I.SQL_MAX_COLUMNS_IN_GROUP_BY, _I.SQL_MAX_COLUMNS_IN_INDEX, _I.SQL_MAX_COLUMNS_IN_ORDER_BY,
-    _I.SQL_MAX_COLUMNS_IN_SELECT, _I.SQL_MAX_COLUMNS_IN_TABLE, _I.SQL_MAX_CONNECTIONS,
-    _I.SQL_MAX_CURSOR_NAME_LENGTH, _I.SQL_MAX_INDEX_LENGTH, _I.SQL_DB_SCHEMA_NAME_LENGTH,
-    _I.SQL_MAX_PROCEDURE_NAME_LENGTH, _I.SQL_MAX_CATALOG_NAME_LENGTH, _I.SQL_MAX_ROW_SIZE,
-    _I.SQL_MAX_STATEMENT_LENGTH, _I.SQL_MAX_STATEMENTS, _I.SQL_MAX_TABLE_NAME_LENGTH,
-    _I.SQL_MAX_TABLES_IN_SELECT, _I.SQL_MAX_USERNAME_LENGTH,
+    _I.SQL_MAX_BINARY_LITERAL_LENGTH,
+    _I.SQL_MAX_CHAR_LITERAL_LENGTH,
+    _I.SQL_MAX_COLUMN_NAME_LENGTH,
+    _I.SQL_MAX_COLUMNS_IN_GROUP_BY,
+    _I.SQL_MAX_COLUMNS_IN_INDEX,
+    _I.SQL_MAX_COLUMNS_IN_ORDER_BY,
+    _I.SQL_MAX_COLUMNS_IN_SELECT,
+    _I.SQL_MAX_COLUMNS_IN_TABLE,
+    _I.SQL_MAX_CONNECTIONS,
+    _I.SQL_MAX_CURSOR_NAME_LENGTH,
+    _I.SQL_MAX_INDEX_LENGTH,
+    _I.SQL_DB_SCHEMA_NAME_LENGTH,
+    _I.SQL_MAX_PROCEDURE_NAME_LENGTH,
+    _I.SQL_MAX_CATALOG_NAME_LENGTH,
+    _I.SQL_MAX_ROW_SIZE,
+    _I.SQL_MAX_STATEMENT_LENGTH,
+    _I.SQL_MAX_STATEMENTS,
+    _I.SQL_MAX_TABLE_NAME_LENGTH,
+    _I.SQL_MAX_TABLES_IN_SELECT,
+    _I.SQL_MAX_USERNAME_LENGTH,
 )
 
 
@@ -161,7 +238,7 @@ def basic_sql_info(server_version: str, spark: SparkSession) -> dict[int, SqlInf
         _I.SQL_LOCATORS_UPDATE_COPY: False,
         _I.SQL_STORED_FUNCTIONS_USING_CALL_SYNTAX_SUPPORTED: False,
     }
-    values.update({info_id: 0 for info_id in _NO_LIMIT_IDS})
+    values.update(dict.fromkeys(_NO_LIMIT_IDS, 0))
     return values
 
 
@@ -217,7 +294,9 @@ def server_sql_info(server_version: str, spark: SparkSession) -> dict[int, SqlIn
 
 def _jvm_keywords(jvm: Any) -> list[str]:
     # What sql_keywords() lists, without the Spark job that query starts.
-    keywords = getattr(jvm.org.apache.spark.sql.catalyst.util, "SQLKeywordUtils$").__getattr__("MODULE$").keywords()
+    keywords = (
+        getattr(jvm.org.apache.spark.sql.catalyst.util, "SQLKeywordUtils$").__getattr__("MODULE$").keywords()
+    )
     return sorted(keywords.mkString("\n").split("\n"))
 
 
@@ -282,7 +361,7 @@ def _conversions(spark: SparkSession, jvm: Any) -> dict[int, list[int]]:
 
 
 class XdbcType(NamedTuple):
-    """One row of GetXdbcTypeInfo (the columns of :data:`flightsql.schemas.XDBC_TYPE_INFO`)."""
+    """One row of GetXdbcTypeInfo (the columns of :data:`spark_flight_sql.flightsql.schemas.XDBC_TYPE_INFO`)."""
 
     type_name: str
     data_type: int
@@ -307,37 +386,122 @@ class XdbcType(NamedTuple):
 
 def _number(name: str, code: int, size: int, scale: tuple[int | None, int | None] = (0, 0)) -> XdbcType:
     return XdbcType(
-        name, code, size, None, None, None, _X.NULLABILITY_NULLABLE, False, _X.SEARCHABLE_BASIC,
-        False, False, False, None, scale[0], scale[1], code, None, 10, None,
+        name,
+        code,
+        size,
+        None,
+        None,
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        _X.SEARCHABLE_BASIC,
+        False,
+        False,
+        False,
+        None,
+        scale[0],
+        scale[1],
+        code,
+        None,
+        10,
+        None,
     )
 
 
 def _text(name: str, code: int, size: int | None, params: list[str] | None) -> XdbcType:
     return XdbcType(
-        name, code, size, "'", "'", params, _X.NULLABILITY_NULLABLE, True, _X.SEARCHABLE_FULL,
-        None, False, None, None, None, None, code, None, None, None,
+        name,
+        code,
+        size,
+        "'",
+        "'",
+        params,
+        _X.NULLABILITY_NULLABLE,
+        True,
+        _X.SEARCHABLE_FULL,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        code,
+        None,
+        None,
+        None,
     )
 
 
 def _datetime(name: str, code: int, size: int, prefix: str, subcode: int, scale: int | None) -> XdbcType:
     return XdbcType(
-        name, code, size, prefix, "'", None, _X.NULLABILITY_NULLABLE, False, _X.SEARCHABLE_BASIC,
-        None, False, None, None, scale, scale, _X.XDBC_DATETIME, subcode, None, None,
+        name,
+        code,
+        size,
+        prefix,
+        "'",
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        _X.SEARCHABLE_BASIC,
+        None,
+        False,
+        None,
+        None,
+        scale,
+        scale,
+        _X.XDBC_DATETIME,
+        subcode,
+        None,
+        None,
     )
 
 
 def _interval(name: str, subcode: int, suffix: str, scale: int | None) -> XdbcType:
     # ODBC's concise interval type codes are 100 + the interval's datetime subcode.
     return XdbcType(
-        name, 100 + subcode, None, "INTERVAL '", f"' {suffix}", None, _X.NULLABILITY_NULLABLE, False,
-        _X.SEARCHABLE_BASIC, None, False, None, None, scale, scale, _X.XDBC_INTERVAL, subcode, None, 9,
+        name,
+        100 + subcode,
+        None,
+        "INTERVAL '",
+        f"' {suffix}",
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        _X.SEARCHABLE_BASIC,
+        None,
+        False,
+        None,
+        None,
+        scale,
+        scale,
+        _X.XDBC_INTERVAL,
+        subcode,
+        None,
+        9,
     )
 
 
 def _nested(name: str, jdbc_code: int, searchable: int) -> XdbcType:
     return XdbcType(
-        name, jdbc_code, None, None, None, None, _X.NULLABILITY_NULLABLE, False, searchable,
-        None, False, None, None, None, None, jdbc_code, None, None, None,
+        name,
+        jdbc_code,
+        None,
+        None,
+        None,
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        searchable,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        jdbc_code,
+        None,
+        None,
+        None,
     )
 
 
@@ -346,8 +510,25 @@ _JDBC_JAVA_OBJECT, _JDBC_STRUCT, _JDBC_ARRAY = 2000, 2002, 2003
 
 XDBC_TYPES: tuple[XdbcType, ...] = (
     XdbcType(
-        "BOOLEAN", _X.XDBC_BIT, 1, None, None, None, _X.NULLABILITY_NULLABLE, False, _X.SEARCHABLE_BASIC,
-        None, False, None, None, None, None, _X.XDBC_BIT, None, None, None,
+        "BOOLEAN",
+        _X.XDBC_BIT,
+        1,
+        None,
+        None,
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        _X.SEARCHABLE_BASIC,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        _X.XDBC_BIT,
+        None,
+        None,
+        None,
     ),
     _number("TINYINT", _X.XDBC_TINYINT, 3),
     _number("SMALLINT", _X.XDBC_SMALLINT, 5),
@@ -361,8 +542,25 @@ XDBC_TYPES: tuple[XdbcType, ...] = (
     _text("VARCHAR", _X.XDBC_VARCHAR, None, ["length"]),
     _text("CHAR", _X.XDBC_CHAR, None, ["length"]),
     XdbcType(
-        "BINARY", _X.XDBC_BINARY, None, "X'", "'", None, _X.NULLABILITY_NULLABLE, False,
-        _X.SEARCHABLE_BASIC, None, False, None, None, None, None, _X.XDBC_BINARY, None, None, None,
+        "BINARY",
+        _X.XDBC_BINARY,
+        None,
+        "X'",
+        "'",
+        None,
+        _X.NULLABILITY_NULLABLE,
+        False,
+        _X.SEARCHABLE_BASIC,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        _X.XDBC_BINARY,
+        None,
+        None,
+        None,
     ),
     _datetime("DATE", _X.XDBC_DATE, 10, "DATE '", _X.XDBC_SUBCODE_DATE, None),
     # TIMESTAMP is an instant shown in the session time zone; TIMESTAMP_NTZ a wall-clock time.
@@ -421,7 +619,9 @@ def sql_type_name(data_type: DataType, metadata: Mapping[str, Any] | None = None
     if isinstance(data_type, t.MapType):
         return f"MAP<{sql_type_name(data_type.keyType)}, {sql_type_name(data_type.valueType)}>"
     if isinstance(data_type, t.StructType):
-        fields = (f"{_quote_if_needed(f.name)}: {sql_type_name(f.dataType, f.metadata)}" for f in data_type.fields)
+        fields = (
+            f"{_quote_if_needed(f.name)}: {sql_type_name(f.dataType, f.metadata)}" for f in data_type.fields
+        )
         return f"STRUCT<{', '.join(fields)}>"
     if isinstance(data_type, t.DecimalType):
         return f"DECIMAL({data_type.precision},{data_type.scale})"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

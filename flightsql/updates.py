@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flightsql.errors import InvalidArgument
-from flightsql.statements import check_parameter_rows, classify, parameter_rows, quote_identifier
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.statements import (
+    check_parameter_rows,
+    classify,
+    parameter_rows,
+    quote_identifier,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,7 +42,9 @@ def run_update(spark: SparkSession, sql: str, parameters: pa.Table | None = None
         if found is not None:
             target, markers = found
             if markers != parameters.num_columns:
-                raise InvalidArgument(f"the statement has {markers} parameter markers but {parameters.num_columns} values per row were sent")
+                raise InvalidArgument(
+                    f"the statement has {markers} parameter markers but {parameters.num_columns} values per row were sent"
+                )
             return _insert_rows(spark, target, parameters)
     total = 0
     check_parameter_rows(parameters.num_rows)
@@ -60,13 +67,17 @@ def affected_rows(df: DataFrame) -> int:
     it does not say."""
     if "num_affected_rows" in df.columns:  # table formats that answer DML with a row of counts
         row = df.first()
-        return int(row["num_affected_rows"]) if row is not None and row["num_affected_rows"] is not None else UNKNOWN
+        return (
+            int(row["num_affected_rows"])
+            if row is not None and row["num_affected_rows"] is not None
+            else UNKNOWN
+        )
     try:
         plan = df._jdf.queryExecution().executedPlan()  # type: ignore[attr-defined]
         if plan.getClass().getSimpleName() == "CommandResultExec":
             plan = plan.commandPhysicalPlan()
         return _row_metric(plan)
-    except Exception:  # noqa: BLE001 - metrics are a best effort; the statement itself succeeded
+    except Exception:
         log.debug("no row count for a command", exc_info=True)
         return UNKNOWN
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.errors import InvalidArgument
 
 MAX_PARAMETER_BYTES = 64 * 1024 * 1024
 """Largest parameter upload (bytes of Arrow data) a DoPut may bind or run a prepared statement
@@ -33,12 +33,16 @@ def upload_batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.Reco
         try:
             chunk.data.validate(full=True)
         except pa.ArrowInvalid as exc:
-            raise InvalidArgument(f"uploaded batch {number} does not match the declared schema: {exc}") from None
+            raise InvalidArgument(
+                f"uploaded batch {number} does not match the declared schema: {exc}"
+            ) from None
         number += 1
         yield chunk.data
 
 
-def read_parameters(reader: flight.MetadataRecordBatchReader, max_bytes: int = MAX_PARAMETER_BYTES) -> pa.Table:
+def read_parameters(
+    reader: flight.MetadataRecordBatchReader, max_bytes: int = MAX_PARAMETER_BYTES
+) -> pa.Table:
     """Every parameter batch of a DoPut (parameter sets are small: a few rows, or one per update);
     an empty table when the client sent no data at all. InvalidArgument, as soon as it is known,
     when the batches add up to more than ``max_bytes``."""

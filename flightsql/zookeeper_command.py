@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError
-from flightsql.java import JavaNotFoundError, check_java
-from flightsql.lifetime import wait_interruptibly
+from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError
+from spark_flight_sql.flightsql.java import JavaNotFoundError, check_java
+from spark_flight_sql.flightsql.lifetime import wait_interruptibly
 
 
 def run_zookeeper(port: int, data_dir: str | Path, host: str = "127.0.0.1") -> int:
@@ -50,7 +50,10 @@ def run_zookeeper(port: int, data_dir: str | Path, host: str = "127.0.0.1") -> i
             signal.signal(sig, handler)
     watcher.join(timeout=10)
     if died:
-        print(f"error: ZooKeeper exited unexpectedly (code {exit_code[0]}); see {server.log_file}", file=sys.stderr)
+        print(
+            f"error: ZooKeeper exited unexpectedly (code {exit_code[0]}); see {server.log_file}",
+            file=sys.stderr,
+        )
         return 1
     print("spark-flight-sql: ZooKeeper stopped", flush=True)
     return 0

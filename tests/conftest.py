@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,9 +62,12 @@ class ServerProcess:
     def wait_for_count(self, text: str, count: int, timeout: float) -> None:
         """Wait until at least ``count`` lines printed by the server contain ``text``."""
         with self._printed:
-            found = self._printed.wait_for(lambda: sum(text in line for line in self.lines) >= count, timeout=timeout)
-        assert found, f"the server printed {text!r} fewer than {count} times within {timeout} s:\n" + "\n".join(
-            self.lines[-40:]
+            found = self._printed.wait_for(
+                lambda: sum(text in line for line in self.lines) >= count, timeout=timeout
+            )
+        assert found, (
+            f"the server printed {text!r} fewer than {count} times within {timeout} s:\n"
+            + "\n".join(self.lines[-40:])
         )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -126,15 +129,25 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
     """Start a node on free ports, with its own warehouse folder, and wait until it serves."""
     workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
     command = [
-        sys.executable, "-m", "flightsql", "serve",
-        "--master", "local[2]",
-        "--conf", "spark.flight.port=0",
-        "--conf", "spark.flight.internal.port=0",
-        "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.driver.memory=2g",
-        "--conf", f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
+        sys.executable,
+        "-m",
+        "flightsql",
+        "serve",
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.flight.port=0",
+        "--conf",
+        "spark.flight.internal.port=0",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.driver.memory=2g",
+        "--conf",
+        f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
         # Inside the workdir, spill files go with it even when a test kills the node.
-        "--conf", f"spark.flight.buffer.spillDir={workdir / 'spill'}",
+        "--conf",
+        f"spark.flight.buffer.spillDir={workdir / 'spill'}",
         *extra,
     ]
     if demo:
@@ -221,7 +234,7 @@ def server() -> Iterator[ServerProcess]:
     assert port_is_free(node.port), "the public port is still bound after shutdown"
 
 
-@pytest.fixture()
+@pytest.fixture
 def adbc(server: ServerProcess) -> Iterator[object]:
     """An ADBC Flight SQL DBAPI connection to the session's server."""
     import adbc_driver_flightsql.dbapi

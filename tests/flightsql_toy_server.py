@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import (
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import (
     decode_action_body,
     encode_action_result,
     pack_command,
@@ -51,7 +51,9 @@ class _AuthFactory(flight.ServerMiddlewareFactory):
     def __init__(self, server: ToyFlightSqlServer) -> None:
         self.server = server
 
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> flight.ServerMiddleware | None:
+    def start_call(
+        self, info: flight.CallInfo, headers: dict[str, list[str]]
+    ) -> flight.ServerMiddleware | None:
         self.server.calls.headers.append(dict(headers))
         auth = (headers.get("authorization") or [""])[0]
         if self.server.username is None and self.server.token is None:
@@ -144,12 +146,16 @@ class ToyFlightSqlServer(flight.FlightServerBase):
         if table.num_rows:
             marks = ", ".join("?" * table.num_columns)
             rows = zip(*(column.to_pylist() for column in table.columns))
-            self._db.executemany(f"INSERT INTO {quoted} VALUES ({marks})", ([_sqlite_value(v) for v in r] for r in rows))
+            self._db.executemany(
+                f"INSERT INTO {quoted} VALUES ({marks})", ([_sqlite_value(v) for v in r] for r in rows)
+            )
         self._db.commit()
 
     def table_exists(self, name: str) -> bool:
         with self._lock:
-            found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+            found = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+            ).fetchone()
         return found is not None
 
     def run(self, sql: str) -> pa.Table:
@@ -178,7 +184,9 @@ class ToyFlightSqlServer(flight.FlightServerBase):
         layout = {0: [], 2: [REUSE], 3: [UNREACHABLE, self.uri]}
         return layout.get(index, [self.uri])
 
-    def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
         command = unpack_command(descriptor.command)
         if not isinstance(command, sql_pb2.CommandStatementQuery):
             raise NotImplementedError(f"{type(command).__name__} is not supported by the toy server")
@@ -191,7 +199,9 @@ class ToyFlightSqlServer(flight.FlightServerBase):
         self._results[handle] = parts
         endpoints = []
         for index in range(len(parts)):
-            ticket = pack_command(sql_pb2.TicketStatementQuery(statement_handle=handle + b"/" + str(index).encode()))
+            ticket = pack_command(
+                sql_pb2.TicketStatementQuery(statement_handle=handle + b"/" + str(index).encode())
+            )
             endpoints.append(flight.FlightEndpoint(ticket, self._locations(index)))
         return flight.FlightInfo(table.schema, descriptor, endpoints, table.num_rows, -1)
 
@@ -234,6 +244,10 @@ class ToyFlightSqlServer(flight.FlightServerBase):
             raise flight.FlightServerError(f"table {command.table} does not exist")
         if exists and options.if_exists == definition.TABLE_EXISTS_OPTION_FAIL:
             raise flight.FlightServerError(f"table {command.table} already exists")
-        self.load(command.table, table, replace=not exists or options.if_exists == definition.TABLE_EXISTS_OPTION_REPLACE)
+        self.load(
+            command.table,
+            table,
+            replace=not exists or options.if_exists == definition.TABLE_EXISTS_OPTION_REPLACE,
+        )
         self.calls.ingests.append((command.table, options.if_not_exist, options.if_exists, table.num_rows))
         writer.write(pa.py_buffer(sql_pb2.DoPutUpdateResult(record_count=table.num_rows).SerializeToString()))

@@ -105,7 +105,12 @@ def find_slapd() -> str | None:
     found = shutil.which("slapd")
     if found:
         return found
-    for candidate in ("/usr/sbin/slapd", "/usr/local/sbin/slapd", "/usr/libexec/slapd", "/usr/local/libexec/slapd"):
+    for candidate in (
+        "/usr/sbin/slapd",
+        "/usr/local/sbin/slapd",
+        "/usr/libexec/slapd",
+        "/usr/local/libexec/slapd",
+    ):
         if os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -149,22 +154,45 @@ def _entry(dn: str, *attributes: tuple[str, str]) -> str:
 def directory_ldif() -> str:
     """The whole test directory as LDIF."""
     entries = [
-        _entry(SUFFIX, ("objectClass", "dcObject"), ("objectClass", "organization"), ("dc", "example"), ("o", "Example")),
-        _entry(READER_DN, ("objectClass", "organizationalRole"), ("objectClass", "simpleSecurityObject"),
-               ("cn", "reader"), ("userPassword", _ssha(READER_PASSWORD))),
+        _entry(
+            SUFFIX,
+            ("objectClass", "dcObject"),
+            ("objectClass", "organization"),
+            ("dc", "example"),
+            ("o", "Example"),
+        ),
+        _entry(
+            READER_DN,
+            ("objectClass", "organizationalRole"),
+            ("objectClass", "simpleSecurityObject"),
+            ("cn", "reader"),
+            ("userPassword", _ssha(READER_PASSWORD)),
+        ),
     ]
     for ou in (PEOPLE, STAFF, CONTRACTORS, GROUPS_OU):
-        entries.append(_entry(ou, ("objectClass", "organizationalUnit"), ("ou", ou.split(",")[0].split("=")[1])))
+        entries.append(
+            _entry(ou, ("objectClass", "organizationalUnit"), ("ou", ou.split(",")[0].split("=")[1]))
+        )
     for user in USERS:
-        entries.append(_entry(
-            user.dn, ("objectClass", "inetOrgPerson"), ("uid", user.uid), ("cn", user.uid),
-            ("sn", user.uid), ("userPassword", _ssha(user.password)),
-        ))
+        entries.append(
+            _entry(
+                user.dn,
+                ("objectClass", "inetOrgPerson"),
+                ("uid", user.uid),
+                ("cn", user.uid),
+                ("sn", user.uid),
+                ("userPassword", _ssha(user.password)),
+            )
+        )
     for name, members in GROUPS.items():
-        entries.append(_entry(
-            f"cn={name},{GROUPS_OU}", ("objectClass", "groupOfNames"), ("cn", name),
-            *(("member", member.dn) for member in members),
-        ))
+        entries.append(
+            _entry(
+                f"cn={name},{GROUPS_OU}",
+                ("objectClass", "groupOfNames"),
+                ("cn", name),
+                *(("member", member.dn) for member in members),
+            )
+        )
     return "\n".join(entries)
 
 
@@ -176,17 +204,23 @@ def _write_certificates(folder: Path) -> tuple[Path, Path, Path, Path]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
             .sign(key, hashes.SHA256())
         )
         return key, cert
@@ -197,18 +231,25 @@ def _write_certificates(folder: Path) -> tuple[Path, Path, Path, Path]:
     server_cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_cert.subject).public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "other-ca.pem")
     paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     paths[2].chmod(0o600)
     paths[3].write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
     return paths
@@ -274,7 +315,10 @@ class SlapdServer:
         data.mkdir(exist_ok=True)
         config = self.folder / "slapd.conf"
         config.write_text(
-            "".join(f"include {schema / name}\n" for name in ("core.schema", "cosine.schema", "inetorgperson.schema"))
+            "".join(
+                f"include {schema / name}\n"
+                for name in ("core.schema", "cosine.schema", "inetorgperson.schema")
+            )
             + f"pidfile {self.folder / 'slapd.pid'}\nargsfile {self.folder / 'slapd.args'}\n"
             + _module_lines()
             # Permissive like many real directories: a DN with an empty password is an anonymous bind.
@@ -298,7 +342,10 @@ class SlapdServer:
         ldif.write_text(directory_ldif(), encoding="utf-8")
         load = subprocess.run(
             [self.binary, "-T", "add", "-f", str(config), "-l", str(ldif)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=START_TIMEOUT, check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=START_TIMEOUT,
+            check=False,
         )
         if load.returncode != 0:
             raise RuntimeError(f"slapadd failed ({load.returncode}):\n{load.stdout.decode(errors='replace')}")
@@ -310,7 +357,9 @@ class SlapdServer:
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     [self.binary, "-d", "0", "-f", str(config), "-h", f"{self.url}/ {self.ldaps_url}/"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             failure = self._wait_ready(START_TIMEOUT)
             if not failure:

@@ -17,16 +17,20 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT, ServerProcess, start_server
-from flightsql.auth.base import Identity
-from flightsql.auth.tokens import TokenService
-from flightsql.auth.users_file import UsersFile
-from flightsql.cli import main as cli
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import encode_action_body, encode_cancel_flight_info_request, pack_command
 from test_cluster import start_cluster, wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+
+from spark_flight_sql.flightsql.auth.base import Identity
+from spark_flight_sql.flightsql.auth.tokens import TokenService
+from spark_flight_sql.flightsql.auth.users_file import UsersFile
+from spark_flight_sql.flightsql.cli import main as cli
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import (
+    encode_action_body,
+    encode_cancel_flight_info_request,
+    pack_command,
+)
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "hunter2-but-longer"}
 SECRET = "a-cluster-secret-of-at-least-32-bytes-0123456789"
@@ -42,7 +46,13 @@ def write_users(folder: Path) -> Path:
 
 
 def auth_conf(users: Path, *extra: str) -> list[str]:
-    return ["--conf", "spark.flight.auth=basic", "--conf", f"spark.flight.auth.basic.usersFile={users}", *extra]
+    return [
+        "--conf",
+        "spark.flight.auth=basic",
+        "--conf",
+        f"spark.flight.auth.basic.usersFile={users}",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +67,9 @@ def node(users_file: Path) -> Iterator[ServerProcess]:
     assert server.stop() == 0, "\n".join(server.lines[-40:])
 
 
-def login(location: str, user: str, password: str | None = None) -> tuple[flight.FlightClient, flight.FlightCallOptions]:
+def login(
+    location: str, user: str, password: str | None = None
+) -> tuple[flight.FlightClient, flight.FlightCallOptions]:
     client = flight.FlightClient(location)
     header = client.authenticate_basic_token(user, password if password is not None else PASSWORDS[user])
     return client, flight.FlightCallOptions(headers=[header], timeout=60)
@@ -142,7 +154,16 @@ def test_tokens_are_signed_expiring_and_bound_to_the_cluster_secret() -> None:
 
 
 def test_a_node_reachable_from_other_machines_needs_an_explicit_auth_mode() -> None:
-    command = [sys.executable, "-m", "flightsql", "serve", "--conf", "spark.flight.host=0.0.0.0", "--conf", "spark.flight.port=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "flightsql",
+        "serve",
+        "--conf",
+        "spark.flight.host=0.0.0.0",
+        "--conf",
+        "spark.flight.port=0",
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "spark.flight.auth" in result.stderr and "0.0.0.0" in result.stderr
@@ -150,10 +171,15 @@ def test_a_node_reachable_from_other_machines_needs_an_explicit_auth_mode() -> N
 
 def test_a_cluster_with_authentication_needs_a_configured_secret(users_file: Path) -> None:
     command = [
-        sys.executable, "-m", "flightsql", "serve",
+        sys.executable,
+        "-m",
+        "flightsql",
+        "serve",
         *auth_conf(users_file),
-        "--conf", "spark.flight.manager=zookeeper",
-        "--conf", "spark.flight.manager.zookeeper.url=127.0.0.1:1",
+        "--conf",
+        "spark.flight.manager=zookeeper",
+        "--conf",
+        "spark.flight.manager.zookeeper.url=127.0.0.1:1",
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "spark.flight.auth.secretFile" in result.stderr
@@ -184,7 +210,9 @@ def test_calls_without_credentials_or_with_a_forged_token_are_refused(node: Serv
         with pytest.raises(flight.FlightUnauthenticatedError):
             list(client.do_action(flight.Action("NodeStats", b""), CALL))
         forged = TokenService(b"not the cluster secret, but 32+ bytes long", ttl=60).issue(Identity("alice"))
-        options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {forged}".encode())], timeout=60)
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {forged}".encode())], timeout=60
+        )
         with pytest.raises(flight.FlightUnauthenticatedError, match="not valid on this cluster"):
             client.get_flight_info(statement("SELECT 1"), options)
         for garbage in (b"Bearer", b"Basic !!!", b"Digest abc", b"Basic " + base64.b64encode(b"no-colon")):
@@ -199,7 +227,9 @@ def test_a_plain_basic_header_works_on_any_call_padded_or_not(node: ServerProces
         for encoded in (base64.b64encode(raw), base64.b64encode(raw).rstrip(b"=")):
             options = flight.FlightCallOptions(headers=[(b"authorization", b"Basic " + encoded)], timeout=60)
             info = client.get_flight_info(statement("SELECT 42 AS answer"), options)
-            assert client.do_get(info.endpoints[0].ticket, options).read_all().column("answer").to_pylist() == [42]
+            assert client.do_get(info.endpoints[0].ticket, options).read_all().column(
+                "answer"
+            ).to_pylist() == [42]
 
 
 def test_results_and_statements_belong_to_their_user(node: ServerProcess) -> None:
@@ -222,12 +252,18 @@ def test_results_and_statements_belong_to_their_user(node: ServerProcess) -> Non
         # The owner still reads it, once.
         assert alice.do_get(ticket, as_alice).read_all().num_rows == 1000
 
-        body = encode_action_body("CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT 1 AS one"))
+        body = encode_action_body(
+            "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT 1 AS one")
+        )
         result = list(alice.do_action(flight.Action("CreatePreparedStatement", body), as_alice))
         prepared = sql_pb2.ActionCreatePreparedStatementResult()
         prepared.ParseFromString(_any_value(result[0].body.to_pybytes()))
         descriptor = flight.FlightDescriptor.for_command(
-            pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=prepared.prepared_statement_handle))
+            pack_command(
+                sql_pb2.CommandPreparedStatementQuery(
+                    prepared_statement_handle=prepared.prepared_statement_handle
+                )
+            )
         )
         with pytest.raises(flight.FlightUnauthorizedError, match="belongs to another user"):
             bob.get_flight_info(descriptor, as_bob)
@@ -322,7 +358,9 @@ def _any_value(data: bytes) -> bytes:
 def secure_pair(zookeeper, users_file: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
     secret_file = tmp_path_factory.mktemp("secret") / "secret"
     secret_file.write_text(SECRET + "\n")
-    root, nodes = start_cluster(zookeeper.url, 2, *auth_conf(users_file, "--conf", f"spark.flight.auth.secretFile={secret_file}"))
+    root, nodes = start_cluster(
+        zookeeper.url, 2, *auth_conf(users_file, "--conf", f"spark.flight.auth.secretFile={secret_file}")
+    )
     wait_for_members(zookeeper.url, root, 2)
     yield nodes
     for node in nodes:
@@ -373,11 +411,16 @@ def test_adbc_logs_in_through_ldap_with_a_required_group() -> None:
         pytest.skip(SKIP_REASON)
     with SlapdServer() as directory:
         node = start_server(
-            "--conf", "spark.flight.auth=ldap",
-            "--conf", f"spark.flight.auth.ldap.url={directory.url}",
-            "--conf", f"spark.flight.auth.ldap.baseDn={PEOPLE}",
-            "--conf", f"spark.flight.auth.ldap.groupBaseDn={GROUPS_OU}",
-            "--conf", "spark.flight.auth.ldap.requiredGroups=analysts",
+            "--conf",
+            "spark.flight.auth=ldap",
+            "--conf",
+            f"spark.flight.auth.ldap.url={directory.url}",
+            "--conf",
+            f"spark.flight.auth.ldap.baseDn={PEOPLE}",
+            "--conf",
+            f"spark.flight.auth.ldap.groupBaseDn={GROUPS_OU}",
+            "--conf",
+            "spark.flight.auth.ldap.requiredGroups=analysts",
             demo=False,
         )
         try:

@@ -34,8 +34,8 @@ from ldap_server import (
     ldap3,
 )
 
-from flightsql.auth.base import AuthenticationFailed, AuthenticatorUnavailable, Identity
-from flightsql.auth.ldap import (
+from spark_flight_sql.flightsql.auth.base import AuthenticationFailed, AuthenticatorUnavailable, Identity
+from spark_flight_sql.flightsql.auth.ldap import (
     FAILED_MESSAGE,
     LdapAuthenticator,
     LdapConfKey,
@@ -44,7 +44,7 @@ from flightsql.auth.ldap import (
 )
 
 TEMPLATE = f"uid={{user}},{PEOPLE}"
-LOGGER = "flightsql.auth.ldap"
+LOGGER = "spark_flight_sql.flightsql.auth.ldap"
 SPECIAL_USERS = (OBRIEN, PLUS, WEIRD, ZOE)
 Mode = Callable[..., LdapAuthenticator]
 """template_mode or search_mode."""
@@ -150,15 +150,17 @@ def test_user_with_special_characters(slapd: SlapdServer, mode: Mode, user: User
 def test_service_account_finds_what_anonymous_cannot(slapd: SlapdServer, reader_password_file: str) -> None:
     anonymous = search_mode(slapd, BASE_DN=SUFFIX)
     assert_refused(anonymous, DAVE.uid, DAVE.password)
-    reader = search_mode(slapd, BASE_DN=SUFFIX, BIND_DN=READER_DN, BIND_PASSWORD_FILE=reader_password_file,
-                         **groups_conf())
+    reader = search_mode(
+        slapd, BASE_DN=SUFFIX, BIND_DN=READER_DN, BIND_PASSWORD_FILE=reader_password_file, **groups_conf()
+    )
     assert reader.authenticate(DAVE.uid, DAVE.password) == Identity("dave", ("everyone",))
     assert reader.authenticate(ALICE.uid, ALICE.password) == Identity("alice", ("analysts", "everyone"))
     assert_refused(reader, DAVE.uid, "wrong")
 
 
-def test_service_account_with_wrong_password_is_unavailable(slapd: SlapdServer, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_service_account_with_wrong_password_is_unavailable(
+    slapd: SlapdServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "bad").write_text("not the reader's password")
     auth = search_mode(slapd, BIND_DN=READER_DN, BIND_PASSWORD_FILE=str(tmp_path / "bad"))
     with caplog.at_level(logging.INFO, logger=LOGGER), pytest.raises(AuthenticatorUnavailable):
@@ -176,8 +178,9 @@ def test_several_entries_for_one_name_are_refused(slapd: SlapdServer) -> None:
 
 
 @pytest.mark.parametrize("mode", [template_mode, search_mode])
-def test_wrong_password_and_unknown_user_read_the_same(slapd: SlapdServer, mode: Mode,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_password_and_unknown_user_read_the_same(
+    slapd: SlapdServer, mode: Mode, caplog: pytest.LogCaptureFixture
+) -> None:
     auth = mode(slapd)
     with caplog.at_level(logging.DEBUG):
         assert_refused(auth, ALICE.uid, "wrong-password")
@@ -236,8 +239,22 @@ def test_long_names_and_odd_passwords(slapd: SlapdServer) -> None:
 
 @pytest.mark.parametrize(
     "username",
-    ["*", "al*", "*)(|(uid=*", "admin)(uid=*", "alice)(uid=*", "alice)(|(uid=*", "a*e", "\\2a", "\\", "alice\\",
-     "al\\69ce", "alice\0", "(uid=alice)", "*)(objectClass=*"],
+    [
+        "*",
+        "al*",
+        "*)(|(uid=*",
+        "admin)(uid=*",
+        "alice)(uid=*",
+        "alice)(|(uid=*",
+        "a*e",
+        "\\2a",
+        "\\",
+        "alice\\",
+        "al\\69ce",
+        "alice\0",
+        "(uid=alice)",
+        "*)(objectClass=*",
+    ],
 )
 def test_filter_injection_is_refused(slapd: SlapdServer, username: str) -> None:
     """Each of these would find alice (or everyone) if the name reached the filter unescaped."""
@@ -248,8 +265,16 @@ def test_filter_injection_is_refused(slapd: SlapdServer, username: str) -> None:
 
 @pytest.mark.parametrize(
     "username",
-    [f"x,{PEOPLE}", f"alice,{PEOPLE}", "alice,ou=people", "alice+cn=alice", "alice\\", "alice\\,", "uid=alice",
-     f"alice,ou=people,{SUFFIX}"],
+    [
+        f"x,{PEOPLE}",
+        f"alice,{PEOPLE}",
+        "alice,ou=people",
+        "alice+cn=alice",
+        "alice\\",
+        "alice\\,",
+        "uid=alice",
+        f"alice,ou=people,{SUFFIX}",
+    ],
 )
 def test_dn_injection_is_refused(slapd: SlapdServer, username: str) -> None:
     auth = authenticator(URL=slapd.url, USER_DN_TEMPLATE=f"uid={{user}},{SUFFIX}")
@@ -323,8 +348,10 @@ def test_silent_directory_times_out() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         url = f"ldap://127.0.0.1:{listener.getsockname()[1]}"
-        for auth in (authenticator(URL=url, USER_DN_TEMPLATE=TEMPLATE, TIMEOUT="1"),
-                     authenticator(URL=url, BASE_DN=PEOPLE, TIMEOUT="1s")):
+        for auth in (
+            authenticator(URL=url, USER_DN_TEMPLATE=TEMPLATE, TIMEOUT="1"),
+            authenticator(URL=url, BASE_DN=PEOPLE, TIMEOUT="1s"),
+        ):
             started = time.monotonic()
             with pytest.raises(AuthenticatorUnavailable):
                 auth.authenticate(ALICE.uid, ALICE.password)
@@ -343,7 +370,9 @@ def test_ldaps_and_start_tls(slapd: SlapdServer) -> None:
 
 
 @pytest.mark.parametrize("tls", ["ldaps", "startTls"])
-def test_untrusted_certificate_is_unavailable(slapd: SlapdServer, tls: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_untrusted_certificate_is_unavailable(
+    slapd: SlapdServer, tls: str, caplog: pytest.LogCaptureFixture
+) -> None:
     conf = {"CA_FILE": str(slapd.other_ca_file)}
     if tls == "ldaps":
         auth = authenticator(URL=slapd.ldaps_url, USER_DN_TEMPLATE=TEMPLATE, **conf)
@@ -355,14 +384,17 @@ def test_untrusted_certificate_is_unavailable(slapd: SlapdServer, tls: str, capl
 
 
 @pytest.mark.parametrize("tls", ["ldaps", "startTls"])
-def test_certificate_for_another_host_is_unavailable(slapd: SlapdServer, tls: str,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_certificate_for_another_host_is_unavailable(
+    slapd: SlapdServer, tls: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """The certificate names 127.0.0.1 only; a trusted CA does not make it valid for localhost."""
     conf = {"CA_FILE": str(slapd.ca_file)}
     if tls == "ldaps":
         auth = authenticator(URL=f"ldaps://localhost:{slapd.ldaps_port}", USER_DN_TEMPLATE=TEMPLATE, **conf)
     else:
-        auth = authenticator(URL=f"ldap://localhost:{slapd.port}", USER_DN_TEMPLATE=TEMPLATE, START_TLS="true", **conf)
+        auth = authenticator(
+            URL=f"ldap://localhost:{slapd.port}", USER_DN_TEMPLATE=TEMPLATE, START_TLS="true", **conf
+        )
     with caplog.at_level(logging.WARNING, logger=LOGGER), pytest.raises(AuthenticatorUnavailable):
         auth.authenticate(ALICE.uid, ALICE.password)
     assert "mismatch" in caplog.text
@@ -372,7 +404,10 @@ def test_certificate_for_another_host_is_unavailable(slapd: SlapdServer, tls: st
 
 
 def test_concurrent_authentications(slapd: SlapdServer) -> None:
-    auths = [template_mode(slapd, **groups_conf()), search_mode(slapd, GROUP_BASE_DN=GROUPS_OU, REQUIRED_GROUPS="everyone")]
+    auths = [
+        template_mode(slapd, **groups_conf()),
+        search_mode(slapd, GROUP_BASE_DN=GROUPS_OU, REQUIRED_GROUPS="everyone"),
+    ]
     users = [user for user in USERS if user.ou == PEOPLE and user.uid != TWIN.uid]
     cases = [(auth, user, good) for auth in auths for user in users for good in (True, False)] * 4
     threads_seen: set[int] = set()
@@ -411,21 +446,38 @@ def test_concurrent_authentications(slapd: SlapdServer) -> None:
         ({"URL": "ldap://h", "USER_DN_TEMPLATE": f"uid=alice,{PEOPLE}"}, LdapConfKey.USER_DN_TEMPLATE),
         ({"URL": "ldap://h", "USER_DN_TEMPLATE": "{user}"}, LdapConfKey.USER_DN_TEMPLATE),
         ({"URL": "ldap://h", "USER_DN_TEMPLATE": f"uid={{name}},{PEOPLE}"}, LdapConfKey.USER_DN_TEMPLATE),
-        ({"URL": "ldap://h", "USER_DN_TEMPLATE": TEMPLATE, "USER_FILTER": "(uid={user})"}, LdapConfKey.USER_FILTER),
+        (
+            {"URL": "ldap://h", "USER_DN_TEMPLATE": TEMPLATE, "USER_FILTER": "(uid={user})"},
+            LdapConfKey.USER_FILTER,
+        ),
         ({"URL": "ldap://h", "USER_DN_TEMPLATE": TEMPLATE, "BIND_DN": READER_DN}, LdapConfKey.BIND_DN),
         ({"URL": "ldap://h", "BASE_DN": "not a dn"}, LdapConfKey.BASE_DN),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "USER_FILTER": "(uid={user}"}, LdapConfKey.USER_FILTER),
-        ({"URL": "ldap://h", "BASE_DN": PEOPLE, "USER_FILTER": "(uid=x)(cn={user})"}, LdapConfKey.USER_FILTER),
+        (
+            {"URL": "ldap://h", "BASE_DN": PEOPLE, "USER_FILTER": "(uid=x)(cn={user})"},
+            LdapConfKey.USER_FILTER,
+        ),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "USER_FILTER": "(uid=alice)"}, LdapConfKey.USER_FILTER),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "BIND_DN": READER_DN}, LdapConfKey.BIND_DN),
-        ({"URL": "ldap://h", "BASE_DN": PEOPLE, "BIND_DN": READER_DN, "BIND_PASSWORD_FILE": "/nonexistent/file"},
-         LdapConfKey.BIND_PASSWORD_FILE),
+        (
+            {
+                "URL": "ldap://h",
+                "BASE_DN": PEOPLE,
+                "BIND_DN": READER_DN,
+                "BIND_PASSWORD_FILE": "/nonexistent/file",
+            },
+            LdapConfKey.BIND_PASSWORD_FILE,
+        ),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "REQUIRED_GROUPS": "admins"}, LdapConfKey.REQUIRED_GROUPS),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_FILTER": "(member={dn})"}, LdapConfKey.GROUP_FILTER),
-        ({"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_BASE_DN": GROUPS_OU, "GROUP_FILTER": "(cn={user})"},
-         LdapConfKey.GROUP_FILTER),
-        ({"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_BASE_DN": GROUPS_OU, "REQUIRED_GROUPS": " , "},
-         LdapConfKey.REQUIRED_GROUPS),
+        (
+            {"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_BASE_DN": GROUPS_OU, "GROUP_FILTER": "(cn={user})"},
+            LdapConfKey.GROUP_FILTER,
+        ),
+        (
+            {"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_BASE_DN": GROUPS_OU, "REQUIRED_GROUPS": " , "},
+            LdapConfKey.REQUIRED_GROUPS,
+        ),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "GROUP_BASE_DN": "nonsense"}, LdapConfKey.GROUP_BASE_DN),
         ({"URL": "ldap://h", "BASE_DN": PEOPLE, "START_TLS": "maybe"}, LdapConfKey.START_TLS),
         ({"URL": "ldaps://h", "BASE_DN": PEOPLE, "START_TLS": "true"}, LdapConfKey.START_TLS),
@@ -445,7 +497,9 @@ def test_bad_configuration_names_the_key(conf: dict[str, str], key: LdapConfKey)
 def test_empty_bind_password_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ValueError, match=LdapConfKey.BIND_PASSWORD_FILE.value):
-        authenticator(URL="ldap://h", BASE_DN=PEOPLE, BIND_DN=READER_DN, BIND_PASSWORD_FILE=str(tmp_path / "empty"))
+        authenticator(
+            URL="ldap://h", BASE_DN=PEOPLE, BIND_DN=READER_DN, BIND_PASSWORD_FILE=str(tmp_path / "empty")
+        )
 
 
 def test_cleartext_to_a_remote_directory_is_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 from pyspark.errors import AnalysisException, ParseException
 
-from flightsql.auth.base import Identity
-from flightsql.authz import AccessDenied, AccessKind, FilePolicy, StatementAccess, analyse_access
+from spark_flight_sql.flightsql.auth.base import Identity
+from spark_flight_sql.flightsql.authz import (
+    AccessDenied,
+    AccessKind,
+    FilePolicy,
+    StatementAccess,
+    analyse_access,
+)
 
 DERBY_CATALOG = "org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog"
 DERBY_DRIVER = "org.apache.derby.iapi.jdbc.AutoloadedDriver"
@@ -274,8 +280,14 @@ def test_analysing_executes_nothing(env: Env) -> None:
     assert [c.name for c in catalog.listColumns(f"{db}.a")] == ["id", "v"]
     assert [tuple(r) for r in spark.sql(f"SELECT * FROM {cat}.s.t").collect()] == [(1, "x")]  # type: ignore[attr-defined]
     assert not catalog.tableExists(f"{cat}.s.never")
-    assert catalog.tableExists("tv") and not catalog.tableExists("never_tv") and not catalog.tableExists("never_c")
-    assert catalog.tableExists(f"global_temp.{env.names['gv']}") and not catalog.tableExists("global_temp.never_gv")
+    assert (
+        catalog.tableExists("tv")
+        and not catalog.tableExists("never_tv")
+        and not catalog.tableExists("never_c")
+    )
+    assert catalog.tableExists(f"global_temp.{env.names['gv']}") and not catalog.tableExists(
+        "global_temp.never_gv"
+    )
     assert not catalog.databaseExists(f"{db}_never")
     assert not catalog.isCached(f"{db}.a")
     assert not catalog.functionExists("never_f")
@@ -293,7 +305,12 @@ def test_opaque_statements_are_not_analysed(env: Env) -> None:
     ):
         access = env.analyse(statement)
         assert access.opaque, statement
-        assert (access.kind, access.reads, access.writes, access.session_only) == (COMMAND, frozenset(), frozenset(), False)
+        assert (access.kind, access.reads, access.writes, access.session_only) == (
+            COMMAND,
+            frozenset(),
+            frozenset(),
+            False,
+        )
         assert access.changes_state
 
 
@@ -346,7 +363,11 @@ def test_unqualified_names_use_the_sessions_database(env: Env) -> None:
 def test_temporary_views_over_files_and_other_sources(env: Env) -> None:
     session = env.spark.newSession()  # type: ignore[attr-defined]
     session.sql(env.sql("CREATE TEMPORARY VIEW files USING parquet OPTIONS (path '{pq}')"))
-    session.sql(env.sql("""CREATE TEMPORARY VIEW jdbc USING jdbc OPTIONS (url 'jdbc:derby:memory:{cat}', dbtable '"s"."t"')"""))
+    session.sql(
+        env.sql(
+            """CREATE TEMPORARY VIEW jdbc USING jdbc OPTIONS (url 'jdbc:derby:memory:{cat}', dbtable '"s"."t"')"""
+        )
+    )
 
     def analyse(sql: str) -> StatementAccess:
         return analyse_access(session, sql)
@@ -368,7 +389,9 @@ def test_analysis_leaves_the_active_session_as_it_was(env: Env, spark: object) -
 def test_file_policy_on_analysed_statements(env: Env, tmp_path: Path) -> None:
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(
-        env.sql('[users.alice]\naccess = "read-only"\ntables = ["spark_catalog.{db}.va", "spark_catalog.{db}.b"]\n')
+        env.sql(
+            '[users.alice]\naccess = "read-only"\ntables = ["spark_catalog.{db}.va", "spark_catalog.{db}.b"]\n'
+        )
     )
     policy = FilePolicy({"spark.flight.authz.policyFile": str(policy_file)}.get)
     alice = Identity("alice")

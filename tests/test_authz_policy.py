@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flightsql.auth.base import Identity
-from flightsql.authz import (
+from spark_flight_sql.flightsql.auth.base import Identity
+from spark_flight_sql.flightsql.authz import (
     AccessDenied,
     AccessKind,
     AllowAll,
@@ -21,7 +21,7 @@ from flightsql.authz import (
     StatementAccess,
     load_policy,
 )
-from flightsql.errors import PermissionDenied
+from spark_flight_sql.flightsql.errors import PermissionDenied
 
 QUERY, WRITE, DDL, COMMAND = AccessKind.QUERY, AccessKind.WRITE, AccessKind.DDL, AccessKind.COMMAND
 SALES_T = "spark_catalog.sales.t"
@@ -52,7 +52,10 @@ def access(
 
 
 def conf(path: Path | str | None, policy: str | None = "file") -> Callable[[str], str | None]:
-    values = {AuthzConfKey.POLICY.value: policy, AuthzConfKey.POLICY_FILE.value: None if path is None else str(path)}
+    values = {
+        AuthzConfKey.POLICY.value: policy,
+        AuthzConfKey.POLICY_FILE.value: None if path is None else str(path),
+    }
     return values.get
 
 
@@ -114,7 +117,10 @@ def test_load_policy_file(tmp_path: Path) -> None:
 
 
 def test_load_policy_by_class_name() -> None:
-    values = {AuthzConfKey.POLICY.value: f"{__name__}.RecordingPolicy", "spark.flight.authz.example": "configured"}
+    values = {
+        AuthzConfKey.POLICY.value: f"{__name__}.RecordingPolicy",
+        "spark.flight.authz.example": "configured",
+    }
     policy = load_policy(values.get)
     assert isinstance(policy, RecordingPolicy) and policy.setting == "configured"
     assert "(configured)" in denial(policy, "bob", access(QUERY))
@@ -125,8 +131,8 @@ def test_load_policy_by_class_name() -> None:
     [
         ("nonsense", "must be none, file or the dotted name of a Policy class"),
         ("no_such_module_anywhere.Policy", "cannot import 'no_such_module_anywhere'"),
-        (f"{__name__}.Missing", "is not a subclass of flightsql.authz.Policy"),
-        (f"{__name__}.NotAPolicy", "is not a subclass of flightsql.authz.Policy"),
+        (f"{__name__}.Missing", "is not a subclass of spark_flight_sql.flightsql.authz.Policy"),
+        (f"{__name__}.NotAPolicy", "is not a subclass of spark_flight_sql.flightsql.authz.Policy"),
     ],
 )
 def test_load_policy_rejects_what_is_not_a_policy(setting: str, message: str) -> None:
@@ -141,7 +147,10 @@ def test_access_denied_is_permission_denied() -> None:
 
 
 def test_conf_keys_are_documented() -> None:
-    assert {key.value for key in AuthzConfKey} == {"spark.flight.authz.policy", "spark.flight.authz.policyFile"}
+    assert {key.value for key in AuthzConfKey} == {
+        "spark.flight.authz.policy",
+        "spark.flight.authz.policyFile",
+    }
     assert all(key.__doc__ for key in AuthzConfKey)
 
 
@@ -194,7 +203,9 @@ def test_levels(tmp_path: Path, statement: StatementAccess, lowest: str) -> None
 
 
 def test_denials_name_the_user_and_what_was_refused(tmp_path: Path) -> None:
-    policy = file_policy(tmp_path, LEVELS + '[users.listed]\naccess = "read-write"\ntables = ["spark_catalog.sales.*"]\n')
+    policy = file_policy(
+        tmp_path, LEVELS + '[users.listed]\naccess = "read-write"\ntables = ["spark_catalog.sales.*"]\n'
+    )
     assert denial(policy, "none", access(QUERY, SALES_T)) == "user 'none' (none) may not run any statement"
     assert denial(policy, "reader", access(WRITE, writes=SALES_T, operation="AppendData")) == (
         "user 'reader' (read-only) may not run WRITE statements (AppendData)"
@@ -206,9 +217,9 @@ def test_denials_name_the_user_and_what_was_refused(tmp_path: Path) -> None:
         "user 'writer' (read-write) may not run COMMAND statements that change shared state (CacheTable)"
     )
     # The first refused name in order, writes before reads; never any data.
-    assert denial(policy, "listed", access(WRITE, f"{HR_PAY} spark_catalog.hr.a", "spark_catalog.ops.z " + SALES_T)) == (
-        "user 'listed' (read-write) may not write spark_catalog.ops.z"
-    )
+    assert denial(
+        policy, "listed", access(WRITE, f"{HR_PAY} spark_catalog.hr.a", "spark_catalog.ops.z " + SALES_T)
+    ) == ("user 'listed' (read-write) may not write spark_catalog.ops.z")
     assert denial(policy, "listed", access(QUERY, f"{HR_PAY} spark_catalog.hr.a {SALES_T}")) == (
         "user 'listed' (read-write) may not read spark_catalog.hr.a"
     )
@@ -229,7 +240,13 @@ access = "admin"
 tables = ["spark_catalog.sales.*", "Spark_Catalog.Default.T", "other.s?.x[0-9]", "global_temp.shared_*"]
 """,
     )
-    for name in (SALES_T, "spark_catalog.default.t", "other.s1.x7", "global_temp.shared_1", "spark_catalog.sales.*"):
+    for name in (
+        SALES_T,
+        "spark_catalog.default.t",
+        "other.s1.x7",
+        "global_temp.shared_1",
+        "spark_catalog.sales.*",
+    ):
         assert allowed(policy, "alice", access(QUERY, name)), name
         assert allowed(policy, "alice", access(WRITE, writes=name)), name
     for name in ("spark_catalog.salesx.t", "spark_catalog.default.t2", "other.s12.x7", "other.s1.xa", HR_PAY,
@@ -243,12 +260,16 @@ tables = ["spark_catalog.sales.*", "Spark_Catalog.Default.T", "other.s?.x[0-9]",
 
 
 def test_what_is_not_checked_against_the_tables(tmp_path: Path) -> None:
-    policy = file_policy(tmp_path, '[users.alice]\naccess = "read-only"\ntables = ["spark_catalog.sales.v"]\n')
+    policy = file_policy(
+        tmp_path, '[users.alice]\naccess = "read-only"\ntables = ["spark_catalog.sales.v"]\n'
+    )
     # A view allowed is readable whatever it reads.
     assert allowed(policy, "alice", access(QUERY, "spark_catalog.sales.v", view_reads=HR_PAY))
     # The session's own temporary objects; databases only listed or entered.
     assert allowed(policy, "alice", access(QUERY, "system.session.mine spark_catalog.sales.v"))
-    assert allowed(policy, "alice", access(DDL, "spark_catalog.sales.v", "system.session.mine", session_only=True))
+    assert allowed(
+        policy, "alice", access(DDL, "spark_catalog.sales.v", "system.session.mine", session_only=True)
+    )
     assert allowed(policy, "alice", access(COMMAND, "spark_catalog.hr.*", session_only=True))
     assert allowed(policy, "alice", access(COMMAND, "spark_catalog.*", session_only=True))
     # But a temporary view's own reads are (analyse_access records them in reads).
@@ -341,7 +362,9 @@ def test_groups(tmp_path: Path) -> None:
     carol = Identity("carol", ("writers", "hr"))
     assert allowed(policy, carol, access(WRITE, writes=SALES_T))  # from writers
     assert allowed(policy, carol, access(QUERY, HR_PAY))  # from hr
-    assert not allowed(policy, carol, access(WRITE, writes=HR_PAY))  # hr is read-only, writers may not touch hr
+    assert not allowed(
+        policy, carol, access(WRITE, writes=HR_PAY)
+    )  # hr is read-only, writers may not touch hr
     # Each entry decides alone: writers' level never combines with hr's tables.
     assert not allowed(policy, carol, access(WRITE, HR_PAY, SALES_T))
     assert not allowed(policy, carol, access(QUERY, "spark_catalog.public.t"))  # groups replace the default
@@ -371,7 +394,7 @@ def test_reloads_when_the_file_changes(tmp_path: Path, caplog: pytest.LogCapture
     policy = FilePolicy(conf(path))
     insert = access(WRITE, writes=SALES_T)
     assert not allowed(policy, "alice", insert)
-    with caplog.at_level(logging.INFO, logger="flightsql.authz.file_policy"):
+    with caplog.at_level(logging.INFO, logger="spark_flight_sql.flightsql.authz.file_policy"):
         _rewrite(path, '[users.alice]\naccess = "read-write"\n')
         assert allowed(policy, "alice", insert)
     assert "reloaded the authorization policy" in caplog.text
@@ -388,13 +411,15 @@ def test_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path, caplog: pytest.Log
     path.write_text('[users.alice]\naccess = "read-write"\n')
     policy = FilePolicy(conf(path))
     insert = access(WRITE, writes=SALES_T)
-    with caplog.at_level(logging.ERROR, logger="flightsql.authz.file_policy"):
+    with caplog.at_level(logging.ERROR, logger="spark_flight_sql.flightsql.authz.file_policy"):
         _rewrite(path, '[users.alice]\naccess = "everything"\n')
         assert allowed(policy, "alice", insert)
         assert allowed(policy, "alice", insert)
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert len(errors) == 1, "a bad version is logged once"
-        assert "users.alice.access must be one of none, read-only, read-write, admin" in errors[0].getMessage()
+        assert (
+            "users.alice.access must be one of none, read-only, read-write, admin" in errors[0].getMessage()
+        )
         assert "the last good authorization policy stays in force" in errors[0].getMessage()
         _rewrite(path, "[users.alice\n")
         assert allowed(policy, "alice", insert)
@@ -438,7 +463,9 @@ def test_a_malformed_file_at_start_is_a_value_error(tmp_path: Path, text: str, m
 
 
 def test_a_missing_file_at_start_is_a_value_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="spark.flight.authz.policyFile: cannot read the authorization policy"):
+    with pytest.raises(
+        ValueError, match="spark.flight.authz.policyFile: cannot read the authorization policy"
+    ):
         FilePolicy(conf(tmp_path / "missing.toml"))
     with pytest.raises(ValueError, match="spark.flight.authz.policyFile must name the policy file"):
         FilePolicy(conf(" "))

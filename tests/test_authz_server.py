@@ -12,7 +12,6 @@ import adbc_driver_flightsql.dbapi
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
-
 from conftest import ServerProcess, start_server
 from test_auth import PASSWORDS, SECRET, write_users
 
@@ -37,11 +36,16 @@ def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def node(tmp_path_factory: pytest.TempPathFactory, policy_file: Path) -> Iterator[ServerProcess]:
     users = write_users(tmp_path_factory.mktemp("users"))
     server = start_server(
-        "--conf", "spark.flight.auth=basic",
-        "--conf", f"spark.flight.auth.basic.usersFile={users}",
-        "--conf", f"spark.flight.auth.secret={SECRET}",
-        "--conf", "spark.flight.authz.policy=file",
-        "--conf", f"spark.flight.authz.policyFile={policy_file}",
+        "--conf",
+        "spark.flight.auth=basic",
+        "--conf",
+        f"spark.flight.auth.basic.usersFile={users}",
+        "--conf",
+        f"spark.flight.auth.secret={SECRET}",
+        "--conf",
+        "spark.flight.authz.policy=file",
+        "--conf",
+        f"spark.flight.authz.policyFile={policy_file}",
     )
     yield server
     assert server.stop() == 0, "\n".join(server.lines[-40:])
@@ -121,8 +125,8 @@ def test_every_parameter_row_that_can_name_a_table_is_checked(node: ServerProces
 
     import pyarrow.flight as flight
 
-    from flightsql.proto import FlightSql_pb2 as sql_pb2
-    from flightsql.protocol import decode_action_result, encode_action_body, pack_command
+    from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+    from spark_flight_sql.flightsql.protocol import decode_action_result, encode_action_body, pack_command
 
     with connect(node, "bob") as bob, bob.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS default.payroll AS SELECT 1 AS id, 1000 AS pay")
@@ -130,10 +134,13 @@ def test_every_parameter_row_that_can_name_a_table_is_checked(node: ServerProces
     options = flight.FlightCallOptions(headers=[(b"authorization", b"Basic " + basic)], timeout=60)
     with flight.FlightClient(node.location) as client:
         body = encode_action_body(
-            "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT count(*) AS n FROM IDENTIFIER(?)")
+            "CreatePreparedStatement",
+            sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT count(*) AS n FROM IDENTIFIER(?)"),
         )
         results = list(client.do_action(flight.Action("CreatePreparedStatement", body), options))
-        handle = decode_action_result("CreatePreparedStatement", results[0].body.to_pybytes()).prepared_statement_handle
+        handle = decode_action_result(
+            "CreatePreparedStatement", results[0].body.to_pybytes()
+        ).prepared_statement_handle
         command = pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle))
         writer, reader = client.do_put(
             flight.FlightDescriptor.for_command(command), pa.schema([("table", pa.string())]), options
@@ -145,7 +152,11 @@ def test_every_parameter_row_that_can_name_a_table_is_checked(node: ServerProces
         bound = sql_pb2.DoPutPreparedStatementResult()
         bound.ParseFromString(answer.to_pybytes())
         descriptor = flight.FlightDescriptor.for_command(
-            pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=bound.prepared_statement_handle))
+            pack_command(
+                sql_pb2.CommandPreparedStatementQuery(
+                    prepared_statement_handle=bound.prepared_statement_handle
+                )
+            )
         )
         with pytest.raises(flight.FlightUnauthorizedError, match="payroll"):
             client.get_flight_info(descriptor, options)

@@ -65,7 +65,11 @@ def run_harness(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess
     killed past ``timeout``: its outcome and its process id (the session's id)."""
     process = subprocess.Popen(
         [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -77,10 +81,14 @@ def run_harness(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list[dict], int]:
+def smoke(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], list[dict], int]:
     """One ``--smoke`` run of every path, in a session of its own so that its processes can be found."""
     out = tmp_path_factory.mktemp("bench")
-    result, pid = run_harness("--smoke", "--paths", ",".join(harness.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT)
+    result, pid = run_harness(
+        "--smoke", "--paths", ",".join(harness.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT
+    )
     return result, harness.read_json(out / "results.json") or [], pid
 
 
@@ -89,7 +97,9 @@ def test_smoke_run_succeeds(smoke: tuple[subprocess.CompletedProcess[str], list[
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_a_row_per_path_with_positive_figures(smoke: tuple[subprocess.CompletedProcess[str], list[dict], int]) -> None:
+def test_a_row_per_path_with_positive_figures(
+    smoke: tuple[subprocess.CompletedProcess[str], list[dict], int],
+) -> None:
     result, rows, _ = smoke
     by_path = {row["path"]: row for row in rows}
     assert sorted(by_path) == sorted(harness.ALL_PATHS), rows
@@ -134,8 +144,12 @@ def test_every_type_in_the_query() -> None:
 
 
 def test_missing_dependencies_skip_not_crash() -> None:
-    spec = harness.PathSpec("x", "needs a module", lambda: harness.missing_modules(("no_such_module_x", "nsm")),
-                            lambda *_: pytest.fail("a path with missing dependencies must not run"))
+    spec = harness.PathSpec(
+        "x",
+        "needs a module",
+        lambda: harness.missing_modules(("no_such_module_x", "nsm")),
+        lambda *_: pytest.fail("a path with missing dependencies must not run"),
+    )
     figures = harness.measure(spec, 10, 1)
     assert figures.skipped == "not installed: nsm" and figures.failed is None
     row = harness.table_row(figures, {})
@@ -213,15 +227,29 @@ def test_network_mode_skips_where_netns_does_not_work(monkeypatch: pytest.Monkey
 
 def link_figures(key: str, nodes: int, seconds: float, capped: bool = True) -> netns.LinkFigures:
     """A measured row of 1M rows (55 MB of Arrow) through ``nodes`` links of 200 Mbit/s, or uncapped ones."""
-    return netns.LinkFigures(key, key, nodes, 1_000_000, nodes if capped else 0, 200.0 if capped else None,
-                             seconds=seconds, bytes=55_000_000, endpoints=max(nodes, 1))
+    return netns.LinkFigures(
+        key,
+        key,
+        nodes,
+        1_000_000,
+        nodes if capped else 0,
+        200.0 if capped else None,
+        seconds=seconds,
+        bytes=55_000_000,
+        endpoints=max(nodes, 1),
+    )
 
 
 def test_network_ratios_and_the_bottleneck_check() -> None:
     """The ratios against one node, the goal's verdict, and the warning when the cores may be the bottleneck."""
-    results = [link_figures("1", 1, 2.4), link_figures("2", 2, 1.25), link_figures("3", 3, 0.9),
-               link_figures("2f", 2, 2.3), link_figures("connect", 1, 2.6),
-               link_figures("ceiling", 3, 0.5, capped=False)]
+    results = [
+        link_figures("1", 1, 2.4),
+        link_figures("2", 2, 1.25),
+        link_figures("3", 3, 0.9),
+        link_figures("2f", 2, 2.3),
+        link_figures("connect", 1, 2.6),
+        link_figures("ceiling", 3, 0.5, capped=False),
+    ]
     summary = "\n".join(netns.summary_lines(results))
     assert "ADBC fetch_record_batch(): 2 nodes / 1 node = 1.04x." in summary
     assert "2 nodes / 1 node = **1.92x** (goal >= 1.8x: met)" in summary
@@ -231,7 +259,11 @@ def test_network_ratios_and_the_bottleneck_check() -> None:
     table = netns.table_lines(results)
     assert all(line.count("|") == netns.HEADER.count("|") for line in table)
     assert "| 2 | 2 | 1,000,000 | 2 x 200 | 1.250 | 800,000 | 44.0 | 88% |" in table[3]
-    slow = [link_figures("1", 1, 2.4), link_figures("2", 2, 2.0), link_figures("ceiling", 2, 1.0, capped=False)]
+    slow = [
+        link_figures("1", 1, 2.4),
+        link_figures("2", 2, 2.0),
+        link_figures("ceiling", 2, 1.0, capped=False),
+    ]
     summary = "\n".join(netns.summary_lines(slow))
     assert "goal >= 1.8x: NOT met" in summary and "WARNING" in summary
 
@@ -244,9 +276,19 @@ def test_docs_render_from_the_json(tmp_path: Path) -> None:
     results.mkdir()
     render_docs.render(results, doc)
     assert render_docs.NO_RESULTS in doc.read_text() and "old" not in doc.read_text()
-    netns.write_results([link_figures("1", 1, 2.4), link_figures("2", 2, 1.25)],
-                        {"rate_mbit": 200.0, "runs": 3, "nodes": [1, 2], "partitions": 12, "slots": 6, "cores": 2,
-                         "machine": harness.machine_info()}, results)
+    netns.write_results(
+        [link_figures("1", 1, 2.4), link_figures("2", 2, 1.25)],
+        {
+            "rate_mbit": 200.0,
+            "runs": 3,
+            "nodes": [1, 2],
+            "partitions": 12,
+            "slots": 6,
+            "cores": 2,
+            "machine": harness.machine_info(),
+        },
+        results,
+    )
     figures = [harness.Figures("a", harness.PATHS["a"].label, 1_000_000, seconds=2.0, bytes=55_000_000)]
     harness.write_results(figures, 3, results)
     render_docs.render(results, doc)
@@ -267,22 +309,46 @@ def test_goals_are_judged_from_the_figures() -> None:
     """Each goal is met or not by the numbers given, at 10M rows where measured."""
     peaks = {"owner_python_peak": 200_000_000, "owner_jvm_peak": 800_000_000}
     measured = [
-        made("d", 10_000_000, 3.0), made("g", 10_000_000, 1.5),
-        made("a", 10_000_000, 2.0, first_batch=1.8), made("h", 10_000_000, 1.9, first_batch=0.2),
-        made("a", 1_000_000, 0.3), made("e", 1_000_000, 4.5),
-        made("b", 1_000_000, 0.5, **peaks), made("b", 30_000_000, 6.0, owner_python_peak=450_000_000,
-                                                         owner_jvm_peak=800_000_000),
-        made("i", 1_000_000, 0.5, **peaks), made("i", 30_000_000, 6.0, owner_python_peak=210_000_000,
-                                                         owner_jvm_peak=850_000_000),
+        made("d", 10_000_000, 3.0),
+        made("g", 10_000_000, 1.5),
+        made("a", 10_000_000, 2.0, first_batch=1.8),
+        made("h", 10_000_000, 1.9, first_batch=0.2),
+        made("a", 1_000_000, 0.3),
+        made("e", 1_000_000, 4.5),
+        made("b", 1_000_000, 0.5, **peaks),
+        made("b", 30_000_000, 6.0, owner_python_peak=450_000_000, owner_jvm_peak=800_000_000),
+        made("i", 1_000_000, 0.5, **peaks),
+        made("i", 30_000_000, 6.0, owner_python_peak=210_000_000, owner_jvm_peak=850_000_000),
     ]
     text = "\n".join(goals.goal_lines(measured))
-    assert "One node, at least 1.5x Spark Connect's throughput at 10,000,000 rows: 1.50x (2.00 s against 3.00 s), **met**" in text
-    assert "One node, within 1.3x of the floor at 10,000,000 rows: 1.33x (2.00 s against 1.50 s), **NOT met**" in text
-    assert "at least 20x the Thrift Server path at 1,000,000 rows: 15.0x" in text and "15.0x (0.30 s against 4.50 s), **NOT met**" in text
-    assert "Two nodes, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +25%" in text
-    assert "+25% (1,000 MB to 1,250 MB; its Python server +125%, 200 to 450 MB; its JVM +0%), **NOT met**" in text
-    assert "Two nodes, early streaming, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +6%" in text
-    assert "One node, first batch within 25% of the total at 10,000,000 rows: 90% (1.80 s of 2.00 s), **NOT met**" in text
+    assert (
+        "One node, at least 1.5x Spark Connect's throughput at 10,000,000 rows: 1.50x (2.00 s against 3.00 s), **met**"
+        in text
+    )
+    assert (
+        "One node, within 1.3x of the floor at 10,000,000 rows: 1.33x (2.00 s against 1.50 s), **NOT met**"
+        in text
+    )
+    assert (
+        "at least 20x the Thrift Server path at 1,000,000 rows: 15.0x" in text
+        and "15.0x (0.30 s against 4.50 s), **NOT met**" in text
+    )
+    assert (
+        "Two nodes, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +25%"
+        in text
+    )
+    assert (
+        "+25% (1,000 MB to 1,250 MB; its Python server +125%, 200 to 450 MB; its JVM +0%), **NOT met**"
+        in text
+    )
+    assert (
+        "Two nodes, early streaming, the owning node's peak memory grows less than 20% from 1,000,000 to 30,000,000 rows: +6%"
+        in text
+    )
+    assert (
+        "One node, first batch within 25% of the total at 10,000,000 rows: 90% (1.80 s of 2.00 s), **NOT met**"
+        in text
+    )
     assert "One node, early streaming, first batch within 25% of the total at 10,000,000 rows: 11%" in text
     assert "- Simulated network: not measured." in text
 
@@ -290,8 +356,24 @@ def test_goals_are_judged_from_the_figures() -> None:
 def test_stages_smoke(tmp_path: Path) -> None:
     """benchmarks/stages.py measures its four stages of one node's data path and writes them out."""
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "stages.py"), "--rows", "20k", "--runs", "1",
-         "--out", str(tmp_path)], capture_output=True, text=True, timeout=SMOKE_TIMEOUT, cwd=ROOT, check=False)
+        [
+            sys.executable,
+            "-W",
+            "ignore::Warning",
+            str(ROOT / "benchmarks" / "stages.py"),
+            "--rows",
+            "20k",
+            "--runs",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     measured = json.loads((tmp_path / "stages.json").read_text())
     assert measured["rows"] == 20_000 and len(measured["stages"]) == 4
@@ -302,18 +384,26 @@ def test_stages_smoke(tmp_path: Path) -> None:
 def test_update_replaces_only_what_was_measured_again(tmp_path: Path) -> None:
     """--update keeps the last run's other rows and orders the table by size, then path."""
     harness.write_results([made("a", 1_000, 1.0), made("d", 1_000, 2.0), made("a", 2_000, 3.0)], 3, tmp_path)
-    result = harness.merged(harness.previous_results(tmp_path, 3), [made("d", 1_000, 5.0), made("f", 2_000, 4.0)])
-    assert [(f.path, f.rows, f.seconds) for f in result] == [("a", 1_000, 1.0), ("d", 1_000, 5.0),
-                                                            ("f", 2_000, 4.0), ("a", 2_000, 3.0)]
+    result = harness.merged(
+        harness.previous_results(tmp_path, 3), [made("d", 1_000, 5.0), made("f", 2_000, 4.0)]
+    )
+    assert [(f.path, f.rows, f.seconds) for f in result] == [
+        ("a", 1_000, 1.0),
+        ("d", 1_000, 5.0),
+        ("f", 2_000, 4.0),
+        ("a", 2_000, 3.0),
+    ]
     with pytest.raises(SystemExit, match="medians of 3 run"):
         harness.previous_results(tmp_path, 1)
 
 
 def test_a_worker_failure_names_its_cause() -> None:
-    stderr = ("Traceback (most recent call last):\n  py4j.protocol.Py4JJavaError: An error occurred\n"
-              "\tat org.apache.spark.Foo(Foo.scala:1)\n"
-              "Caused by: org.apache.spark.SparkException: Job aborted: results bigger than spark.driver.maxResultSize\n"
-              "\tat org.apache.spark.Bar(Bar.scala:2)\n")
+    stderr = (
+        "Traceback (most recent call last):\n  py4j.protocol.Py4JJavaError: An error occurred\n"
+        "\tat org.apache.spark.Foo(Foo.scala:1)\n"
+        "Caused by: org.apache.spark.SparkException: Job aborted: results bigger than spark.driver.maxResultSize\n"
+        "\tat org.apache.spark.Bar(Bar.scala:2)\n"
+    )
     assert harness.failure_reason(stderr).endswith("bigger than spark.driver.maxResultSize")
     assert harness.failure_reason("one\ntwo\n") == "one\ntwo"
 

@@ -13,9 +13,21 @@ from conftest import ROOT
 
 def test_fetch_vs_to_arrow_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "fetch_vs_to_arrow.py"),
-         "--rows", "20000", "--runs", "1"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            "-W",
+            "ignore::Warning",
+            str(ROOT / "benchmarks" / "fetch_vs_to_arrow.py"),
+            "--rows",
+            "20000",
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        check=False,
     )
     output = result.stdout
     assert result.returncode == 0, output[-3000:] + result.stderr[-3000:]
@@ -32,4 +44,6 @@ def test_fetch_vs_to_arrow_smoke() -> None:
     ):
         assert row in output, f"{row!r} missing from:\n{output}"
     memory_rows = [line for line in output.splitlines() if line.startswith(("| one node |", "| two nodes: "))]
-    assert len(memory_rows) == 3 and not any("| - |" in line for line in memory_rows), memory_rows  # all peaks read
+    assert len(memory_rows) == 3 and not any("| - |" in line for line in memory_rows), (
+        memory_rows
+    )  # all peaks read

@@ -9,23 +9,25 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-
 from conftest import stalling_query
-from flightsql import protocol
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import CancelStatus, pack_command
+
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import CancelStatus, pack_command
 
 DEADLINE = 60.0
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(server) -> Iterator[flight.FlightClient]:
     with flight.FlightClient(server.location) as flight_client:
         yield flight_client
 
 
 def start_query(client: flight.FlightClient, sql: str) -> flight.FlightInfo:
-    return client.get_flight_info(flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=sql))))
+    return client.get_flight_info(
+        flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=sql)))
+    )
 
 
 def cancel_flight_info(client: flight.FlightClient, info: flight.FlightInfo) -> CancelStatus:
@@ -59,7 +61,9 @@ def test_the_older_cancel_query_action_cancels_too(client, server) -> None:
     before = cancellations(server, "the client cancelled the query")
     info = start_query(client, stalling_query())
     request = sql_pb2.ActionCancelQueryRequest(info=info.serialize())
-    (result,) = client.do_action(flight.Action("CancelQuery", protocol.encode_action_body("CancelQuery", request)))
+    (result,) = client.do_action(
+        flight.Action("CancelQuery", protocol.encode_action_body("CancelQuery", request))
+    )
     answer = protocol.decode_action_result("CancelQuery", result.body.to_pybytes())
     assert answer.result == sql_pb2.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
     server.wait_for_count("cancelling the job (the client cancelled the query)", before + 1, timeout=DEADLINE)

@@ -10,15 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, descendants, port_is_free, start_server, wait_until_gone
-from flightsql.java import parse_java_version
+
+from spark_flight_sql.flightsql.java import parse_java_version
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, **(env or {})}, check=False,
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
@@ -37,7 +42,11 @@ def test_serve_help_names_the_options() -> None:
 
 @pytest.mark.parametrize(
     ("conf", "message"),
-    [("spark.flight.port", "KEY=VALUE"), ("spark.flight.port=abc", "whole number"), ("spark.flight.manager=etcd", "zookeeper")],
+    [
+        ("spark.flight.port", "KEY=VALUE"),
+        ("spark.flight.port=abc", "whole number"),
+        ("spark.flight.manager=etcd", "zookeeper"),
+    ],
 )
 def test_bad_conf_is_a_usage_error(conf: str, message: str) -> None:
     result = run("-m", "flightsql", "serve", "--conf", conf)

@@ -11,12 +11,12 @@ import adbc_driver_flightsql.dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from kazoo.client import KazooClient
-
 from conftest import ServerProcess, stalling_query, start_server
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
+from kazoo.client import KazooClient
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
 
 TTL_SECONDS = 30
 WAIT = 60.0
@@ -24,12 +24,18 @@ WAIT = 60.0
 
 def cluster_conf(zookeeper_url: str, root: str, node_id: str, *extra: str) -> list[str]:
     return [
-        "--conf", "spark.flight.manager=zookeeper",
-        "--conf", f"spark.flight.manager.zookeeper.url={zookeeper_url}",
-        "--conf", f"spark.flight.manager.zookeeper.membershipPath={root}",
-        "--conf", "spark.flight.manager.zookeeper.sessionTimeout=4",
-        "--conf", f"spark.flight.node.id={node_id}",
-        "--conf", f"spark.flight.result.ttl={TTL_SECONDS}",
+        "--conf",
+        "spark.flight.manager=zookeeper",
+        "--conf",
+        f"spark.flight.manager.zookeeper.url={zookeeper_url}",
+        "--conf",
+        f"spark.flight.manager.zookeeper.membershipPath={root}",
+        "--conf",
+        "spark.flight.manager.zookeeper.sessionTimeout=4",
+        "--conf",
+        f"spark.flight.node.id={node_id}",
+        "--conf",
+        f"spark.flight.result.ttl={TTL_SECONDS}",
         *extra,
     ]
 
@@ -39,7 +45,9 @@ def start_cluster(zookeeper_url: str, size: int, *extra: str) -> tuple[str, list
     nodes: list[ServerProcess] = []
     try:
         for index in range(size):
-            nodes.append(start_server(*cluster_conf(zookeeper_url, root, f"node-{index + 1}", *extra), demo=False))
+            nodes.append(
+                start_server(*cluster_conf(zookeeper_url, root, f"node-{index + 1}", *extra), demo=False)
+            )
     except BaseException:
         for node in nodes:
             node.stop()
@@ -56,7 +64,7 @@ def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
         assert node.stop() == 0, "\n".join(node.lines[-40:])
 
 
-@pytest.fixture()
+@pytest.fixture
 def kazoo(zookeeper) -> Iterator[KazooClient]:  # noqa: F811
     client = KazooClient(hosts=zookeeper.url)
     client.start(timeout=30)
@@ -215,7 +223,9 @@ def test_a_node_that_joins_later_serves_only_new_queries(zookeeper, pair, kazoo)
             assert sum(read_endpoint(e).num_rows for e in before.endpoints) == 30_000
             after = client.get_flight_info(statement("SELECT id FROM range(0, 30000, 1, 3)"))
             assert {e.locations[0].uri.decode() for e in after.endpoints} == {
-                nodes[0].location, nodes[1].location, late.location
+                nodes[0].location,
+                nodes[1].location,
+                late.location,
             }
             assert sum(read_endpoint(e).num_rows for e in after.endpoints) == 30_000
         finally:
@@ -230,15 +240,24 @@ INIT_SCRIPT = str(Path(__file__).parent / "init_scripts" / "flaky_udfs.py")
 def flaky_pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
     """Two nodes whose Spark retries failed tasks and speculates on stragglers."""
     root, nodes = start_cluster(
-        zookeeper.url, 2,
-        "--master", "local[2,4]",
-        "--init-script", INIT_SCRIPT,
-        "--conf", "spark.speculation=true",
-        "--conf", "spark.speculation.interval=100ms",
-        "--conf", "spark.speculation.multiplier=1.5",
-        "--conf", "spark.speculation.quantile=0.5",
-        "--conf", "spark.speculation.minTaskRuntime=500ms",
-        "--conf", "spark.sql.execution.arrow.maxRecordsPerBatch=500",
+        zookeeper.url,
+        2,
+        "--master",
+        "local[2,4]",
+        "--init-script",
+        INIT_SCRIPT,
+        "--conf",
+        "spark.speculation=true",
+        "--conf",
+        "spark.speculation.interval=100ms",
+        "--conf",
+        "spark.speculation.multiplier=1.5",
+        "--conf",
+        "spark.speculation.quantile=0.5",
+        "--conf",
+        "spark.speculation.minTaskRuntime=500ms",
+        "--conf",
+        "spark.sql.execution.arrow.maxRecordsPerBatch=500",
     )
     wait_for_members(zookeeper.url, root, 2)
     yield root, nodes
@@ -275,14 +294,15 @@ def session_cookie(location: str) -> tuple[bytes, bytes]:
 
 
 def set_session_options(location: str, cookie: tuple[bytes, bytes], **values: str) -> None:
-    from flightsql.proto import FlightSession_pb2 as session_pb2
+    from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
 
     request = session_pb2.SetSessionOptionsRequest()
     for name, value in values.items():
         request.session_options[name].string_value = value
     with flight.FlightClient(location) as client:
         (result,) = client.do_action(
-            flight.Action("SetSessionOptions", request.SerializeToString()), flight.FlightCallOptions(headers=[cookie])
+            flight.Action("SetSessionOptions", request.SerializeToString()),
+            flight.FlightCallOptions(headers=[cookie]),
         )
     assert not session_pb2.SetSessionOptionsResult.FromString(result.body.to_pybytes()).errors
 
@@ -300,8 +320,12 @@ def test_execution_modes_decide_how_many_nodes_serve(pair) -> None:
     _, (first, second) = pair
     big = "SELECT id FROM range(0, 40000, 1, 4)"
     # auto: a small or driver-side result comes from the node that took the query alone.
-    for small in ("SELECT id FROM range(0, 40000, 1, 4) ORDER BY id LIMIT 5", "SELECT count(*) AS n FROM range(40000)",
-                  "SHOW DATABASES", "VALUES (1), (2)"):
+    for small in (
+        "SELECT id FROM range(0, 40000, 1, 4) ORDER BY id LIMIT 5",
+        "SELECT count(*) AS n FROM range(40000)",
+        "SHOW DATABASES",
+        "VALUES (1), (2)",
+    ):
         locations, table = run(second.location, small)
         assert locations == [second.location], small
         assert table.num_rows >= 1
@@ -353,7 +377,7 @@ def test_cancel_sent_to_another_node_stops_the_owner_s_job(pair, kazoo) -> None:
         info = client.get_flight_info(statement(stalling_query()))
     assert len(info.endpoints) == 2
     with flight.FlightClient(other.location) as client:
-        from flightsql.protocol import CancelStatus
+        from spark_flight_sql.flightsql.protocol import CancelStatus
 
         assert cancel_flight_info(client, info) is CancelStatus.CANCELLED
     owner.wait_for_count("cancelling the job", before + 1, timeout=WAIT)

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 import pyarrow.flight as flight
 import pytest
-from kazoo.client import KazooClient
-
 from conftest import ServerProcess, stalling_query
-from flightmanager.zookeeper_server import EmbeddedZooKeeper
+from kazoo.client import KazooClient
 from test_cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
+
+from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
 
 # Rows arrive at once from two partitions, then the job crawls: a query long enough to kill a node
 # under, that writes almost nothing.
@@ -27,13 +27,13 @@ BIG = stalling_query()
 FAILURE_DEADLINE = 45.0
 
 
-@pytest.fixture()
+@pytest.fixture
 def own_zookeeper(tmp_path) -> Iterator[EmbeddedZooKeeper]:
     with EmbeddedZooKeeper(tmp_path / "zk") as server:
         yield server
 
 
-@pytest.fixture()
+@pytest.fixture
 def kazoo_client(own_zookeeper) -> Iterator[KazooClient]:
     client = KazooClient(hosts=own_zookeeper.url)
     client.start(timeout=30)
@@ -83,7 +83,7 @@ def start_readers(info: flight.FlightInfo) -> dict[str, Reader]:
     return readers
 
 
-@pytest.fixture()
+@pytest.fixture
 def pair_reading(own_zookeeper) -> Iterator[tuple[str, list[ServerProcess], dict[str, Reader]]]:
     """Two nodes, and a large query taken by node-1 whose both endpoints are being read."""
     root, nodes = start_cluster(own_zookeeper.url, 2)
@@ -133,7 +133,9 @@ def test_nodes_come_back_after_zookeeper_restarts(own_zookeeper, kazoo_client) -
         kazoo_client.stop()
         own_zookeeper.restart()
         kazoo_client.start(timeout=30)
-        wait_for_children(kazoo_client, f"{root}/nodes", lambda children: sorted(children) == ["node-1", "node-2"])
+        wait_for_children(
+            kazoo_client, f"{root}/nodes", lambda children: sorted(children) == ["node-1", "node-2"]
+        )
         for node in nodes:
             with flight.FlightClient(node.location) as client:
                 info = client.get_flight_info(statement("SELECT id FROM range(0, 40000, 1, 4)"))
@@ -155,7 +157,12 @@ def test_a_sequential_reader_of_a_result_five_times_the_buffer_completes_with_me
 ) -> None:
     limit = 8 * 1024 * 1024
     root, nodes = start_cluster(
-        own_zookeeper.url, 2, "--conf", f"spark.flight.buffer.maxBytes={limit}", "--conf", "spark.flight.batch.maxBytes=1048576"
+        own_zookeeper.url,
+        2,
+        "--conf",
+        f"spark.flight.buffer.maxBytes={limit}",
+        "--conf",
+        "spark.flight.batch.maxBytes=1048576",
     )
     try:
         wait_for_members(own_zookeeper.url, root, 2)
@@ -168,7 +175,9 @@ def test_a_sequential_reader_of_a_result_five_times_the_buffer_completes_with_me
         for endpoint in reversed(info.endpoints):  # one at a time, the JDBC driver's way, in reverse
             table = read_endpoint(endpoint)
             ids.extend(table.column("id").to_pylist())
-            spilled_while_reading = max(spilled_while_reading, max(node_stats(n)["spilled_bytes"] for n in nodes))
+            spilled_while_reading = max(
+                spilled_while_reading, max(node_stats(n)["spilled_bytes"] for n in nodes)
+            )
         assert sorted(ids) == list(range(700_000))
         assert spilled_while_reading > limit, "the unread share should have spilled to disk"
         for node in nodes:

@@ -9,11 +9,11 @@ import pyarrow.flight as flight
 import pytest
 from google.protobuf.message import Message
 
-from flightsql import protocol, schemas
-from flightsql.base import ROUTES, FlightSqlServerBase
-from flightsql.errors import InvalidArgument
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql import protocol, schemas
+from spark_flight_sql.flightsql.base import ROUTES, FlightSqlServerBase
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 QUERY_COMMANDS = [
     sql_pb2.CommandStatementQuery(query="SELECT 1"),
@@ -77,9 +77,7 @@ def _action_bodies() -> dict[str, bytes]:
         "CancelQuery", sql_pb2.ActionCancelQueryRequest(info=_flight_info().serialize())
     )
     bodies["CancelFlightInfo"] = protocol.encode_cancel_flight_info_request(_flight_info())
-    bodies["RenewFlightEndpoint"] = protocol.encode_renew_flight_endpoint_request(
-        _flight_info().endpoints[0]
-    )
+    bodies["RenewFlightEndpoint"] = protocol.encode_renew_flight_endpoint_request(_flight_info().endpoints[0])
     return bodies
 
 
@@ -109,9 +107,7 @@ def test_routes_cover_every_command() -> None:
     assert set(ROUTES) == set(protocol.COMMANDS)
 
 
-@pytest.mark.parametrize(
-    "command", QUERY_COMMANDS + [c for c, _ in METADATA_COMMANDS], ids=_id
-)
+@pytest.mark.parametrize("command", QUERY_COMMANDS + [c for c, _ in METADATA_COMMANDS], ids=_id)
 def test_get_flight_info_is_unimplemented(bare: flight.FlightClient, command: Message) -> None:
     name = protocol.command_name(command)
     with pytest.raises(pa.ArrowNotImplementedError, match=f"{name} is not implemented"):
@@ -119,9 +115,7 @@ def test_get_flight_info_is_unimplemented(bare: flight.FlightClient, command: Me
 
 
 @pytest.mark.parametrize("command", QUERY_COMMANDS, ids=_id)
-def test_get_schema_of_queries_is_unimplemented(
-    bare: flight.FlightClient, command: Message
-) -> None:
+def test_get_schema_of_queries_is_unimplemented(bare: flight.FlightClient, command: Message) -> None:
     name = protocol.command_name(command)
     with pytest.raises(pa.ArrowNotImplementedError, match=f"{name} is not implemented"):
         bare.get_schema(_descriptor(command))
@@ -463,9 +457,7 @@ def test_session_actions_are_raw_messages(
     assert list(result.errors) == ["nope"]
 
     [body] = _action(client, "CloseSession", b"")
-    assert session_pb2.CloseSessionResult.FromString(body).status == (
-        session_pb2.CloseSessionResult.CLOSED
-    )
+    assert session_pb2.CloseSessionResult.FromString(body).status == (session_pb2.CloseSessionResult.CLOSED)
 
 
 def test_cancel_flight_info_and_cancel_query(
@@ -487,9 +479,7 @@ def test_cancel_flight_info_and_cancel_query(
 def test_renew_flight_endpoint(served: tuple[Implemented, flight.FlightClient]) -> None:
     _, client = served
     endpoint = flight.FlightEndpoint(b"ticket", [])
-    [body] = _action(
-        client, "RenewFlightEndpoint", protocol.encode_renew_flight_endpoint_request(endpoint)
-    )
+    [body] = _action(client, "RenewFlightEndpoint", protocol.encode_renew_flight_endpoint_request(endpoint))
     renewed = flight.FlightEndpoint.deserialize(body)
     assert renewed.ticket.ticket == b"ticket"
     assert [loc.uri for loc in renewed.locations] == [b"grpc://127.0.0.1:9"]

@@ -24,9 +24,8 @@ import adbc_driver_flightsql.dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from kazoo.client import KazooClient
-
 from conftest import ServerProcess, start_server
+from kazoo.client import KazooClient
 from test_cancel import cancel_flight_info
 from test_cluster import cluster_conf, statement, wait_for_children, wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
@@ -47,7 +46,8 @@ def plane(zookeeper) -> Iterator[tuple[str, ServerProcess]]:  # noqa: F811
     """(ZooKeeper root, node): one node of a cluster, internal server on 127.0.0.2."""
     root = f"/test-plane-{uuid.uuid4().hex[:8]}"
     node = start_server(
-        *cluster_conf(zookeeper.url, root, NODE_ID, "--conf", f"spark.flight.internal.host={INTERNAL_HOST}"), demo=False
+        *cluster_conf(zookeeper.url, root, NODE_ID, "--conf", f"spark.flight.internal.host={INTERNAL_HOST}"),
+        demo=False,
     )
     try:
         wait_for_members(zookeeper.url, root, 1)
@@ -86,7 +86,9 @@ def node_stats(node: ServerProcess) -> dict[str, object]:
     return json.loads(result.body.to_pybytes())
 
 
-def wait_for_stats(node: ServerProcess, predicate: Callable[[dict[str, object]], bool], timeout: float = WAIT) -> None:
+def wait_for_stats(
+    node: ServerProcess, predicate: Callable[[dict[str, object]], bool], timeout: float = WAIT
+) -> None:
     deadline = time.monotonic() + timeout
     stats = node_stats(node)
     while not predicate(stats):
@@ -107,10 +109,14 @@ def rows_for(schema: pa.Schema, count: int = 1000) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def push(location: str, desc: flight.FlightDescriptor, headers: list[tuple[bytes, bytes]], batch: pa.RecordBatch) -> dict:
+def push(
+    location: str, desc: flight.FlightDescriptor, headers: list[tuple[bytes, bytes]], batch: pa.RecordBatch
+) -> dict:
     """One DoPut of ``batch``; the node's answer."""
     with flight.FlightClient(location) as client:
-        writer, reader = client.do_put(desc, batch.schema, flight.FlightCallOptions(headers=headers, timeout=30))
+        writer, reader = client.do_put(
+            desc, batch.schema, flight.FlightCallOptions(headers=headers, timeout=30)
+        )
         try:
             writer.write_batch(batch)
             writer.done_writing()
@@ -148,19 +154,36 @@ def test_pushes_without_their_query_s_secret_are_refused_and_stage_nothing(plane
         attempts = {
             "no headers": ([], first),
             "the query header alone": ([(PUSH_QUERY_HEADER, first.encode())], first),
-            "the secret header alone": ([(PUSH_SECRET_HEADER, derived_secret(secret, first).hex().encode())], first),
+            "the secret header alone": (
+                [(PUSH_SECRET_HEADER, derived_secret(secret, first).hex().encode())],
+                first,
+            ),
             "a wrong secret": (headers_of(first, secrets.token_bytes(32)), first),
-            "a secret that is not hex": ([(PUSH_QUERY_HEADER, first.encode()), (PUSH_SECRET_HEADER, b"zz")], first),
-            "another cluster's secret": (headers_of(first, derived_secret(secrets.token_bytes(32), first)), first),
+            "a secret that is not hex": (
+                [(PUSH_QUERY_HEADER, first.encode()), (PUSH_SECRET_HEADER, b"zz")],
+                first,
+            ),
+            "another cluster's secret": (
+                headers_of(first, derived_secret(secrets.token_bytes(32), first)),
+                first,
+            ),
             "another query's secret": (headers_of(first, derived_secret(secret, second)), first),
-            "another query's credentials, this query's descriptor": (headers_of(second, derived_secret(secret, second)), first),
+            "another query's credentials, this query's descriptor": (
+                headers_of(second, derived_secret(secret, second)),
+                first,
+            ),
         }
         for what, (headers, query_id) in attempts.items():
             with pytest.raises(flight.FlightUnauthenticatedError) as refused:
                 push(location, descriptor(query_id), headers, batch)
             assert first not in str(refused.value) and second not in str(refused.value), what
         stats = node_stats(node)
-        assert (stats["results"], stats["buffered_bytes"], stats["spilled_bytes"], stats["spill_files"]) == (2, 0, 0, 0)
+        assert (stats["results"], stats["buffered_bytes"], stats["spilled_bytes"], stats["spill_files"]) == (
+            2,
+            0,
+            0,
+            0,
+        )
         # The same push with its query's own secret is staged (never confirmed: nothing serves it),
         # and shows in the stats: the checks above could have seen a staged push.
         answer = push(location, descriptor(first), headers_of(first, derived_secret(secret, first)), batch)
@@ -176,7 +199,9 @@ def assert_refused(call: Callable[[], object]) -> str:
         call()
     error = refused.value
     # pyarrow's get_schema raises a plain OSError carrying the status as text.
-    assert isinstance(error, flight.FlightUnauthenticatedError) or "Detail: Unauthenticated" in str(error), repr(error)
+    assert isinstance(error, flight.FlightUnauthenticatedError) or "Detail: Unauthenticated" in str(error), (
+        repr(error)
+    )
     return str(error).split(". Detail:", 1)[0]
 
 
@@ -198,7 +223,9 @@ def test_every_other_rpc_on_the_internal_port_is_refused(plane, zk) -> None:
             calls: dict[str, Callable[[], object]] = {
                 "GetFlightInfo": lambda: client.get_flight_info(cmd, options),
                 "GetSchema": lambda: client.get_schema(cmd, options),
-                "DoGet": lambda: client.do_get(flight.Ticket(json.dumps({"q": query_id, "n": NODE_ID})), options).read_all(),
+                "DoGet": lambda: client.do_get(
+                    flight.Ticket(json.dumps({"q": query_id, "n": NODE_ID})), options
+                ).read_all(),
                 "DoAction": lambda: list(client.do_action(flight.Action("NodeStats", b""), options)),
                 "ListFlights": lambda: list(client.list_flights(b"", options)),
                 "ListActions": lambda: client.list_actions(options),
@@ -225,7 +252,7 @@ def listening_addresses(port: int) -> set[str]:
                 continue
             raw = bytes.fromhex(address)
             # /proc prints each 32-bit word in host (little-endian) order.
-            ordered = b"".join(raw[i:i + 4][::-1] for i in range(0, size, 4))
+            ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
             text = socket.inet_ntop(socket.AF_INET if size == 4 else socket.AF_INET6, ordered)
             found.add(text.removeprefix("::ffff:"))  # gRPC binds IPv4 addresses as IPv4-mapped IPv6
     return found
@@ -271,8 +298,10 @@ def test_queries_still_work_and_query_znodes_hold_no_secret(plane, zk) -> None:
 # ---- where the cluster secret comes from (managers in this process, never started) ---------------
 
 
-def test_the_cluster_secret_is_configured_shared_through_zookeeper_or_random_per_node(spark, zookeeper, zk) -> None:  # noqa: F811
-    from flightmanager import FlightConfig, create_manager
+def test_the_cluster_secret_is_configured_shared_through_zookeeper_or_random_per_node(
+    spark, zookeeper, zk
+) -> None:  # noqa: F811
+    from spark_flight_sql.flightmanager import FlightConfig, create_manager
 
     configured = b"c" * 40
     local = [create_manager(FlightConfig(), spark) for _ in range(2)]

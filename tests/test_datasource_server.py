@@ -12,7 +12,7 @@ from conftest import ServerProcess
 from test_cluster import start_cluster, wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
 
-import datasource
+from spark_flight_sql import datasource
 
 CLUSTER_ROWS = 200_000
 
@@ -45,14 +45,18 @@ def test_a_two_node_cluster_gives_two_partitions_and_every_row_once(spark_ds, tw
     sql = f"SELECT id, concat('v', id) AS label FROM range(0, {CLUSTER_ROWS}, 1, 4)"
     df = load(spark_ds, two_nodes[1].location, query=sql)
     # One action: our server serves each ticket once, and Spark reuses a loaded DataFrame's tickets.
-    stats = df.withColumn("p", F.spark_partition_id()).agg(
-        F.count("*").alias("n"),
-        F.count_distinct("id").alias("ids"),
-        F.min("id").alias("low"),
-        F.max("id").alias("high"),
-        F.sum((F.col("label") == F.concat(F.lit("v"), F.col("id"))).cast("int")).alias("labels"),
-        F.count_distinct("p").alias("partitions"),
-    ).collect()[0]
+    stats = (
+        df.withColumn("p", F.spark_partition_id())
+        .agg(
+            F.count("*").alias("n"),
+            F.count_distinct("id").alias("ids"),
+            F.min("id").alias("low"),
+            F.max("id").alias("high"),
+            F.sum((F.col("label") == F.concat(F.lit("v"), F.col("id"))).cast("int")).alias("labels"),
+            F.count_distinct("p").alias("partitions"),
+        )
+        .collect()[0]
+    )
     assert (stats.n, stats.ids, stats.low, stats.high) == (CLUSTER_ROWS, CLUSTER_ROWS, 0, CLUSTER_ROWS - 1)
     assert stats.labels == CLUSTER_ROWS
     assert stats.partitions == 2  # both endpoints delivered rows
@@ -64,7 +68,9 @@ def test_types_of_a_demo_table_come_through(spark_ds, server: ServerProcess) -> 
     assert [f.dataType.simpleString() for f in df.schema] == ["bigint", "string", "string", "decimal(10,2)"]
     first = df.collect()[0]
     assert (first.product_id, first.name, first.price) == (1, "Product 1", decimal.Decimal("8.70"))
-    sales = load(spark_ds, server.location, query="SELECT date, sold_at FROM demo.sales WHERE sale_id = 0").collect()
+    sales = load(
+        spark_ds, server.location, query="SELECT date, sold_at FROM demo.sales WHERE sale_id = 0"
+    ).collect()
     assert sales[0].date == datetime.date(2024, 1, 1)
     assert sales[0].sold_at == datetime.datetime(2024, 1, 1)  # the session and this process run in UTC
 
@@ -88,20 +94,28 @@ def test_write_then_read_back_round_trip(spark_ds, server: ServerProcess) -> Non
     writer.mode("append").save()
     back = load(spark_ds, server.location, query=f"SELECT id, label, half FROM {table}")
     assert back.count() == 10_000
-    again = load(spark_ds, server.location, query=f"SELECT count(DISTINCT id) AS d, count(*) AS n FROM {table}").collect()
+    again = load(
+        spark_ds, server.location, query=f"SELECT count(DISTINCT id) AS d, count(*) AS n FROM {table}"
+    ).collect()
     assert (again[0].d, again[0].n) == (5000, 10_000)
     writer.mode("overwrite").save()
     rows = load(spark_ds, server.location, query=f"SELECT id, label, half FROM {table}").collect()
-    assert sorted((r.id, r.label, float(r.half)) for r in rows) == [(i, f"v{i}", i * 0.5) for i in range(5000)]
+    assert sorted((r.id, r.label, float(r.half)) for r in rows) == [
+        (i, f"v{i}", i * 0.5) for i in range(5000)
+    ]
 
 
-def test_appending_other_columns_fails_before_any_task_and_names_the_table(spark_ds, server: ServerProcess) -> None:
+def test_appending_other_columns_fails_before_any_task_and_names_the_table(
+    spark_ds, server: ServerProcess
+) -> None:
     table = f"default.ds_mismatch_{uuid.uuid4().hex[:8]}"
-    spark_ds.range(3).write.format("flightsql").option("uri", server.location).option("table", table).mode("append").save()
+    spark_ds.range(3).write.format("flightsql").option("uri", server.location).option("table", table).mode(
+        "append"
+    ).save()
     with pytest.raises(Exception, match=rf"cannot prepare table {table} at {server.location}") as caught:
-        spark_ds.range(3).selectExpr("id AS other").write.format("flightsql").option("uri", server.location).option(
-            "table", table
-        ).mode("append").save()
+        spark_ds.range(3).selectExpr("id AS other").write.format("flightsql").option(
+            "uri", server.location
+        ).option("table", table).mode("append").save()
     assert "other" in str(caught.value)
 
 
@@ -110,7 +124,9 @@ def test_bad_sql_surfaces_sparks_error_and_the_server(spark_ds, server: ServerPr
         load(spark_ds, server.location, query="SELECT * FROM no_such_table")
 
 
-def test_a_second_action_on_one_loaded_dataframe_says_why_its_tickets_are_spent(spark_ds, server: ServerProcess) -> None:
+def test_a_second_action_on_one_loaded_dataframe_says_why_its_tickets_are_spent(
+    spark_ds, server: ServerProcess
+) -> None:
     df = load(spark_ds, server.location, query="SELECT id FROM range(0, 50000, 1, 4)")
     assert df.count() == 50_000
     with pytest.raises(Exception, match=r"endpoint 1 of 1; tried grpc://.*load\(\) again for each action"):
@@ -132,6 +148,8 @@ def test_pyspark_finds_the_format_without_registering(server) -> None:
         "spark.stop()\n"
     )
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "answer 42" in result.stdout

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from flightsql_toy_server import ToyFlightSqlServer
 
-import datasource
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql import datasource
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 ROWS = 1000
 BATCH_ROWS = 7
@@ -34,7 +34,7 @@ def spark_ds(spark):
     return spark
 
 
-@pytest.fixture()
+@pytest.fixture
 def toy() -> Iterator[ToyFlightSqlServer]:
     with ToyFlightSqlServer({"items": items()}, endpoints=4, batch_rows=BATCH_ROWS) as server:
         yield server
@@ -82,22 +82,37 @@ def test_pushed_filters_reach_the_server_as_quoted_sql(spark_ds, toy) -> None:
         got = df.filter("id >= 100 AND name LIKE '50%' AND note = 'it''s' AND flag").collect()
     finally:
         spark_ds.conf.unset(datasource.FILTER_PUSHDOWN_CONF)
-    expected = [r for r in items().to_pylist() if r["id"] >= 100 and r["name"].startswith("50") and r["note"] == "it's" and r["flag"]]
+    expected = [
+        r
+        for r in items().to_pylist()
+        if r["id"] >= 100 and r["name"].startswith("50") and r["note"] == "it's" and r["flag"]
+    ]
     assert sorted(r.id for r in got) == [r["id"] for r in expected]
     sql = toy.calls.sql[-1]
     assert sql.startswith("SELECT * FROM items WHERE ")
     # The toy server has no SqlInfo: the standard double quote is used.
-    for part in ('("id" >= 100)', "(\"name\" LIKE '50%' ESCAPE '!')", "(\"note\" = 'it''s')", '("flag" = TRUE)'):
+    for part in (
+        '("id" >= 100)',
+        "(\"name\" LIKE '50%' ESCAPE '!')",
+        "(\"note\" = 'it''s')",
+        '("flag" = TRUE)',
+    ):
         assert part in sql
 
 
 def test_a_literal_percent_is_escaped_in_like(spark_ds, toy) -> None:
     spark_ds.conf.set(datasource.FILTER_PUSHDOWN_CONF, "true")
     try:
-        got = read(spark_ds, toy, dbtable="items", pushdown="true").filter("startswith(name, '50%_1')").collect()
+        got = (
+            read(spark_ds, toy, dbtable="items", pushdown="true")
+            .filter("startswith(name, '50%_1')")
+            .collect()
+        )
     finally:
         spark_ds.conf.unset(datasource.FILTER_PUSHDOWN_CONF)
-    assert sorted(r.id for r in got) == [r["id"] for r in items().to_pylist() if r["name"].startswith("50%_1")]
+    assert sorted(r.id for r in got) == [
+        r["id"] for r in items().to_pylist() if r["name"].startswith("50%_1")
+    ]
     assert "LIKE '50!%!_1%' ESCAPE '!'" in toy.calls.sql[-1]
 
 
@@ -109,7 +124,14 @@ def test_without_the_pushdown_option_filters_stay_with_spark(spark_ds, toy) -> N
 
 def test_basic_auth_and_extra_headers_reach_every_call(spark_ds) -> None:
     with ToyFlightSqlServer({"items": items(50)}, username="alice", password="s3cret") as server:
-        df = read(spark_ds, server, query="SELECT id FROM items", username="alice", password="s3cret", **{"header.x-tenant": "t1"})
+        df = read(
+            spark_ds,
+            server,
+            query="SELECT id FROM items",
+            username="alice",
+            password="s3cret",
+            **{"header.x-tenant": "t1"},
+        )
         assert df.count() == 50
         assert server.calls.do_gets >= 5
         assert all(h.get("x-tenant") == ["t1"] for h in server.calls.headers)
@@ -122,25 +144,36 @@ def test_a_bearer_token_is_sent(spark_ds) -> None:
 
 def test_refused_authentication_names_the_server_and_the_cause(spark_ds) -> None:
     with ToyFlightSqlServer({"items": items(5)}, username="alice", password="s3cret") as server:
-        with pytest.raises(Exception, match=r"cannot authenticate as 'alice' at grpc://127\.0\.0\.1:\d+: authentication refused") as caught:
+        with pytest.raises(
+            Exception,
+            match=r"cannot authenticate as 'alice' at grpc://127\.0\.0\.1:\d+: authentication refused",
+        ) as caught:
             read(spark_ds, server, query="SELECT id FROM items", username="alice", password="wrong")
         assert server.uri in str(caught.value)
 
 
 def test_an_unreachable_server_is_named(spark_ds) -> None:
     with pytest.raises(Exception, match=r"grpc://127\.0\.0\.1:1 failed: server unavailable"):
-        spark_ds.read.format("flightsql").option("uri", "grpc://127.0.0.1:1").option("query", "SELECT 1").load()
+        spark_ds.read.format("flightsql").option("uri", "grpc://127.0.0.1:1").option(
+            "query", "SELECT 1"
+        ).load()
 
 
 def test_bad_sql_names_the_statement_and_the_server_error(spark_ds, toy) -> None:
-    with pytest.raises(Exception, match=r"preparing 'SELECT nope FROM items' at grpc://.*invalid SQL: no such column"):
+    with pytest.raises(
+        Exception, match=r"preparing 'SELECT nope FROM items' at grpc://.*invalid SQL: no such column"
+    ):
         read(spark_ds, toy, query="SELECT nope FROM items")
 
 
 def test_a_schema_mismatch_names_the_endpoint_and_the_column(spark_ds, toy) -> None:
-    df = spark_ds.read.format("flightsql").schema("id int, name string").option("uri", toy.uri).option(
-        "query", "SELECT name, id FROM items"
-    ).load()
+    df = (
+        spark_ds.read.format("flightsql")
+        .schema("id int, name string")
+        .option("uri", toy.uri)
+        .option("query", "SELECT name, id FROM items")
+        .load()
+    )
     with pytest.raises(Exception, match=r"endpoint \d of 5 at grpc://.*schema mismatch: column 'id'"):
         df.collect()
 
@@ -155,12 +188,16 @@ def test_write_appends_each_partition_and_overwrite_replaces_once(spark_ds, toy)
     writer = df.write.format("flightsql").option("uri", toy.uri).option("table", "copy")
     writer.mode("append").save()
     writer.mode("append").save()
-    assert toy.run("SELECT count(*) AS n, count(DISTINCT id) AS d FROM copy").to_pylist() == [{"n": 600, "d": 300}]
+    assert toy.run("SELECT count(*) AS n, count(DISTINCT id) AS d FROM copy").to_pylist() == [
+        {"n": 600, "d": 300}
+    ]
     writer.mode("overwrite").save()
     back = read(spark_ds, toy, query="SELECT id, label FROM copy").collect()
     assert sorted((r.id, r.label) for r in back) == [(i, f"v{i}") for i in range(300)]
     replaces = [i for i in toy.calls.ingests if i[2] == _Definition.TABLE_EXISTS_OPTION_REPLACE]
-    assert replaces == [("copy", _Definition.TABLE_NOT_EXIST_OPTION_CREATE, _Definition.TABLE_EXISTS_OPTION_REPLACE, 0)]
+    assert replaces == [
+        ("copy", _Definition.TABLE_NOT_EXIST_OPTION_CREATE, _Definition.TABLE_EXISTS_OPTION_REPLACE, 0)
+    ]
     appends = [i for i in toy.calls.ingests if i[1] == _Definition.TABLE_NOT_EXIST_OPTION_FAIL]
     assert len(appends) == 9 and sum(i[3] for i in appends) == 900  # one upload per task, 3 tasks x 3 writes
 

@@ -20,11 +20,11 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from datasource.client import REUSE_CONNECTION, endpoint_uris
-from datasource.filters import filter_sql, quote_identifier, where_clause
-from datasource.options import OptionError, parse_options
-from datasource.types import conform_batch, spark_arrow_schema, spark_schema
-from datasource.writer import table_parts
+from spark_flight_sql.datasource.client import REUSE_CONNECTION, endpoint_uris
+from spark_flight_sql.datasource.filters import filter_sql, quote_identifier, where_clause
+from spark_flight_sql.datasource.options import OptionError, parse_options
+from spark_flight_sql.datasource.types import conform_batch, spark_arrow_schema, spark_schema
+from spark_flight_sql.datasource.writer import table_parts
 
 URI = "grpc://127.0.0.1:32010"
 
@@ -149,10 +149,16 @@ def test_a_column_spark_cannot_hold_is_named() -> None:
 
 
 def test_batches_are_conformed_to_the_exact_arrow_schema_spark_expects() -> None:
-    source = pa.schema([("id", pa.uint32()), ("name", pa.large_string()), ("at", pa.timestamp("ns", "Europe/Paris"))])
+    source = pa.schema(
+        [("id", pa.uint32()), ("name", pa.large_string()), ("at", pa.timestamp("ns", "Europe/Paris"))]
+    )
     target = spark_arrow_schema(spark_schema(source))
     batch = pa.record_batch(
-        [pa.array([1, 2], pa.uint32()), pa.array(["a", None], pa.large_string()), pa.array([1_000_001_999, None], source.field("at").type)],
+        [
+            pa.array([1, 2], pa.uint32()),
+            pa.array(["a", None], pa.large_string()),
+            pa.array([1_000_001_999, None], source.field("at").type),
+        ],
         schema=source,
     )
     conformed = conform_batch(batch, target)

@@ -19,7 +19,6 @@ from typing import Any
 import adbc_driver_flightsql.dbapi
 import dbapi20
 import pytest
-
 from conftest import ServerProcess
 
 PREFIX = "dbapi20test_"
@@ -114,7 +113,9 @@ class TestADBCFlightSQL(dbapi20.DatabaseAPI20Test):
             cur.execute(f"select name from {self.table_prefix}booze")
             rows = cur.fetchall()
             self.assertIn(cur.rowcount, (-1, len(self.samples)))
-            self.assertEqual(sorted(row[0] for row in rows), self.samples, "fetchall retrieved incorrect rows")
+            self.assertEqual(
+                sorted(row[0] for row in rows), self.samples, "fetchall retrieved incorrect rows"
+            )
             self.assertEqual(cur.fetchall(), [], "fetchall after the whole result must return []")
             self.executeDDL2(cur)
             cur.execute(f"select name from {self.table_prefix}barflys")

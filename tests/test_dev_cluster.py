@@ -145,7 +145,9 @@ def test_status_says_every_process_runs(cluster: DevCluster) -> None:
     status = cluster.run("status")
     assert status.returncode == 0, status.stdout + status.stderr
     for name in PROCESSES:
-        assert any(line.split()[:2] == [name, "running"] for line in status.stdout.splitlines()), status.stdout
+        assert any(line.split()[:2] == [name, "running"] for line in status.stdout.splitlines()), (
+            status.stdout
+        )
 
 
 def test_start_refuses_a_second_cluster_in_the_same_folder(cluster: DevCluster) -> None:

@@ -118,7 +118,9 @@ def test_the_metastore_runs_on_postgres(services) -> None:
     assert env["SERVICE_NAME"] == "metastore" and env["DB_DRIVER"] == "postgres"
     opts = dict(item.removeprefix("-D").partition("=")[::2] for item in env["SERVICE_OPTS"].split())
     postgres = services["postgres"]["environment"]
-    assert opts["javax.jdo.option.ConnectionURL"] == f"jdbc:postgresql://postgres:5432/{postgres['POSTGRES_DB']}"
+    assert (
+        opts["javax.jdo.option.ConnectionURL"] == f"jdbc:postgresql://postgres:5432/{postgres['POSTGRES_DB']}"
+    )
     assert opts["javax.jdo.option.ConnectionUserName"] == postgres["POSTGRES_USER"]
     assert opts["javax.jdo.option.ConnectionPassword"] == postgres["POSTGRES_PASSWORD"]
     assert published(services["metastore"]) == {9083: 9083}

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-import flightmanager.errors as manager_errors
-from flightmanager.errors import (
+import spark_flight_sql.flightmanager.errors as manager_errors
+from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
     PushUnauthenticatedError,
@@ -27,8 +27,8 @@ from flightmanager.errors import (
     from_spark_exception,
     spark_error,
 )
-from flightsql import errors
-from flightsql.errors import (
+from spark_flight_sql.flightsql import errors
+from spark_flight_sql.flightsql.errors import (
     AlreadyExists,
     Cancelled,
     DeadlineExceeded,
@@ -150,7 +150,7 @@ def test_other_exceptions(raised: BaseException, expected: type, message: str) -
 
 
 def test_unknown_errors_are_internal_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="flightsql.errors"):
+    with caplog.at_level(logging.ERROR, logger="spark_flight_sql.flightsql.errors"):
         with pytest.raises(flight.FlightInternalError, match="RuntimeError: boom"):
             with flight_errors():
                 raise RuntimeError("boom")
@@ -198,7 +198,7 @@ def test_long_messages_are_cut() -> None:
 
 def test_importing_the_protocol_layer_does_not_import_pyspark() -> None:
     code = (
-        "import sys, flightsql.errors, flightsql.base, flightsql.protocol, flightsql.schemas;"
+        "import sys, spark_flight_sql.flightsql.errors, spark_flight_sql.flightsql.base, spark_flight_sql.flightsql.protocol, spark_flight_sql.flightsql.schemas;"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -291,9 +291,7 @@ def test_analysis_exception(spark: Any) -> None:
 
 def test_already_exists(spark: Any) -> None:
     spark.sql("CREATE OR REPLACE TEMPORARY VIEW flightsql_errors_v AS SELECT 1")
-    exc = _spark_error(
-        lambda: spark.sql("CREATE TEMPORARY VIEW flightsql_errors_v AS SELECT 1")
-    )
+    exc = _spark_error(lambda: spark.sql("CREATE TEMPORARY VIEW flightsql_errors_v AS SELECT 1"))
     error = as_flight_sql_error(exc)
     assert isinstance(error, AlreadyExists)
     assert str(error).startswith("[TEMP_TABLE_OR_VIEW_ALREADY_EXISTS]")
@@ -302,9 +300,7 @@ def test_already_exists(spark: Any) -> None:
 
 def test_spark_error_pyspark_leaves_as_py4j_error(spark: Any) -> None:
     # PySpark converts only some JVM exception classes; this one stays a Py4JJavaError.
-    exc = _spark_error(
-        lambda: spark.sql("CREATE TABLE flightsql_errors_t (a INT) USING no_such_format")
-    )
+    exc = _spark_error(lambda: spark.sql("CREATE TABLE flightsql_errors_t (a INT) USING no_such_format"))
     assert type(exc).__name__ == "Py4JJavaError"
     error = as_flight_sql_error(exc)
     assert isinstance(error, InvalidArgument)
@@ -346,7 +342,7 @@ def test_spark_error_through_a_server(spark: Any) -> None:
 def _job_error(spark: Any, sql: str, rdd: bool = False) -> BaseException:
     """What collecting ``sql`` raises, through the DataFrame or (as the push job does) an RDD."""
     df = spark.sql(sql)
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+    with pytest.raises(Exception) as raised:
         df.rdd.map(tuple).collect() if rdd else df.collect()
     return raised.value
 
@@ -416,7 +412,7 @@ def test_job_failed_in_a_python_udf(spark: Any) -> None:
             raise ValueError("bad row")
         return x
 
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+    with pytest.raises(Exception) as raised:
         spark.range(10).select(bad_row("id")).collect()
     [message, *_] = _mapped_messages(raised.value)
     _assert_short(message)
@@ -431,7 +427,7 @@ def test_job_failed_in_python_code_of_an_rdd(spark: Any) -> None:
             raise ValueError("bad row")
         return x
 
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - whatever Spark raises is the point
+    with pytest.raises(Exception) as raised:
         spark.sparkContext.parallelize(range(10), 2).map(bad_row).collect()
     [message, *_] = _mapped_messages(raised.value)
     _assert_short(message)
@@ -444,7 +440,9 @@ class FakeJavaException:
 
     _target_id = "o0"
 
-    def __init__(self, text: str, cause: FakeJavaException | None = None, sqlstate: str | None = None) -> None:
+    def __init__(
+        self, text: str, cause: FakeJavaException | None = None, sqlstate: str | None = None
+    ) -> None:
         self.text, self.cause, self.sqlstate = text, cause, sqlstate
 
     def getCause(self) -> FakeJavaException | None:  # noqa: N802 - Java's name
@@ -473,7 +471,9 @@ def _py4j_error(java_exception: FakeJavaException) -> BaseException:
 
 
 def test_a_spark_error_found_down_the_java_cause_chain() -> None:
-    throwable = FakeJavaException("[DIVIDE_BY_ZERO] Division by zero.\n\tat Foo.bar(Foo.java:1)", sqlstate="22012")
+    throwable = FakeJavaException(
+        "[DIVIDE_BY_ZERO] Division by zero.\n\tat Foo.bar(Foo.java:1)", sqlstate="22012"
+    )
     wrapper = FakeJavaException("wrapped", FakeJavaException("wrapped again", throwable))
     assert spark_error(_py4j_error(wrapper)) == ("INVALID_ARGUMENT", "[DIVIDE_BY_ZERO] Division by zero.")
 
@@ -519,7 +519,7 @@ def _subclasses(cls: type) -> set[type]:
     return {cls}.union(*(_subclasses(sub) for sub in cls.__subclasses__()))
 
 
-from flightmanager.spill import SpillError  # noqa: E402 - with its siblings below
+from spark_flight_sql.flightmanager.spill import SpillError  # noqa: E402 - with its siblings below
 
 MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     FlightManagerError: flight.FlightInternalError,
@@ -588,7 +588,7 @@ def test_from_spark_exception_of_other_exceptions() -> None:
 
 def test_importing_the_flight_manager_errors_does_not_import_pyspark() -> None:
     code = (
-        "import sys, flightmanager.errors;"
+        "import sys, spark_flight_sql.flightmanager.errors;"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -598,7 +598,7 @@ def test_an_unreachable_zookeeper_is_unavailable() -> None:
     from kazoo.exceptions import ConnectionLoss, SessionExpiredError
     from kazoo.retry import RetryFailedError
 
-    from flightmanager.errors import status_of
+    from spark_flight_sql.flightmanager.errors import status_of
 
     for error in (ConnectionLoss(), SessionExpiredError(), RetryFailedError("Exceeded retry deadline")):
         assert status_of(error) == "UNAVAILABLE"

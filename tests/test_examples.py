@@ -22,7 +22,7 @@ from conftest import ROOT, ServerProcess, free_port_for_tests, port_is_free
 from test_cluster import wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
 
-from flightmanager.zookeeper_server import EmbeddedZooKeeper
+from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
 
 EXAMPLES = ROOT / "examples"
 PARQUET_READY = "parquet-flight-server: serving on "
@@ -39,7 +39,11 @@ def run_example(name: str, *args: str, cwd: Path | None = None, timeout: float =
     """Run ``examples/<name>`` with warnings as errors; its stdout, after checking it succeeded."""
     result = subprocess.run(
         [sys.executable, "-W", "error", str(EXAMPLES / name), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        check=False,
     )
     assert result.returncode == 0, f"{name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     return result.stdout
@@ -48,11 +52,13 @@ def run_example(name: str, *args: str, cwd: Path | None = None, timeout: float =
 def event_table(file_index: int) -> pa.Table:
     """One file of the ``events`` dataset: ids ``file_index * EVENTS_PER_FILE`` onwards."""
     ids = pa.array(range(file_index * EVENTS_PER_FILE, (file_index + 1) * EVENTS_PER_FILE), pa.int64())
-    return pa.table({
-        "id": ids,
-        "kind": pa.array([KINDS[i % len(KINDS)] for i in ids.to_pylist()]),
-        "amount": pa.array([float(i % 100) for i in ids.to_pylist()]),
-    })
+    return pa.table(
+        {
+            "id": ids,
+            "kind": pa.array([KINDS[i % len(KINDS)] for i in ids.to_pylist()]),
+            "amount": pa.array([float(i % 100) for i in ids.to_pylist()]),
+        }
+    )
 
 
 def all_events() -> pa.Table:
@@ -63,20 +69,38 @@ def all_events() -> pa.Table:
 def start_parquet_server(data: Path, workdir: Path, *conf: str, port: int = 0) -> ServerProcess:
     """Start ``examples/parquet_flight_server.py`` and wait (with a deadline) for its ready line."""
     command = [
-        sys.executable, "-W", "error", str(EXAMPLES / "parquet_flight_server.py"),
-        "--data", str(data), "--port", str(port), "--master", "local[2]",
-        "--conf", "spark.flight.internal.port=0",
-        "--conf", "spark.ui.enabled=false",
-        "--conf", f"spark.flight.buffer.spillDir={workdir / 'spill'}",
-        "--conf", f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
+        sys.executable,
+        "-W",
+        "error",
+        str(EXAMPLES / "parquet_flight_server.py"),
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.flight.internal.port=0",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        f"spark.flight.buffer.spillDir={workdir / 'spill'}",
+        "--conf",
+        f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
         # One file per Spark partition, so that every node of a cluster gets a share.
-        "--conf", "spark.sql.files.openCostInBytes=134217728",
+        "--conf",
+        "spark.sql.files.openCostInBytes=134217728",
     ]
     for setting in conf:
         command += ["--conf", setting]
     # A session of its own, so that a stop can signal the whole group (the JVM too) as Ctrl-C does.
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
+        start_new_session=True,
     )
     node = ServerProcess(process, ready_marker=PARQUET_READY)
     try:
@@ -99,12 +123,18 @@ def stop_cleanly(node: ServerProcess, *, ctrl_c: bool = False) -> None:
     assert port_is_free(node.port)
 
 
-def command(path: str, columns: list[str] | None = None, filter_: str | None = None) -> flight.FlightDescriptor:
+def command(
+    path: str, columns: list[str] | None = None, filter_: str | None = None
+) -> flight.FlightDescriptor:
     """A CMD descriptor of the example server."""
-    return flight.FlightDescriptor.for_command(json.dumps({"path": path, "columns": columns, "filter": filter_}).encode())
+    return flight.FlightDescriptor.for_command(
+        json.dumps({"path": path, "columns": columns, "filter": filter_}).encode()
+    )
 
 
-def read_all_endpoints(location: str, descriptor: flight.FlightDescriptor) -> tuple[flight.FlightInfo, list[pa.Table]]:
+def read_all_endpoints(
+    location: str, descriptor: flight.FlightDescriptor
+) -> tuple[flight.FlightInfo, list[pa.Table]]:
     """The FlightInfo and each endpoint's share, read from the endpoint's own location."""
     with flight.FlightClient(location) as client:
         info = client.get_flight_info(descriptor)
@@ -197,12 +227,16 @@ def test_the_client_example_reads_every_flight(parquet_node: ServerProcess) -> N
         f"events: {EVENTS} rows, 1 endpoints, columns id,kind,amount",
         "small.parquet: 50 rows, 1 endpoints, columns n,label",
     ]
-    filtered = run_example("read_parquet_flight_server.py", parquet_node.location, "events", "id", "kind = 'a'")
+    filtered = run_example(
+        "read_parquet_flight_server.py", parquet_node.location, "events", "id", "kind = 'a'"
+    )
     assert filtered.splitlines() == [f"events: {EVENTS // len(KINDS)} rows, 1 endpoints, columns id"]
 
 
 def test_two_example_servers_form_a_cluster(
-    zookeeper: EmbeddedZooKeeper, parquet_data: Path, tmp_path: Path  # noqa: F811
+    zookeeper: EmbeddedZooKeeper,
+    parquet_data: Path,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     root = f"/examples-{uuid.uuid4().hex[:8]}"
     conf = (
@@ -216,10 +250,14 @@ def test_two_example_servers_form_a_cluster(
         for index in range(2):
             workdir = tmp_path / f"node-{index}"
             workdir.mkdir()
-            nodes.append(start_parquet_server(parquet_data, workdir, *conf, f"spark.flight.node.id=node-{index}"))
+            nodes.append(
+                start_parquet_server(parquet_data, workdir, *conf, f"spark.flight.node.id=node-{index}")
+            )
         wait_for_members(zookeeper.url, root, 2)
         info, shares = read_all_endpoints(nodes[1].location, flight.FlightDescriptor.for_path("events"))
-        assert sorted(endpoint.locations[0].uri.decode() for endpoint in info.endpoints) == sorted(n.location for n in nodes)
+        assert sorted(endpoint.locations[0].uri.decode() for endpoint in info.endpoints) == sorted(
+            n.location for n in nodes
+        )
         assert all(share.num_rows > 0 for share in shares)  # both nodes served a share
         assert sorted_ids(shares) == list(range(EVENTS))
 
@@ -273,7 +311,9 @@ def test_sqlalchemy_example(server: ServerProcess) -> None:
     ]
 
 
-def test_spark_datasource_example_reads_and_writes_back(server: ServerProcess, adbc: Connection, tmp_path: Path) -> None:
+def test_spark_datasource_example_reads_and_writes_back(
+    server: ServerProcess, adbc: Connection, tmp_path: Path
+) -> None:
     table = f"default.examples_{uuid.uuid4().hex[:8]}"
     units = scalar(adbc, "SELECT sum(quantity) FROM demo.sales")
     try:

@@ -7,7 +7,7 @@ import logging
 import pyarrow as pa
 import pytest
 
-from flightmanager import FlightConfig, create_manager
+from spark_flight_sql.flightmanager import FlightConfig, create_manager
 
 MIXED = """
     SELECT id,
@@ -22,7 +22,7 @@ MIXED = """
 """
 
 
-@pytest.fixture()
+@pytest.fixture
 def manager(spark, request):
     method = getattr(request, "param", "auto")
     config = FlightConfig(internal_port=0, push_method=method)
@@ -31,7 +31,7 @@ def manager(spark, request):
         yield flight_manager
 
 
-@pytest.fixture()
+@pytest.fixture
 def early_manager(spark):
     config = FlightConfig(internal_port=0, stream_early=True)
     with create_manager(config, spark) as flight_manager:
@@ -76,7 +76,7 @@ def test_failed_first_attempts_never_duplicate_rows(spark, manager, caplog) -> N
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     try:
         df = failing_first_attempts(spark)
-        with caplog.at_level(logging.INFO, logger="flightmanager.results"):
+        with caplog.at_level(logging.INFO, logger="spark_flight_sql.flightmanager.results"):
             table = read_result(manager, df)
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
@@ -98,7 +98,7 @@ def test_early_streaming_serves_the_whole_result_once(spark, early_manager) -> N
 def test_early_streaming_never_duplicates_rows_of_a_failed_attempt(spark, early_manager) -> None:
     """A first attempt fails after pushing most of its partition: the reader either streamed some of
     it (then the stream fails, UNAVAILABLE) or had not reached it (then the retry is served)."""
-    from flightmanager.errors import StreamInterruptedError
+    from spark_flight_sql.flightmanager.errors import StreamInterruptedError
 
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     ids: list[int] = []

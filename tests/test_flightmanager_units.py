@@ -5,15 +5,17 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flightmanager.batches import split_batch
-from flightmanager.config import FlightConfig
-from flightmanager.errors import UnknownTicketError
-from flightmanager.model import NodeTicket
-from flightmanager.push import PushNode, PushTarget
+from spark_flight_sql.flightmanager.batches import split_batch
+from spark_flight_sql.flightmanager.config import FlightConfig
+from spark_flight_sql.flightmanager.errors import UnknownTicketError
+from spark_flight_sql.flightmanager.model import NodeTicket
+from spark_flight_sql.flightmanager.push import PushNode, PushTarget
 
 
 def test_split_batch_keeps_every_row_under_the_limit() -> None:
-    wide = pa.record_batch({"id": pa.array(range(1000)), "s": pa.array(["x" * (i % 500) for i in range(1000)])})
+    wide = pa.record_batch(
+        {"id": pa.array(range(1000)), "s": pa.array(["x" * (i % 500) for i in range(1000)])}
+    )
     pieces = list(split_batch(wide, 20_000))
     assert sum(p.num_rows for p in pieces) == 1000
     assert all(p.nbytes <= 20_000 for p in pieces)
@@ -44,9 +46,18 @@ def test_placement_is_even_and_deterministic_and_prefers_the_local_host() -> Non
 
 def test_config_from_spark_conf_keys() -> None:
     config = FlightConfig.from_conf(
-        {"spark.flight.host": "0.0.0.0", "spark.flight.port": "4000", "spark.flight.public.host": "db.example"}
+        {
+            "spark.flight.host": "0.0.0.0",
+            "spark.flight.port": "4000",
+            "spark.flight.public.host": "db.example",
+        }
     )
-    assert (config.host, config.port, config.public_host, config.internal_host) == ("0.0.0.0", 4000, "db.example", "0.0.0.0")
+    assert (config.host, config.port, config.public_host, config.internal_host) == (
+        "0.0.0.0",
+        4000,
+        "db.example",
+        "0.0.0.0",
+    )
     assert config.manager == "local"
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pyarrow
 import pytest
-
 from conftest import ROOT, ServerProcess
 
 DBAPI_DIR = ROOT / ".venv" / "flightsql-dbapi"

@@ -36,15 +36,23 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from flightsql import protocol
-from flightsql.base import ACTION_HANDLERS
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.base import ACTION_HANDLERS
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 CALL_TIMEOUT = 60.0
 """Seconds any one call may take; past it the call fails with DEADLINE_EXCEEDED, a failure."""
 
 DELIBERATE = frozenset(
-    {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "CANCELLED"}
+    {
+        "OK",
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "UNIMPLEMENTED",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "CANCELLED",
+    }
 )
 
 
@@ -131,7 +139,10 @@ def read_endpoints(client: flight.FlightClient, info: flight.FlightInfo, what: s
         check(f"{what}: DoGet of its endpoint", result)
     if unread:
         cancel = protocol.encode_cancel_flight_info_request(info)
-        check(f"{what}: CancelFlightInfo", outcome(lambda: list(client.do_action(flight.Action("CancelFlightInfo", cancel), OPTIONS))))
+        check(
+            f"{what}: CancelFlightInfo",
+            outcome(lambda: list(client.do_action(flight.Action("CancelFlightInfo", cancel), OPTIONS))),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +164,9 @@ def prepared_handle(client) -> bytes:
         "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query="SELECT ? AS p")
     )
     (result,) = client.do_action(flight.Action("CreatePreparedStatement", body), OPTIONS)
-    return protocol.decode_action_result("CreatePreparedStatement", result.body.to_pybytes()).prepared_statement_handle
+    return protocol.decode_action_result(
+        "CreatePreparedStatement", result.body.to_pybytes()
+    ).prepared_statement_handle
 
 
 # ---- strategies: protobuf messages with random field values ------------------------------------
@@ -185,7 +198,11 @@ TICKET_HANDLES = st.one_of(
     st.binary(max_size=64),
     st.builds(
         lambda q, n: json.dumps({"q": q, "n": n}).encode(),
-        st.one_of(st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), st.text(max_size=20), st.integers()),
+        st.one_of(
+            st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+            st.text(max_size=20),
+            st.integers(),
+        ),
         st.one_of(st.text(max_size=12), st.lists(st.integers(), max_size=2)),
     ),
     st.sampled_from([b"[" * 100_000, b'{"q":' * 50_000, b"null", b"{}", b'"x"', b'{"q":"../x","n":"/"}']),
@@ -194,20 +211,34 @@ TICKET_HANDLES = st.one_of(
 PREPARED_HANDLES = st.one_of(
     st.binary(max_size=64),
     st.builds(
-        lambda sql, t, p: json.dumps({"v": 2, "sql": sql, "t": t, **({"p": p} if p is not None else {})}).encode(),
+        lambda sql, t, p: json.dumps(
+            {"v": 2, "sql": sql, "t": t, **({"p": p} if p is not None else {})}
+        ).encode(),
         SQL,
         st.one_of(st.floats(allow_nan=True), st.just(time.time()), st.text(max_size=5)),
         st.one_of(st.none(), st.text(alphabet=string.ascii_letters + "+/=", max_size=40)),
     ),
-    st.sampled_from([
-        b"[" * 100_000, b'{"v":2,"sql":"SELECT 1","t":1e400}', b'{"v":2,"sql":"SELECT 1","t":1' + b"0" * 400 + b"}",
-        b'{"v":2,"sql":7,"t":0}', b"{}",
-    ]),
+    st.sampled_from(
+        [
+            b"[" * 100_000,
+            b'{"v":2,"sql":"SELECT 1","t":1e400}',
+            b'{"v":2,"sql":"SELECT 1","t":1' + b"0" * 400 + b"}",
+            b'{"v":2,"sql":7,"t":0}',
+            b"{}",
+        ]
+    ),
 )
 
 SESSION_OPTION_NAMES = st.one_of(
     st.sampled_from(
-        ["catalog", "schema", "executionMode", "spark.sql.ansi.enabled", "spark.sql.session.timeZone", "spark.sql.shuffle.partitions"]
+        [
+            "catalog",
+            "schema",
+            "executionMode",
+            "spark.sql.ansi.enabled",
+            "spark.sql.session.timeZone",
+            "spark.sql.shuffle.partitions",
+        ]
     ),
     st.text(max_size=30),
 )
@@ -217,9 +248,18 @@ OVERRIDES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("arrow.flight.protocol.sql.CommandStatementQuery", "query"): SQL,
     ("arrow.flight.protocol.sql.ActionCreatePreparedStatementRequest", "query"): SQL,
     ("arrow.flight.protocol.sql.TicketStatementQuery", "statement_handle"): TICKET_HANDLES,
-    ("arrow.flight.protocol.sql.CommandPreparedStatementQuery", "prepared_statement_handle"): PREPARED_HANDLES,
-    ("arrow.flight.protocol.sql.CommandPreparedStatementUpdate", "prepared_statement_handle"): PREPARED_HANDLES,
-    ("arrow.flight.protocol.sql.ActionClosePreparedStatementRequest", "prepared_statement_handle"): PREPARED_HANDLES,
+    (
+        "arrow.flight.protocol.sql.CommandPreparedStatementQuery",
+        "prepared_statement_handle",
+    ): PREPARED_HANDLES,
+    (
+        "arrow.flight.protocol.sql.CommandPreparedStatementUpdate",
+        "prepared_statement_handle",
+    ): PREPARED_HANDLES,
+    (
+        "arrow.flight.protocol.sql.ActionClosePreparedStatementRequest",
+        "prepared_statement_handle",
+    ): PREPARED_HANDLES,
 }
 
 _INTEGERS = {
@@ -260,8 +300,15 @@ def _field(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     if override is not None:
         return override
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
-        key_field, value_field = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
-        keys = SESSION_OPTION_NAMES if field.containing_type.name == "SetSessionOptionsRequest" else _scalar(key_field)
+        key_field, value_field = (
+            field.message_type.fields_by_name["key"],
+            field.message_type.fields_by_name["value"],
+        )
+        keys = (
+            SESSION_OPTION_NAMES
+            if field.containing_type.name == "SetSessionOptionsRequest"
+            else _scalar(key_field)
+        )
         return st.dictionaries(keys, _single(value_field, depth + 1), max_size=4)
     single = _single(field, depth)
     return st.lists(single, max_size=5) if field.is_repeated else single
@@ -319,10 +366,22 @@ TYPE_URL_NAMES = st.one_of(
     st.text(max_size=40),
 )
 TYPE_URLS = st.one_of(
-    st.builds(lambda prefix, name: prefix + name, st.sampled_from(["type.googleapis.com/", "", "x/y/", "/"]), TYPE_URL_NAMES),
-    st.builds(lambda prefix, cls: prefix + cls.DESCRIPTOR.full_name, st.sampled_from(["example.com/", "a/b/c/"]), st.sampled_from(COMMAND_CLASSES)),
+    st.builds(
+        lambda prefix, name: prefix + name,
+        st.sampled_from(["type.googleapis.com/", "", "x/y/", "/"]),
+        TYPE_URL_NAMES,
+    ),
+    st.builds(
+        lambda prefix, cls: prefix + cls.DESCRIPTOR.full_name,
+        st.sampled_from(["example.com/", "a/b/c/"]),
+        st.sampled_from(COMMAND_CLASSES),
+    ),
 )
-UNKNOWN_ANY = st.builds(lambda url, value: any_pb2.Any(type_url=url, value=value).SerializeToString(), TYPE_URLS, st.binary(max_size=64))
+UNKNOWN_ANY = st.builds(
+    lambda url, value: any_pb2.Any(type_url=url, value=value).SerializeToString(),
+    TYPE_URLS,
+    st.binary(max_size=64),
+)
 
 
 def _mutate(data: bytes, kind: str, position: int, extra: bytes) -> bytes:
@@ -330,7 +389,7 @@ def _mutate(data: bytes, kind: str, position: int, extra: bytes) -> bytes:
         return extra
     position %= len(data)
     if kind == "flip":
-        return data[:position] + bytes([data[position] ^ (1 << (len(extra) % 8))]) + data[position + 1:]
+        return data[:position] + bytes([data[position] ^ (1 << (len(extra) % 8))]) + data[position + 1 :]
     if kind == "truncate":
         return data[:position]
     if kind == "insert":
@@ -338,7 +397,9 @@ def _mutate(data: bytes, kind: str, position: int, extra: bytes) -> bytes:
     return data + extra  # extend
 
 
-MUTATIONS = st.tuples(st.sampled_from(["flip", "truncate", "insert", "extend"]), st.integers(0, 10_000), st.binary(max_size=16))
+MUTATIONS = st.tuples(
+    st.sampled_from(["flip", "truncate", "insert", "extend"]), st.integers(0, 10_000), st.binary(max_size=16)
+)
 
 COMMAND_BYTES = st.one_of(
     st.binary(max_size=256),
@@ -351,7 +412,9 @@ COMMAND_BYTES = st.one_of(
 # ---- GetFlightInfo and GetSchema ---------------------------------------------------------------
 
 
-def _get_flight_info_and_schema(client: flight.FlightClient, descriptor: flight.FlightDescriptor, what: str) -> None:
+def _get_flight_info_and_schema(
+    client: flight.FlightClient, descriptor: flight.FlightDescriptor, what: str
+) -> None:
     info = check(f"GetFlightInfo({what})", outcome(lambda: client.get_flight_info(descriptor, OPTIONS)))
     if info is not None:
         read_endpoints(client, info, f"GetFlightInfo({what})")
@@ -363,9 +426,18 @@ def _get_flight_info_and_schema(client: flight.FlightClient, descriptor: flight.
 @example(command=b"")
 @example(command=b"\x0a" * 10_000)
 @example(command=protocol.pack_command(sql_pb2.TicketStatementQuery(statement_handle=b"[" * 100_000)))
-@example(command=protocol.pack_command(sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=b"[" * 100_000)))
-@example(command=protocol.pack_command(sql_pb2.CommandPreparedStatementQuery(
-    prepared_statement_handle=b'{"v":2,"sql":"SELECT 1","t":1' + b"0" * 400 + b"}")))
+@example(
+    command=protocol.pack_command(
+        sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=b"[" * 100_000)
+    )
+)
+@example(
+    command=protocol.pack_command(
+        sql_pb2.CommandPreparedStatementQuery(
+            prepared_statement_handle=b'{"v":2,"sql":"SELECT 1","t":1' + b"0" * 400 + b"}"
+        )
+    )
+)
 def test_command_descriptors(client, baseline, command: bytes) -> None:
     _get_flight_info_and_schema(client, flight.FlightDescriptor.for_command(command), repr(command[:80]))
 
@@ -393,7 +465,9 @@ def test_path_descriptors(client, baseline, path: list[str]) -> None:
 @example(ticket=protocol.pack_command(sql_pb2.TicketStatementQuery(statement_handle=b"[" * 100_000)))
 @example(ticket=protocol.pack_command(sql_pb2.TicketStatementQuery(statement_handle=b'{"q":"x","n":"y"}')))
 def test_random_tickets(client, baseline, ticket: bytes) -> None:
-    check(f"DoGet({ticket[:80]!r})", outcome(lambda: client.do_get(flight.Ticket(ticket), OPTIONS).read_all()))
+    check(
+        f"DoGet({ticket[:80]!r})", outcome(lambda: client.do_get(flight.Ticket(ticket), OPTIONS).read_all())
+    )
 
 
 VALID_TICKET_SOURCES = st.sampled_from(
@@ -413,7 +487,10 @@ def test_mutated_valid_tickets(client, baseline, source: Message, mutation: tupl
     info = client.get_flight_info(flight.FlightDescriptor.for_command(protocol.pack_command(source)), OPTIONS)
     ticket = info.endpoints[0].ticket.ticket
     mutated = _mutate(ticket, *mutation)
-    check(f"DoGet(mutated {mutated!r})", outcome(lambda: client.do_get(flight.Ticket(mutated), OPTIONS).read_all()))
+    check(
+        f"DoGet(mutated {mutated!r})",
+        outcome(lambda: client.do_get(flight.Ticket(mutated), OPTIONS).read_all()),
+    )
     read_endpoints(client, info, f"the original ticket {ticket!r}")  # consumed already: NOT_FOUND
 
 
@@ -438,34 +515,58 @@ def _action_bodies(action_type: str) -> st.SearchStrategy[bytes]:
         choices += [valid, valid]
         # the right message under the wrong encoding (raw for Any-wrapped actions, and back)
         choices.append(requests.map(lambda request: request.SerializeToString()))
-        choices.append(requests.map(lambda request: any_pb2.Any(
-            type_url=protocol.type_url(request), value=request.SerializeToString()).SerializeToString()))
+        choices.append(
+            requests.map(
+                lambda request: any_pb2.Any(
+                    type_url=protocol.type_url(request), value=request.SerializeToString()
+                ).SerializeToString()
+            )
+        )
     if action_type == "CancelFlightInfo":
         choices.append(_flight_infos().map(protocol.encode_cancel_flight_info_request))
     if action_type == "RenewFlightEndpoint":
-        choices.append(_flight_infos().filter(lambda info: info.endpoints).map(
-            lambda info: protocol.encode_renew_flight_endpoint_request(info.endpoints[0])))
+        choices.append(
+            _flight_infos()
+            .filter(lambda info: info.endpoints)
+            .map(lambda info: protocol.encode_renew_flight_endpoint_request(info.endpoints[0]))
+        )
     if action_type == "CancelQuery":
-        choices.append(_flight_infos().map(lambda info: protocol.encode_action_body(
-            "CancelQuery", sql_pb2.ActionCancelQueryRequest(info=info.serialize()))))
+        choices.append(
+            _flight_infos().map(
+                lambda info: protocol.encode_action_body(
+                    "CancelQuery", sql_pb2.ActionCancelQueryRequest(info=info.serialize())
+                )
+            )
+        )
     return st.one_of(choices)
 
 
 ACTIONS = st.one_of(
-    st.sampled_from(sorted(ACTION_HANDLERS)).flatmap(lambda kind: st.tuples(st.just(kind), _action_bodies(kind))),
+    st.sampled_from(sorted(ACTION_HANDLERS)).flatmap(
+        lambda kind: st.tuples(st.just(kind), _action_bodies(kind))
+    ),
     st.tuples(st.text(max_size=30).filter(lambda kind: kind not in ACTION_HANDLERS), st.binary(max_size=64)),
 )
 
 
 @fuzz_settings(max_examples=400)
 @given(action=ACTIONS)
-@example(action=("ClosePreparedStatement", protocol.encode_action_body(
-    "ClosePreparedStatement", sql_pb2.ActionClosePreparedStatementRequest(prepared_statement_handle=b"[" * 100_000))))
+@example(
+    action=(
+        "ClosePreparedStatement",
+        protocol.encode_action_body(
+            "ClosePreparedStatement",
+            sql_pb2.ActionClosePreparedStatementRequest(prepared_statement_handle=b"[" * 100_000),
+        ),
+    )
+)
 @example(action=("", b""))
 def test_action_bodies(client, baseline, action: tuple[str, bytes]) -> None:
     action_type, body = action
-    check(f"DoAction({action_type!r}, {body[:80]!r})",
-          outcome(lambda: list(client.do_action(flight.Action(action_type, body), OPTIONS))))
+    check(
+        f"DoAction({action_type!r}, {body[:80]!r})",
+        outcome(lambda: list(client.do_action(flight.Action(action_type, body), OPTIONS))),
+    )
 
 
 def test_list_actions(client, baseline) -> None:
@@ -481,11 +582,34 @@ def test_list_flights_criteria(client, baseline, criteria: bytes) -> None:
 # ---- DoPut ----------------------------------------------------------------------------------------
 
 _PRIMITIVES = [
-    pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint32(), pa.uint64(),
-    pa.float16(), pa.float32(), pa.float64(), pa.string(), pa.large_string(), pa.binary(), pa.large_binary(),
-    pa.date32(), pa.date64(), pa.timestamp("us"), pa.timestamp("ns", "UTC"), pa.time32("s"), pa.time64("us"),
-    pa.duration("ms"), pa.decimal128(10, 2), pa.decimal128(38, 0), pa.binary(4),
-    pa.month_day_nano_interval(), pa.dictionary(pa.int8(), pa.string()),
+    pa.null(),
+    pa.bool_(),
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint32(),
+    pa.uint64(),
+    pa.float16(),
+    pa.float32(),
+    pa.float64(),
+    pa.string(),
+    pa.large_string(),
+    pa.binary(),
+    pa.large_binary(),
+    pa.date32(),
+    pa.date64(),
+    pa.timestamp("us"),
+    pa.timestamp("ns", "UTC"),
+    pa.time32("s"),
+    pa.time64("us"),
+    pa.duration("ms"),
+    pa.decimal128(10, 2),
+    pa.decimal128(38, 0),
+    pa.binary(4),
+    pa.month_day_nano_interval(),
+    pa.dictionary(pa.int8(), pa.string()),
 ]
 FIELD_NAMES = st.one_of(st.sampled_from(["a", "b", "A", "p", "id", "`x`", "a.b", ""]), st.text(max_size=8))
 
@@ -495,16 +619,21 @@ def _nested(children: st.SearchStrategy[pa.DataType]) -> st.SearchStrategy[pa.Da
         children.map(pa.list_),
         children.map(pa.large_list),
         children.map(lambda t: pa.list_(t, 2)),
-        st.lists(st.tuples(FIELD_NAMES, children), max_size=3).map(lambda fs: pa.struct([pa.field(n, t) for n, t in fs])),
+        st.lists(st.tuples(FIELD_NAMES, children), max_size=3).map(
+            lambda fs: pa.struct([pa.field(n, t) for n, t in fs])
+        ),
         children.map(lambda t: pa.map_(pa.string(), t)),
     )
 
 
 TYPES = st.recursive(st.sampled_from(_PRIMITIVES), _nested, max_leaves=6)
 SCHEMAS = st.one_of(
-    st.lists(st.tuples(FIELD_NAMES, TYPES), max_size=5).map(lambda fs: pa.schema([pa.field(n, t) for n, t in fs])),
+    st.lists(st.tuples(FIELD_NAMES, TYPES), max_size=5).map(
+        lambda fs: pa.schema([pa.field(n, t) for n, t in fs])
+    ),
     st.lists(st.tuples(FIELD_NAMES, st.sampled_from(_PRIMITIVES)), min_size=1, max_size=3).map(
-        lambda fs: pa.schema([pa.field(n, t) for n, t in fs])),
+        lambda fs: pa.schema([pa.field(n, t) for n, t in fs])
+    ),
     st.integers(500, 20_000).map(lambda n: pa.schema([pa.field(f"c{i}", pa.int8()) for i in range(n)])),
 )
 
@@ -517,17 +646,24 @@ def _column(draw: st.DrawFn, data_type: pa.DataType, rows: int) -> pa.Array:
     if pa.types.is_dictionary(data_type):
         dictionary = pa.array(["x", "y"])
         top = 1 if kind == "values" else 127
-        indices = pa.array(draw(st.lists(st.integers(-128 if kind == "garbage" else 0, top), min_size=rows, max_size=rows)), pa.int8())
+        indices = pa.array(
+            draw(st.lists(st.integers(-128 if kind == "garbage" else 0, top), min_size=rows, max_size=rows)),
+            pa.int8(),
+        )
         return pa.DictionaryArray.from_arrays(indices, dictionary, safe=False)
     if pa.types.is_string(data_type) or pa.types.is_binary(data_type):
         data = draw(st.binary(min_size=rows, max_size=rows + 16))
         if kind == "values" and pa.types.is_binary(data_type):
-            return pa.array([data[i:i + 1] for i in range(rows)], data_type)
+            return pa.array([data[i : i + 1] for i in range(rows)], data_type)
         # offsets that start at 0 and end at the data's size, anything in between; maybe not UTF-8
         inner = draw(st.lists(st.integers(0, len(data)), min_size=rows - 1, max_size=rows - 1))
         offsets = pa.array([0, *inner, len(data)], pa.int32()).buffers()[1]
         return pa.Array.from_buffers(data_type, rows, [None, offsets, pa.py_buffer(data)])
-    if pa.types.is_primitive(data_type) or pa.types.is_fixed_size_binary(data_type) or pa.types.is_decimal(data_type):
+    if (
+        pa.types.is_primitive(data_type)
+        or pa.types.is_fixed_size_binary(data_type)
+        or pa.types.is_decimal(data_type)
+    ):
         width = data_type.bit_width
         size = (rows + 7) // 8 if width == 1 else rows * (width // 8)
         values = draw(st.binary(min_size=size, max_size=size))
@@ -549,11 +685,14 @@ def _batches(draw: st.DrawFn, schema: pa.Schema) -> list[tuple[pa.RecordBatch, b
 
 
 def _put(
-    client: flight.FlightClient, descriptor: flight.FlightDescriptor, schema: pa.Schema,
+    client: flight.FlightClient,
+    descriptor: flight.FlightDescriptor,
+    schema: pa.Schema,
     batches: list[tuple[pa.RecordBatch, bytes | None]],
 ) -> tuple[str, Any]:
     """One DoPut; the server's status is the one the writer's close() reports (a write after the
     server ended the call fails without it)."""
+
     def call() -> bytes | None:
         writer, reader = client.do_put(descriptor, schema, OPTIONS)
         try:
@@ -580,18 +719,25 @@ _Options = sql_pb2.CommandStatementIngest.TableDefinitionOptions
 @st.composite
 def _put_commands(draw: st.DrawFn, handle: bytes) -> Message:
     """Mostly commands that get past their own checks to the upload; some entirely random."""
-    kind = draw(st.sampled_from(
-        ["ingest-temporary"] * 3 + ["bind"] * 3 + ["prepared-update"] * 2
-        + ["update", "ingest-random", "bind-random", "prepared-update-random", "other"]
-    ))
+    kind = draw(
+        st.sampled_from(
+            ["ingest-temporary"] * 3
+            + ["bind"] * 3
+            + ["prepared-update"] * 2
+            + ["update", "ingest-random", "bind-random", "prepared-update-random", "other"]
+        )
+    )
     if kind == "update":
-        return sql_pb2.CommandStatementUpdate(query=draw(SQL), transaction_id=draw(st.sampled_from([b"", b"t"])))
+        return sql_pb2.CommandStatementUpdate(
+            query=draw(SQL), transaction_id=draw(st.sampled_from([b"", b"t"]))
+        )
     if kind == "ingest-temporary":
         return sql_pb2.CommandStatementIngest(
             table=draw(FIELD_NAMES.filter(bool)),
             temporary=True,
             table_definition_options=_Options(
-                if_not_exist=_Options.TABLE_NOT_EXIST_OPTION_CREATE, if_exists=_Options.TABLE_EXISTS_OPTION_REPLACE
+                if_not_exist=_Options.TABLE_NOT_EXIST_OPTION_CREATE,
+                if_exists=_Options.TABLE_EXISTS_OPTION_REPLACE,
             ),
         )
     if kind == "ingest-random":
@@ -620,12 +766,17 @@ def test_do_put_streams(client, baseline, prepared_handle, data: st.DataObject) 
     schema = data.draw(SCHEMAS, label="schema")
     batches = data.draw(_batches(schema), label="batches")
     what = f"DoPut({type(command).__name__}, {len(schema)} columns, {len(batches)} batches)"
-    answer = check(what, _put(client, flight.FlightDescriptor.for_command(protocol.pack_command(command)), schema, batches))
+    answer = check(
+        what,
+        _put(client, flight.FlightDescriptor.for_command(protocol.pack_command(command)), schema, batches),
+    )
     if answer and isinstance(command, sql_pb2.CommandPreparedStatementQuery):
         # Bound: execute the new handle with the values just sent.
         result = sql_pb2.DoPutPreparedStatementResult.FromString(answer)
         if result.prepared_statement_handle:
-            executed = sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=result.prepared_statement_handle)
+            executed = sql_pb2.CommandPreparedStatementQuery(
+                prepared_statement_handle=result.prepared_statement_handle
+            )
             descriptor = flight.FlightDescriptor.for_command(protocol.pack_command(executed))
             _get_flight_info_and_schema(client, descriptor, f"the handle {what} bound")
 
@@ -660,7 +811,12 @@ def test_the_node_still_serves_and_holds_nothing_left(client, baseline) -> None:
     deadline = time.monotonic() + 60
     while True:
         stats = node_stats(client)
-        if all(stats[key] <= baseline[key] for key in ("results", "buffered_bytes", "spill_files", "spilled_bytes")):
+        if all(
+            stats[key] <= baseline[key]
+            for key in ("results", "buffered_bytes", "spill_files", "spilled_bytes")
+        ):
             break
-        assert time.monotonic() < deadline, f"the node still holds what the fuzzing left: {stats} (before: {baseline})"
+        assert time.monotonic() < deadline, (
+            f"the node still holds what the fuzzing left: {stats} (before: {baseline})"
+        )
         time.sleep(0.2)

@@ -28,15 +28,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-
 from conftest import ROOT, ServerProcess, start_server
-from flightmanager.config import ConfKey, FlightConfig
-from flightmanager.errors import StreamTimeoutError
-from flightmanager.results import ResultStore
-from flightsql import protocol
-from flightsql.base import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_SQL_LENGTH, FlightSqlServerBase
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.settings import SqlConfKey, SqlSettings
+
+from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
+from spark_flight_sql.flightmanager.errors import StreamTimeoutError
+from spark_flight_sql.flightmanager.results import ResultStore
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.base import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_SQL_LENGTH,
+    FlightSqlServerBase,
+)
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.settings import SqlConfKey, SqlSettings
 
 IDLE_TIMEOUT = 3
 MAX_SQL_LENGTH = 1000
@@ -58,7 +62,9 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def statement(sql: str) -> flight.FlightDescriptor:
-    return flight.FlightDescriptor.for_command(protocol.pack_command(sql_pb2.CommandStatementQuery(query=sql)))
+    return flight.FlightDescriptor.for_command(
+        protocol.pack_command(sql_pb2.CommandStatementQuery(query=sql))
+    )
 
 
 def node_stats(client: flight.FlightClient) -> dict[str, Any]:
@@ -96,15 +102,18 @@ def staging(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def node(staging: Path) -> Iterator[ServerProcess]:
     process = start_server(
-        "--conf", f"{ConfKey.STREAM_IDLE_TIMEOUT.value}={IDLE_TIMEOUT}",
-        "--conf", f"{SqlConfKey.MAX_SQL_LENGTH.value}={MAX_SQL_LENGTH}",
-        "--conf", f"{SqlConfKey.INGEST_STAGING_DIR.value}={staging}",
+        "--conf",
+        f"{ConfKey.STREAM_IDLE_TIMEOUT.value}={IDLE_TIMEOUT}",
+        "--conf",
+        f"{SqlConfKey.MAX_SQL_LENGTH.value}={MAX_SQL_LENGTH}",
+        "--conf",
+        f"{SqlConfKey.INGEST_STAGING_DIR.value}={staging}",
     )
     yield process
     assert process.stop() == 0, "the node did not stop cleanly:\n" + "\n".join(process.lines[-50:])
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(node: ServerProcess) -> Iterator[flight.FlightClient]:
     with flight.FlightClient(node.location) as connection:
         yield connection
@@ -143,9 +152,14 @@ def test_the_base_refuses_sql_over_its_limit_before_any_handler() -> None:
     with _EchoSchemaServer() as default, flight.FlightClient(f"grpc://127.0.0.1:{default.port}") as client:
         at_limit = client.get_schema(statement("x" * DEFAULT_MAX_SQL_LENGTH), OPTIONS)
         assert at_limit.schema.names == [str(DEFAULT_MAX_SQL_LENGTH)]
-        with pytest.raises(pa.ArrowInvalid, match=r"1048577 characters.*at most 1048576.*spark\.flight\.sql\.maxLength"):
+        with pytest.raises(
+            pa.ArrowInvalid, match=r"1048577 characters.*at most 1048576.*spark\.flight\.sql\.maxLength"
+        ):
             client.get_schema(statement("x" * (DEFAULT_MAX_SQL_LENGTH + 1)), OPTIONS)
-    with _EchoSchemaServer(max_sql_length=10) as small, flight.FlightClient(f"grpc://127.0.0.1:{small.port}") as client:
+    with (
+        _EchoSchemaServer(max_sql_length=10) as small,
+        flight.FlightClient(f"grpc://127.0.0.1:{small.port}") as client,
+    ):
         assert client.get_schema(statement("é" * 10), OPTIONS).schema.names == ["10"]  # characters, not bytes
         with pytest.raises(pa.ArrowInvalid, match="at most 10 characters"):
             client.get_schema(statement("x" * 11), OPTIONS)
@@ -153,13 +167,20 @@ def test_the_base_refuses_sql_over_its_limit_before_any_handler() -> None:
 
 def test_the_base_refuses_oversized_requests_before_parsing_them() -> None:
     assert DEFAULT_MAX_REQUEST_BYTES == 64 * 1024 * 1024
-    with _EchoSchemaServer(max_request_bytes=1000) as server, flight.FlightClient(f"grpc://127.0.0.1:{server.port}") as client:
+    with (
+        _EchoSchemaServer(max_request_bytes=1000) as server,
+        flight.FlightClient(f"grpc://127.0.0.1:{server.port}") as client,
+    ):
         big = b"\x00" * 1001
-        with pytest.raises(pa.ArrowInvalid, match="descriptor command is 1001 bytes long; this server accepts at most 1000"):
+        with pytest.raises(
+            pa.ArrowInvalid, match="descriptor command is 1001 bytes long; this server accepts at most 1000"
+        ):
             client.get_flight_info(flight.FlightDescriptor.for_command(big), OPTIONS)
         with pytest.raises(pa.ArrowInvalid, match="ticket is 1001 bytes long"):
             client.do_get(flight.Ticket(big), OPTIONS).read_all()
-        with pytest.raises(pa.ArrowInvalid, match="body of action 'CreatePreparedStatement' is 1001 bytes long"):
+        with pytest.raises(
+            pa.ArrowInvalid, match="body of action 'CreatePreparedStatement' is 1001 bytes long"
+        ):
             list(client.do_action(flight.Action("CreatePreparedStatement", big), OPTIONS))
         assert client.get_schema(statement("SELECT 1"), OPTIONS).schema.names == ["8"]
 
@@ -168,7 +189,9 @@ def test_the_node_refuses_sql_over_spark_flight_sql_max_length(client) -> None:
     """Every command and action that carries SQL, against the node's setting (1000 here)."""
     too_long = "SELECT 1 AS one -- " + "x" * (MAX_SQL_LENGTH - 18)
     assert len(too_long) == MAX_SQL_LENGTH + 1
-    expected = r"1001 characters long; this server accepts at most 1000 characters \(spark\.flight\.sql\.maxLength\)"
+    expected = (
+        r"1001 characters long; this server accepts at most 1000 characters \(spark\.flight\.sql\.maxLength\)"
+    )
     with pytest.raises(pa.ArrowInvalid, match=expected):
         client.get_flight_info(statement(too_long), OPTIONS)
     with pytest.raises(pa.ArrowInvalid, match=expected):
@@ -178,7 +201,9 @@ def test_the_node_refuses_sql_over_spark_flight_sql_max_length(client) -> None:
     )
     with pytest.raises(pa.ArrowInvalid, match=expected):
         list(client.do_action(flight.Action("CreatePreparedStatement", body), OPTIONS))
-    update = flight.FlightDescriptor.for_command(protocol.pack_command(sql_pb2.CommandStatementUpdate(query=too_long)))
+    update = flight.FlightDescriptor.for_command(
+        protocol.pack_command(sql_pb2.CommandStatementUpdate(query=too_long))
+    )
     writer, _ = client.do_put(update, pa.schema([]), OPTIONS)
     with pytest.raises(pa.ArrowInvalid, match=expected):
         writer.close()
@@ -195,12 +220,16 @@ def test_the_store_releases_a_result_whose_reader_keeps_a_batch_too_long() -> No
     store = ResultStore(ttl=600, stream_timeout=30, on_abandoned=abandoned.append, idle_timeout=0.3)
     try:
         store.create("q", schema, b"s", partitions=[0])
-        store.receive("q", b"s", 0, 0, [pa.record_batch([pa.array([i])], schema=schema) for i in range(3)], schema)
+        store.receive(
+            "q", b"s", 0, 0, [pa.record_batch([pa.array([i])], schema=schema) for i in range(3)], schema
+        )
         store.finish("q", [(0, 0)])
         _, batches = store.open_stream("q")
         assert next(batches).column(0).to_pylist() == [0]
         assert store.buffered_bytes() > 0
-        wait_until(lambda: store.query_ids() == [] and store.buffered_bytes() == 0, 10, "the result is released")
+        wait_until(
+            lambda: store.query_ids() == [] and store.buffered_bytes() == 0, 10, "the result is released"
+        )
         assert abandoned == ["q"]
         with pytest.raises(StreamTimeoutError, match=r"for 0\.3 s \(spark\.flight\.stream\.idleTimeout\)"):
             next(batches)
@@ -218,10 +247,13 @@ def test_a_reader_waiting_for_data_is_not_idle() -> None:
         assert store.confirm("q", 0, 0)
         _, batches = store.open_stream("q")
         assert next(batches).column(0).to_pylist() == [1]
-        late = threading.Timer(1.0, lambda: (
-            store.receive("q", b"s", 1, 0, [pa.record_batch([pa.array([2])], schema=schema)], schema),
-            store.finish("q", [(0, 0), (1, 0)]),
-        ))
+        late = threading.Timer(
+            1.0,
+            lambda: (
+                store.receive("q", b"s", 1, 0, [pa.record_batch([pa.array([2])], schema=schema)], schema),
+                store.finish("q", [(0, 0), (1, 0)]),
+            ),
+        )
         late.start()
         try:
             # Asked for at once, the second batch comes a second later: five idle timeouts of waiting.
@@ -293,7 +325,7 @@ class BlackHoleProxy:
             sock.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def proxy(node: ServerProcess) -> Iterator[BlackHoleProxy]:
     black_hole = BlackHoleProxy(node.port)
     yield black_hole
@@ -348,14 +380,18 @@ def test_an_upload_that_stalls_holds_a_thread_until_its_connection_dies(node, cl
             ),
         )
         batch = pa.record_batch([pa.array(range(1000))], names=["n"])
-        writer, _ = far.do_put(flight.FlightDescriptor.for_command(protocol.pack_command(command)), batch.schema, OPTIONS)
+        writer, _ = far.do_put(
+            flight.FlightDescriptor.for_command(protocol.pack_command(command)), batch.schema, OPTIONS
+        )
         writer.write_batch(batch)
         wait_until(lambda: staged_uploads(staging), 60, "the node stages the upload")
         proxy.vanish()
         answers_a_query(client)
         assert staged_uploads(staging), "the upload is still open: nothing tells the node it is over"
         proxy.close()
-        wait_until(lambda: not staged_uploads(staging), 60, "the staged upload is removed once its connection died")
+        wait_until(
+            lambda: not staged_uploads(staging), 60, "the staged upload is removed once its connection died"
+        )
         with pytest.raises((flight.FlightError, pa.ArrowException, OSError)):
             writer.close()
     answers_a_query(client)
@@ -370,7 +406,9 @@ def test_filter_patterns_match_in_linear_time(client) -> None:
     metadata request would stall the whole node. (Twenty-six here: 14 s with a regular expression.)"""
     command = sql_pb2.CommandGetDbSchemas(db_schema_filter_pattern="%" * 26 + "q")
     started = time.monotonic()
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(protocol.pack_command(command)), OPTIONS)
+    info = client.get_flight_info(
+        flight.FlightDescriptor.for_command(protocol.pack_command(command)), OPTIONS
+    )
     assert client.do_get(info.endpoints[0].ticket, OPTIONS).read_all().num_rows == 0
     assert time.monotonic() - started < 5
 
@@ -397,25 +435,37 @@ def _hostile_connection(kind: str, index: int, port: int, rng: random.Random, he
         elif kind == "http2-garbage":
             settings = struct.pack(">I", 0)[1:] + b"\x04\x00" + struct.pack(">I", 0)
             frames = b"".join(
-                struct.pack(">I", len(payload))[1:] + bytes([rng.randrange(256), rng.randrange(256)])
-                + struct.pack(">I", rng.randrange(2**31)) + payload
+                struct.pack(">I", len(payload))[1:]
+                + bytes([rng.randrange(256), rng.randrange(256)])
+                + struct.pack(">I", rng.randrange(2**31))
+                + payload
                 for payload in (rng.randbytes(rng.randint(0, 64)) for _ in range(rng.randint(1, 8)))
             )
             sock.sendall(HTTP2_PREFACE + settings + frames)
         return
     # A channel of its own: gRPC would otherwise share one connection between clients.
     client = flight.FlightClient(
-        f"grpc://127.0.0.1:{port}", generic_options=[("grpc.use_local_subchannel_pool", 1), ("hostile.index", index)]
+        f"grpc://127.0.0.1:{port}",
+        generic_options=[("grpc.use_local_subchannel_pool", 1), ("hostile.index", index)],
     )
     held.append(client)
     options = flight.FlightCallOptions(timeout=120)
     if kind == "flight-garbage":
         for _ in range(3):
             calls = [
-                lambda: client.get_flight_info(flight.FlightDescriptor.for_command(rng.randbytes(rng.randint(0, 64))), options),
+                lambda: client.get_flight_info(
+                    flight.FlightDescriptor.for_command(rng.randbytes(rng.randint(0, 64))), options
+                ),
                 lambda: client.do_get(flight.Ticket(rng.randbytes(rng.randint(0, 64))), options).read_all(),
-                lambda: list(client.do_action(flight.Action(rng.choice(["CancelFlightInfo", "SetSessionOptions", "x"]),
-                                                            rng.randbytes(rng.randint(0, 64))), options)),
+                lambda: list(
+                    client.do_action(
+                        flight.Action(
+                            rng.choice(["CancelFlightInfo", "SetSessionOptions", "x"]),
+                            rng.randbytes(rng.randint(0, 64)),
+                        ),
+                        options,
+                    )
+                ),
             ]
             try:
                 rng.choice(calls)()
@@ -427,7 +477,9 @@ def _hostile_connection(kind: str, index: int, port: int, rng: random.Random, he
             ticket = flight.Ticket(protocol.pack_command(command))
         else:
             rows = rng.randint(12_000, 20_000)
-            info = client.get_flight_info(statement(f"SELECT id, repeat('x', 1000) AS pad FROM range({rows})"), options)
+            info = client.get_flight_info(
+                statement(f"SELECT id, repeat('x', 1000) AS pad FROM range({rows})"), options
+            )
             ticket = info.endpoints[0].ticket
         reader = client.do_get(ticket, options)
         held.append(reader)
@@ -442,7 +494,9 @@ def _hostile_connection(kind: str, index: int, port: int, rng: random.Random, he
             ),
         )
         batch = pa.record_batch([pa.array(range(rng.randint(1, 10_000)))], names=["n"])
-        writer, _ = client.do_put(flight.FlightDescriptor.for_command(protocol.pack_command(command)), batch.schema, options)
+        writer, _ = client.do_put(
+            flight.FlightDescriptor.for_command(protocol.pack_command(command)), batch.schema, options
+        )
         held.append(writer)
         writer.write_batch(batch)
 
@@ -454,7 +508,10 @@ def hostile_main(port: int) -> None:
     held: list[Any] = []
     kinds = [kind for kind, count in HOSTILE_KINDS.items() for _ in range(count)]
     with ThreadPoolExecutor(max_workers=50) as pool:
-        futures = [pool.submit(_hostile_connection, kind, i, port, random.Random(i), held) for i, kind in enumerate(kinds)]
+        futures = [
+            pool.submit(_hostile_connection, kind, i, port, random.Random(i), held)
+            for i, kind in enumerate(kinds)
+        ]
         failures = [repr(future.exception()) for future in futures if future.exception() is not None]
     print(json.dumps({"connections": len(kinds), "failures": failures}), flush=True)
     sys.stdin.read()  # hold everything open until killed
@@ -465,8 +522,14 @@ def test_two_hundred_hostile_connections_leave_the_node_responsive_and_clean(nod
     assert sum(HOSTILE_KINDS.values()) == 200
     child = subprocess.Popen(
         [sys.executable, __file__, str(node.port)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
     )
     lines: queue.Queue[str] = queue.Queue()
     pump = threading.Thread(target=lambda: [lines.put(line) for line in child.stdout], daemon=True)

@@ -25,14 +25,14 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, ServerProcess, port_is_free, start_server
-from flightsql import ingest as ingest_module
-from flightsql.errors import AlreadyExists, InvalidArgument, NotFound
-from flightsql.ingest import IngestAction, IngestRequest, StagingArea, stage_batches
-from flightsql.statements import quote_identifier as quote
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
+
+from spark_flight_sql.flightsql import ingest as ingest_module
+from spark_flight_sql.flightsql.errors import AlreadyExists, InvalidArgument, NotFound
+from spark_flight_sql.flightsql.ingest import IngestAction, IngestRequest, StagingArea, stage_batches
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.statements import quote_identifier as quote
 
 UTC = zoneinfo.ZoneInfo("UTC")
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
@@ -94,12 +94,16 @@ def fetch(adbc, sql: str) -> pa.Table:
         return cursor.fetch_arrow_table()
 
 
-def ingest(adbc, table: str, data: pa.Table | pa.RecordBatchReader, mode: str = "create", **kwargs: object) -> int:
+def ingest(
+    adbc, table: str, data: pa.Table | pa.RecordBatchReader, mode: str = "create", **kwargs: object
+) -> int:
     with adbc.cursor() as cursor:
         return cursor.adbc_ingest(table, data, mode=mode, **kwargs)
 
 
-def ingest_fails(adbc, table: str, data: pa.Table, mode: str, status: str, match: str, **kwargs: object) -> None:
+def ingest_fails(
+    adbc, table: str, data: pa.Table, mode: str, status: str, match: str, **kwargs: object
+) -> None:
     """The ingest fails with ``status`` on the wire and a message matching ``match``."""
     with pytest.raises(adbc_driver_manager.Error, match=match) as caught:
         ingest(adbc, table, data, mode, **kwargs)
@@ -124,13 +128,17 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE
 
 
 def ids(start: int, stop: int) -> pa.Table:
-    return pa.table({"id": pa.array(range(start, stop), pa.int64()), "name": [f"n{i}" for i in range(start, stop)]})
+    return pa.table(
+        {"id": pa.array(range(start, stop), pa.int64()), "name": [f"n{i}" for i in range(start, stop)]}
+    )
 
 
 def ingest_command(table: str, mode: str = "create", **fields: object) -> sql_pb2.CommandStatementIngest:
     if_not_exist, if_exists = MODES[mode]
     return sql_pb2.CommandStatementIngest(
-        table=table, table_definition_options=Options(if_not_exist=if_not_exist, if_exists=if_exists), **fields
+        table=table,
+        table_definition_options=Options(if_not_exist=if_not_exist, if_exists=if_exists),
+        **fields,
     )
 
 
@@ -155,13 +163,19 @@ def raw_ingest(
 
 def test_create_loads_the_rows_and_returns_their_count(adbc) -> None:
     assert ingest(adbc, "created", ids(0, 3)) == 3
-    assert rows(adbc, "created") == [{"id": 0, "name": "n0"}, {"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}]
+    assert rows(adbc, "created") == [
+        {"id": 0, "name": "n0"},
+        {"id": 1, "name": "n1"},
+        {"id": 2, "name": "n2"},
+    ]
 
 
 def test_create_fails_when_the_table_exists_and_keeps_it(adbc) -> None:
     ingest(adbc, "create_twice", ids(0, 2))
     # ALREADY_EXISTS travels as INVALID_ARGUMENT (pyarrow.flight cannot send it); the message names it.
-    ingest_fails(adbc, "create_twice", ids(5, 9), "create", "INVALID_ARGUMENT", "TABLE_OR_VIEW_ALREADY_EXISTS")
+    ingest_fails(
+        adbc, "create_twice", ids(5, 9), "create", "INVALID_ARGUMENT", "TABLE_OR_VIEW_ALREADY_EXISTS"
+    )
     assert [r["id"] for r in rows(adbc, "create_twice")] == [0, 1]
 
 
@@ -181,8 +195,12 @@ def test_append_to_a_missing_table_is_not_found(adbc) -> None:
 def test_append_with_other_columns_names_them_and_changes_nothing(adbc) -> None:
     ingest(adbc, "strict_columns", ids(0, 1))
     other = pa.table({"id": [1], "nickname": ["x"]})
-    ingest_fails(adbc, "strict_columns", other, "append", "INVALID_ARGUMENT", r"missing \['name'\].*\['nickname'\]")
-    ingest_fails(adbc, "strict_columns", pa.table({"id": [1]}), "append", "INVALID_ARGUMENT", r"missing \['name'\]")
+    ingest_fails(
+        adbc, "strict_columns", other, "append", "INVALID_ARGUMENT", r"missing \['name'\].*\['nickname'\]"
+    )
+    ingest_fails(
+        adbc, "strict_columns", pa.table({"id": [1]}), "append", "INVALID_ARGUMENT", r"missing \['name'\]"
+    )
     assert rows(adbc, "strict_columns") == [{"id": 0, "name": "n0"}]
 
 
@@ -244,11 +262,15 @@ def test_catalog_and_schema_are_honoured(adbc) -> None:
 
 def test_missing_schema_or_catalog_is_not_found(adbc) -> None:
     ingest_fails(adbc, "t", ids(0, 1), "create", "NOT_FOUND", "SCHEMA_NOT_FOUND", db_schema_name="no_such_db")
-    ingest_fails(adbc, "t", ids(0, 1), "create", "NOT_FOUND", "CATALOG_NOT_FOUND", catalog_name="no_such_catalog")
+    ingest_fails(
+        adbc, "t", ids(0, 1), "create", "NOT_FOUND", "CATALOG_NOT_FOUND", catalog_name="no_such_catalog"
+    )
 
 
 def test_column_names_need_no_quoting_by_the_client(adbc) -> None:
-    data = pa.table({"id": [1], "with space": ["a"], "dotted.name": ["b"], "back`tick": ["c"], "select": ["d"]})
+    data = pa.table(
+        {"id": [1], "with space": ["a"], "dotted.name": ["b"], "back`tick": ["c"], "select": ["d"]}
+    )
     ingest(adbc, "odd_columns", data)
     assert rows(adbc, "odd_columns") == data.to_pylist()
 
@@ -266,7 +288,9 @@ def test_temporary_table_is_a_view_of_the_session(adbc, server, staging) -> None
     assert ingest(adbc, "temp_ingest", ids(0, 3), temporary=True) == 3
     assert [r["id"] for r in rows(adbc, "temp_ingest")] == [0, 1, 2]
     assert "temp_ingest" not in table_names(adbc)
-    ingest_fails(adbc, "temp_ingest", ids(0, 1), "create", "INVALID_ARGUMENT", "ALREADY_EXISTS", temporary=True)
+    ingest_fails(
+        adbc, "temp_ingest", ids(0, 1), "create", "INVALID_ARGUMENT", "ALREADY_EXISTS", temporary=True
+    )
     assert ingest(adbc, "temp_ingest", ids(3, 5), "append", temporary=True) == 2
     assert [r["id"] for r in rows(adbc, "temp_ingest")] == list(range(5))
     # Another connection is another session: it does not see the view.
@@ -315,13 +339,21 @@ def test_temporary_table_names_are_quoted(adbc, staging) -> None:
 
 def test_temporary_table_takes_no_schema_or_catalog(adbc) -> None:
     ingest_fails(
-        adbc, "temp_placed", ids(0, 1), "create", "INVALID_ARGUMENT", "namespace",
-        db_schema_name="default", temporary=True,
+        adbc,
+        "temp_placed",
+        ids(0, 1),
+        "create",
+        "INVALID_ARGUMENT",
+        "namespace",
+        db_schema_name="default",
+        temporary=True,
     )
 
 
 def test_temporary_append_to_a_missing_view_is_not_found(adbc) -> None:
-    ingest_fails(adbc, "no_temp_view", ids(0, 1), "append", "NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", temporary=True)
+    ingest_fails(
+        adbc, "no_temp_view", ids(0, 1), "append", "NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", temporary=True
+    )
 
 
 # ---- data: types, empty, many batches ------------------------------------------------------------
@@ -357,7 +389,9 @@ def typed_upload() -> pa.Table:
             "ts": pa.array(ts, pa.timestamp("us", "UTC")),
             "ts_paris": pa.array(paris, pa.timestamp("ms", "Europe/Paris")),
             "ts_ns": pa.array([1_700_000_000_123_456_000, None, 0], pa.timestamp("ns", "UTC")),
-            "ntz": pa.array([dt.datetime(2024, 1, 1, 12, 0, 0, 1), None, dt.datetime(1970, 1, 1)], pa.timestamp("us")),
+            "ntz": pa.array(
+                [dt.datetime(2024, 1, 1, 12, 0, 0, 1), None, dt.datetime(1970, 1, 1)], pa.timestamp("us")
+            ),
             "ints": pa.array([[1, None, 3], None, []], pa.list_(pa.int32())),
             "longs": pa.array([[1], None, [2**40]], pa.large_list(pa.int64())),
             "point": pa.array([{"x": 1.0, "label": "a"}, None, {"x": None, "label": None}], point),
@@ -383,7 +417,11 @@ def test_every_type_comes_back_equal(adbc, staging, temporary: bool) -> None:
     assert result.schema.field("i8").type == pa.int8()
     assert result.schema.field("dec").type == pa.decimal128(38, 18)
     spark_types = {r["col_name"]: r["data_type"] for r in fetch(adbc, f"DESCRIBE TABLE {name}").to_pylist()}
-    assert (spark_types["ts"], spark_types["ntz"], spark_types["ls"]) == ("timestamp", "timestamp_ntz", "string")
+    assert (spark_types["ts"], spark_types["ntz"], spark_types["ls"]) == (
+        "timestamp",
+        "timestamp_ntz",
+        "string",
+    )
 
 
 def test_unsigned_integers_widen_to_a_signed_type(adbc) -> None:
@@ -463,7 +501,9 @@ def test_every_batch_of_a_long_stream_arrives(adbc) -> None:
     expected = sum(batch.num_rows for batch in batches)
     reader = pa.RecordBatchReader.from_batches(batches[0].schema, iter(batches))
     assert ingest(adbc, "many_batches", reader) == expected
-    stats = fetch(adbc, "SELECT count(*) AS n, count(DISTINCT id) AS d, sum(id) AS s FROM many_batches").to_pylist()[0]
+    stats = fetch(
+        adbc, "SELECT count(*) AS n, count(DISTINCT id) AS d, sum(id) AS s FROM many_batches"
+    ).to_pylist()[0]
     all_ids = [i for batch in batches for i in batch.column(0).to_pylist()]
     assert stats == {"n": expected, "d": expected, "s": sum(all_ids)}
 
@@ -473,7 +513,10 @@ def test_every_batch_of_a_long_stream_arrives(adbc) -> None:
 
 def test_raw_do_put_answers_the_row_count(server, adbc) -> None:
     schema = pa.schema([("id", pa.int64())])
-    batches = [pa.record_batch([pa.array([1, 2])], schema=schema), pa.record_batch([pa.array([3])], schema=schema)]
+    batches = [
+        pa.record_batch([pa.array([1, 2])], schema=schema),
+        pa.record_batch([pa.array([3])], schema=schema),
+    ]
     assert raw_ingest(server.location, ingest_command("raw_put"), schema, batches) == 3
     assert [r["id"] for r in rows(adbc, "raw_put")] == [1, 2, 3]
 
@@ -487,7 +530,11 @@ def test_raw_do_put_with_format_and_partitioning_options(server, adbc) -> None:
     details = {r["col_name"]: r["data_type"] for r in described}
     assert details["Provider"] == "json"
     assert [r["col_name"] for r in described].count("part") == 2  # a column and the partition column
-    assert rows(adbc, "raw_options") == [{"id": 1, "part": "a"}, {"id": 2, "part": "b"}, {"id": 3, "part": "a"}]
+    assert rows(adbc, "raw_options") == [
+        {"id": 1, "part": "a"},
+        {"id": 2, "part": "b"},
+        {"id": 3, "part": "a"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -496,7 +543,8 @@ def test_raw_do_put_with_format_and_partitioning_options(server, adbc) -> None:
         (sql_pb2.CommandStatementIngest(table="t"), "if_not_exist must be CREATE or FAIL"),
         (
             sql_pb2.CommandStatementIngest(
-                table="t", table_definition_options=Options(if_not_exist=Options.TABLE_NOT_EXIST_OPTION_CREATE)
+                table="t",
+                table_definition_options=Options(if_not_exist=Options.TABLE_NOT_EXIST_OPTION_CREATE),
             ),
             "if_exists must be FAIL, APPEND or REPLACE",
         ),
@@ -535,7 +583,9 @@ def _bytes_field(number: int, payload: bytes) -> bytes:
 
 def _flight_data(header: bytes, body: bytes = b"", command: bytes | None = None) -> bytes:
     """A serialized arrow.flight.protocol.FlightData (descriptor 1, data_header 2, data_body 1000)."""
-    descriptor = b"" if command is None else _bytes_field(1, _varint(1 << 3) + _varint(2) + _bytes_field(2, command))
+    descriptor = (
+        b"" if command is None else _bytes_field(1, _varint(1 << 3) + _varint(2) + _bytes_field(2, command))
+    )
     return descriptor + _bytes_field(2, header) + (_bytes_field(1000, body) if body else b"")
 
 
@@ -547,7 +597,9 @@ def test_raw_do_put_whose_batches_do_not_match_the_declared_schema(server, adbc)
     good = pa.record_batch([pa.array([1]), pa.array(["a"])], schema=declared)
     bad = pa.record_batch([pa.array([2, 3])], names=["id"])
     command = pack_command(ingest_command("mismatched"))
-    messages = [_flight_data(pa.ipc.read_message(declared.serialize()).metadata.to_pybytes(), command=command)]
+    messages = [
+        _flight_data(pa.ipc.read_message(declared.serialize()).metadata.to_pybytes(), command=command)
+    ]
     for batch in (good, bad):
         message = pa.ipc.read_message(batch.serialize())
         messages.append(_flight_data(message.metadata.to_pybytes(), message.body.to_pybytes()))
@@ -563,8 +615,8 @@ def test_raw_do_put_whose_batches_do_not_match_the_declared_schema(server, adbc)
 DISCONNECTING_CLIENT = """
 import sys
 import pyarrow as pa, pyarrow.flight as flight
-from flightsql.protocol import pack_command
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 Options = sql_pb2.CommandStatementIngest.TableDefinitionOptions
 command = sql_pb2.CommandStatementIngest(table=sys.argv[2], table_definition_options=Options(
     if_not_exist=Options.TABLE_NOT_EXIST_OPTION_CREATE, if_exists=Options.TABLE_EXISTS_OPTION_FAIL))
@@ -609,7 +661,9 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_table_and_no_files(serve
         ("create_append", IngestAction.CREATE, IngestAction.APPEND),
     ],
 )
-def test_adbc_modes_map_to_actions(mode: str, missing: IngestAction | None, exists: IngestAction | None) -> None:
+def test_adbc_modes_map_to_actions(
+    mode: str, missing: IngestAction | None, exists: IngestAction | None
+) -> None:
     request = IngestRequest.from_command(ingest_command("t", mode))
     for table_exists, expected in ((False, missing), (True, exists)):
         if expected is None:
@@ -633,7 +687,9 @@ def test_default_staging_is_a_private_folder_removed_on_close() -> None:
     assert not root.exists()
 
 
-def test_staging_under_a_uri_writes_through_pyarrow_fs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staging_under_a_uri_writes_through_pyarrow_fs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ingest_module, "ROW_GROUP_BYTES", 1024)
     area = StagingArea(f"file://{tmp_path}/under/uri")
     folder = area.new_folder()
@@ -652,4 +708,6 @@ def test_staging_rejects_timestamps_spark_would_truncate(tmp_path: Path) -> None
     folder = StagingArea(str(tmp_path)).new_folder()
     schema = pa.schema([("ts", pa.timestamp("ns"))])
     with pytest.raises(InvalidArgument, match="would lose data"):
-        stage_batches(iter([pa.record_batch([pa.array([1], pa.timestamp("ns"))], schema=schema)]), schema, folder)
+        stage_batches(
+            iter([pa.record_batch([pa.array([1], pa.timestamp("ns"))], schema=schema)]), schema, folder
+        )

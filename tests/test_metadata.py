@@ -19,19 +19,24 @@ import pytest
 from conftest import ServerProcess, start_server
 from google.protobuf.message import Message
 
-from flightsql import protocol, schemas
-from flightsql.catalog import like, named
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql import protocol, schemas
+from spark_flight_sql.flightsql.catalog import like, named
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 I = sql_pb2.SqlInfo  # noqa: E741 - reads as the spec's SqlInfo
 
 OTHER_CATALOG = [
-    "--conf", "spark.sql.catalog.other=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
-    "--conf", "spark.sql.catalog.other.url=jdbc:derby:memory:meta_other;create=true",
-    "--conf", "spark.sql.catalog.other.driver=org.apache.derby.jdbc.EmbeddedDriver",
-    "--conf", "spark.sql.catalog.broken=org.example.NoSuchCatalog",
+    "--conf",
+    "spark.sql.catalog.other=org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog",
+    "--conf",
+    "spark.sql.catalog.other.url=jdbc:derby:memory:meta_other;create=true",
+    "--conf",
+    "spark.sql.catalog.other.driver=org.apache.derby.jdbc.EmbeddedDriver",
+    "--conf",
+    "spark.sql.catalog.broken=org.example.NoSuchCatalog",
     # Derby would write derby.log into the node's working directory, the source tree.
-    "--conf", "spark.driver.extraJavaOptions=-Dderby.stream.error.file=/dev/null",
+    "--conf",
+    "spark.driver.extraJavaOptions=-Dderby.stream.error.file=/dev/null",
 ]
 
 SETUP = [
@@ -59,14 +64,18 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # A temporary view lives in a session: the node's own, registered by an init script, is
     # copied into every client's session.
     init_script = tmp_path_factory.mktemp("meta_init") / "temp_view.py"
-    init_script.write_text("spark.sql(\"CREATE TEMPORARY VIEW meta_temp AS SELECT 1 AS one, 'x' AS letter\")\n")
+    init_script.write_text(
+        "spark.sql(\"CREATE TEMPORARY VIEW meta_temp AS SELECT 1 AS one, 'x' AS letter\")\n"
+    )
     process = start_server(*OTHER_CATALOG, "--init-script", str(init_script))
     try:
         external = tmp_path_factory.mktemp("meta_external")
         with _adbc(process) as connection, connection.cursor() as cursor:
             for statement in SETUP:
                 cursor.execute(statement)
-            cursor.execute(f"CREATE TABLE meta_db.t_external (a INT) USING parquet LOCATION '{external / 'data'}'")
+            cursor.execute(
+                f"CREATE TABLE meta_db.t_external (a INT) USING parquet LOCATION '{external / 'data'}'"
+            )
         yield process
     finally:
         code = process.stop()
@@ -77,14 +86,14 @@ def _adbc(process: ServerProcess) -> Any:
     return adbc_driver_flightsql.dbapi.connect(process.location)
 
 
-@pytest.fixture()
+@pytest.fixture
 def conn(node: ServerProcess) -> Iterator[Any]:
     """An ADBC DBAPI connection to the module's node."""
     with _adbc(node) as connection:
         yield connection
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(node: ServerProcess) -> Iterator[flight.FlightClient]:
     """A raw pyarrow.flight client of the module's node."""
     with flight.FlightClient(node.location) as raw:
@@ -252,7 +261,9 @@ def test_tables_of_every_kind_and_where_they_appear(client: flight.FlightClient)
         ("system", "session", "meta_temp", "TEMPORARY VIEW"),
     ]:
         assert expected in rows
-    assert [row for row in rows if row[2] == "meta_temp"] == [("system", "session", "meta_temp", "TEMPORARY VIEW")]
+    assert [row for row in rows if row[2] == "meta_temp"] == [
+        ("system", "session", "meta_temp", "TEMPORARY VIEW")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -263,15 +274,24 @@ def test_tables_of_every_kind_and_where_they_appear(client: flight.FlightClient)
             {"db_schema_filter_pattern": "meta_db", "table_name_filter_pattern": "t_%"},
             ["t_external", "t_managed", "tzz"],
         ),
-        ({"db_schema_filter_pattern": "meta_db", "table_name_filter_pattern": r"t\_%"}, ["t_external", "t_managed"]),
+        (
+            {"db_schema_filter_pattern": "meta_db", "table_name_filter_pattern": r"t\_%"},
+            ["t_external", "t_managed"],
+        ),
         ({"db_schema_filter_pattern": "META_DB", "table_name_filter_pattern": "T_MANAGED"}, ["t_managed"]),
         ({"db_schema_filter_pattern": "meta_db", "table_types": ["VIEW"]}, ["v_view"]),
-        ({"db_schema_filter_pattern": "meta_db", "table_types": ["TABLE"]}, ["t_external", "t_managed", "tzz"]),
+        (
+            {"db_schema_filter_pattern": "meta_db", "table_types": ["TABLE"]},
+            ["t_external", "t_managed", "tzz"],
+        ),
         (
             {"db_schema_filter_pattern": "meta_db", "table_types": ["VIEW", "TABLE"]},
             ["t_external", "t_managed", "tzz", "v_view"],
         ),
-        ({"table_name_filter_pattern": "meta%", "table_types": ["TEMPORARY VIEW"]}, ["meta_global", "meta_temp"]),
+        (
+            {"table_name_filter_pattern": "meta%", "table_types": ["TEMPORARY VIEW"]},
+            ["meta_global", "meta_temp"],
+        ),
         ({"catalog": "system"}, ["meta_temp"]),
         ({"catalog": "other"}, ["jt"]),
         ({"catalog": "spark_catalog", "table_name_filter_pattern": "meta_temp"}, []),
@@ -314,7 +334,11 @@ def test_table_schemas_are_those_of_query_results(client: flight.FlightClient, c
 
 def _column_metadata(schema: pa.Schema, column: str) -> dict[str, str]:
     metadata = schema.field(column).metadata or {}
-    return {key.decode(): value.decode() for key, value in metadata.items() if key.startswith(b"ARROW:FLIGHT:SQL:")}
+    return {
+        key.decode(): value.decode()
+        for key, value in metadata.items()
+        if key.startswith(b"ARROW:FLIGHT:SQL:")
+    }
 
 
 def test_table_schema_fields_carry_flight_sql_column_metadata(client: flight.FlightClient) -> None:
@@ -334,7 +358,9 @@ def test_table_schema_fields_carry_flight_sql_column_metadata(client: flight.Fli
         "ARROW:FLIGHT:SQL:IS_SEARCHABLE": "1",
         "ARROW:FLIGHT:SQL:REMARKS": "cost",
     }
-    type_names = {field.name: _column_metadata(managed, field.name)["ARROW:FLIGHT:SQL:TYPE_NAME"] for field in managed}
+    type_names = {
+        field.name: _column_metadata(managed, field.name)["ARROW:FLIGHT:SQL:TYPE_NAME"] for field in managed
+    }
     assert type_names == {
         "id": "INT",
         "price": "DECIMAL(12,3)",
@@ -356,7 +382,9 @@ def test_temporary_view_schemas_and_metadata(client: flight.FlightClient) -> Non
     assert _shape(temp) == [("one", pa.int32(), False), ("letter", pa.string(), False)]
     assert _column_metadata(temp, "one")["ARROW:FLIGHT:SQL:CATALOG_NAME"] == "system"
     assert _column_metadata(temp, "one")["ARROW:FLIGHT:SQL:SCHEMA_NAME"] == "session"
-    glob = _table_schemas(client, catalog="spark_catalog", db_schema_filter_pattern="global_temp")["meta_global"]
+    glob = _table_schemas(client, catalog="spark_catalog", db_schema_filter_pattern="global_temp")[
+        "meta_global"
+    ]
     assert _shape(glob) == [("two", pa.int32(), False)]
 
 
@@ -424,7 +452,11 @@ def test_keys_of_unknown_tables_are_not_found_at_get_flight_info(
 
 def test_cross_reference(client: flight.FlightClient) -> None:
     found = sql_pb2.CommandGetCrossReference(
-        pk_catalog="spark_catalog", pk_db_schema="demo", pk_table="customers", fk_db_schema="demo", fk_table="sales"
+        pk_catalog="spark_catalog",
+        pk_db_schema="demo",
+        pk_table="customers",
+        fk_db_schema="demo",
+        fk_table="sales",
     )
     table = _fetch(client, found)
     _exactly(table, schemas.CROSS_REFERENCE)
@@ -449,11 +481,29 @@ def test_xdbc_type_info_lists_spark_types_in_order(client: flight.FlightClient) 
     assert rows == sorted(rows)
     by_name = {row["type_name"]: row for row in table.to_pylist()}
     assert {
-        "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "STRING", "VARCHAR",
-        "CHAR", "BINARY", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ", "INTERVAL YEAR TO MONTH", "INTERVAL DAY TO SECOND",
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INT",
+        "BIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL",
+        "STRING",
+        "VARCHAR",
+        "CHAR",
+        "BINARY",
+        "DATE",
+        "TIMESTAMP",
+        "TIMESTAMP_NTZ",
+        "INTERVAL YEAR TO MONTH",
+        "INTERVAL DAY TO SECOND",
     } <= set(by_name)
     X = sql_pb2
-    codes = {name: (row["data_type"], row["sql_data_type"], row["datetime_subcode"]) for name, row in by_name.items()}
+    codes = {
+        name: (row["data_type"], row["sql_data_type"], row["datetime_subcode"])
+        for name, row in by_name.items()
+    }
     assert codes["BOOLEAN"] == (X.XDBC_BIT, X.XDBC_BIT, None)
     assert codes["TINYINT"] == (X.XDBC_TINYINT, X.XDBC_TINYINT, None)
     assert codes["SMALLINT"] == (X.XDBC_SMALLINT, X.XDBC_SMALLINT, None)
@@ -469,10 +519,14 @@ def test_xdbc_type_info_lists_spark_types_in_order(client: flight.FlightClient) 
     assert codes["TIMESTAMP"] == (X.XDBC_TIMESTAMP, X.XDBC_DATETIME, X.XDBC_SUBCODE_TIMESTAMP_WITH_TIMEZONE)
     assert codes["TIMESTAMP_NTZ"] == (X.XDBC_TIMESTAMP, X.XDBC_DATETIME, X.XDBC_SUBCODE_TIMESTAMP)
     assert codes["INTERVAL YEAR TO MONTH"] == (
-        X.XDBC_SUBCODE_INTERVAL_YEAR_TO_MONTH, X.XDBC_INTERVAL, X.XDBC_SUBCODE_YEAR_TO_MONTH,
+        X.XDBC_SUBCODE_INTERVAL_YEAR_TO_MONTH,
+        X.XDBC_INTERVAL,
+        X.XDBC_SUBCODE_YEAR_TO_MONTH,
     )
     assert codes["INTERVAL DAY TO SECOND"] == (
-        X.XDBC_SUBCODE_INTERVAL_DAY_TO_SECOND, X.XDBC_INTERVAL, X.XDBC_SUBCODE_DAY_TO_SECOND,
+        X.XDBC_SUBCODE_INTERVAL_DAY_TO_SECOND,
+        X.XDBC_INTERVAL,
+        X.XDBC_SUBCODE_DAY_TO_SECOND,
     )
     decimal = by_name["DECIMAL"]
     assert decimal["create_params"] == ["precision", "scale"]
@@ -490,7 +544,9 @@ def test_xdbc_type_info_lists_spark_types_in_order(client: flight.FlightClient) 
         (sql_pb2.XDBC_WCHAR, []),
     ],
 )
-def test_xdbc_type_info_filtered_by_data_type(client: flight.FlightClient, data_type: int, names: list[str]) -> None:
+def test_xdbc_type_info_filtered_by_data_type(
+    client: flight.FlightClient, data_type: int, names: list[str]
+) -> None:
     table = _xdbc(client, data_type=data_type)
     assert table.column("type_name").to_pylist() == names
     assert set(table.column("data_type").to_pylist()) <= {data_type}
@@ -593,7 +649,9 @@ def _tree(objects: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, str]]]
     """catalog -> schema -> table -> type."""
     return {
         catalog["catalog_name"]: {
-            schema["db_schema_name"]: {table["table_name"]: table["table_type"] for table in schema["db_schema_tables"]}
+            schema["db_schema_name"]: {
+                table["table_name"]: table["table_type"] for table in schema["db_schema_tables"]
+            }
             for schema in catalog["catalog_db_schemas"]
         }
         for catalog in objects
@@ -628,7 +686,10 @@ def test_adbc_get_objects_tables_shows_every_kind(conn: Any) -> None:
     assert tree["system"]["session"]["meta_temp"] == "TEMPORARY VIEW"
     assert tree["spark_catalog"]["global_temp"]["meta_global"] == "TEMPORARY VIEW"
     assert tree["spark_catalog"]["meta_db"] == {
-        "t_external": "TABLE", "t_managed": "TABLE", "tzz": "TABLE", "v_view": "VIEW",
+        "t_external": "TABLE",
+        "t_managed": "TABLE",
+        "tzz": "TABLE",
+        "v_view": "VIEW",
     }
     assert tree["other"]["meta_ns"] == {"jt": "TABLE"}
     tables = [t for c in objects for s in c["catalog_db_schemas"] for t in s["db_schema_tables"]]
@@ -644,7 +705,11 @@ def test_adbc_get_objects_tables_shows_every_kind(conn: Any) -> None:
             {"spark_catalog": {"meta_db": {"t_external": "TABLE", "t_managed": "TABLE"}}},
         ),
         (
-            {"catalog_filter": "spark_catalog", "db_schema_filter": "meta_db", "table_types_filter": ["VIEW"]},
+            {
+                "catalog_filter": "spark_catalog",
+                "db_schema_filter": "meta_db",
+                "table_types_filter": ["VIEW"],
+            },
             {"spark_catalog": {"meta_db": {"v_view": "VIEW"}}},
         ),
         (
@@ -667,19 +732,32 @@ def test_adbc_get_objects_columns(conn: Any, depth: str) -> None:
     [table] = schema["db_schema_tables"]
     columns = table["table_columns"]
     assert [(c["column_name"], c["ordinal_position"]) for c in columns] == [
-        ("id", 1), ("price", 2), ("code", 3), ("label", 4), ("at", 5), ("tags", 6),
+        ("id", 1),
+        ("price", 2),
+        ("code", 3),
+        ("label", 4),
+        ("at", 5),
+        ("tags", 6),
     ]
     price = columns[1]
     assert price["xdbc_type_name"] == "DECIMAL(12,3)"
     assert price["xdbc_sql_data_type"] == sql_pb2.XDBC_DECIMAL
     assert (price["xdbc_scope_catalog"], price["xdbc_scope_schema"], price["xdbc_scope_table"]) == (
-        "spark_catalog", "meta_db", "t_managed",
+        "spark_catalog",
+        "meta_db",
+        "t_managed",
     )
     assert price["xdbc_is_autoincrement"] is False
     assert table["table_constraints"] == []
-    only = _objects(conn, depth, db_schema_filter="meta_db", table_name_filter="t_managed", column_name_filter="pri%")
+    only = _objects(
+        conn, depth, db_schema_filter="meta_db", table_name_filter="t_managed", column_name_filter="pri%"
+    )
     [column] = [
-        col for c in only for s in c["catalog_db_schemas"] for t in s["db_schema_tables"] for col in t["table_columns"]
+        col
+        for c in only
+        for s in c["catalog_db_schemas"]
+        for t in s["db_schema_tables"]
+        for col in t["table_columns"]
     ]
     assert column["column_name"] == "price" and column["ordinal_position"] == 2
 
@@ -688,21 +766,29 @@ def test_adbc_get_objects_columns_of_temporary_views(conn: Any) -> None:
     objects = _objects(conn, "columns", catalog_filter="system", table_name_filter="meta_temp")
     [table] = objects[0]["catalog_db_schemas"][0]["db_schema_tables"]
     assert [(c["column_name"], c["xdbc_type_name"]) for c in table["table_columns"]] == [
-        ("one", "INT"), ("letter", "STRING"),
+        ("one", "INT"),
+        ("letter", "STRING"),
     ]
 
 
 def test_adbc_get_table_schema(conn: Any) -> None:
-    schema = conn.adbc_get_table_schema("t_managed", catalog_filter="spark_catalog", db_schema_filter="meta_db")
+    schema = conn.adbc_get_table_schema(
+        "t_managed", catalog_filter="spark_catalog", db_schema_filter="meta_db"
+    )
     assert _shape(schema) == _shape(_result_schema(conn, "SELECT * FROM meta_db.t_managed"))
     temp = conn.adbc_get_table_schema("meta_temp", catalog_filter="system", db_schema_filter="session")
     assert temp.names == ["one", "letter"]
-    assert conn.adbc_get_table_schema("jt", catalog_filter="other", db_schema_filter="meta_ns").names == ["a", "s"]
+    assert conn.adbc_get_table_schema("jt", catalog_filter="other", db_schema_filter="meta_ns").names == [
+        "a",
+        "s",
+    ]
     with pytest.raises(adbc_driver_manager.ProgrammingError):
         conn.adbc_get_table_schema("meta_nowhere", db_schema_filter="meta_db")
 
 
-def test_tables_created_later_are_listed_at_once(conn: Any, client: flight.FlightClient, tmp_path: Path) -> None:
+def test_tables_created_later_are_listed_at_once(
+    conn: Any, client: flight.FlightClient, tmp_path: Path
+) -> None:
     with conn.cursor() as cursor:
         cursor.execute("CREATE TABLE meta_db.meta_late (a INT) USING parquet")
         try:

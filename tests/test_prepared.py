@@ -13,18 +13,18 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from flightsql import protocol
-from flightsql.errors import InvalidArgument
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
-from flightsql.statements import PreparedStatement
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.statements import PreparedStatement
 
 
 def table_name() -> str:
     return f"t_{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(server) -> Iterator[flight.FlightClient]:
     with flight.FlightClient(server.location) as flight_client:
         yield flight_client
@@ -36,13 +36,17 @@ def action(client: flight.FlightClient, name: str, request) -> list[bytes]:
 
 
 def prepare(client: flight.FlightClient, sql: str) -> sql_pb2.ActionCreatePreparedStatementResult:
-    (body,) = action(client, "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query=sql))
+    (body,) = action(
+        client, "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query=sql)
+    )
     return protocol.decode_action_result("CreatePreparedStatement", body)
 
 
 def bind(client: flight.FlightClient, handle: bytes, parameters: pa.Table) -> bytes:
     command = sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle)
-    writer, metadata = client.do_put(flight.FlightDescriptor.for_command(pack_command(command)), parameters.schema)
+    writer, metadata = client.do_put(
+        flight.FlightDescriptor.for_command(pack_command(command)), parameters.schema
+    )
     writer.write_table(parameters)
     writer.done_writing()
     answer = metadata.read()
@@ -65,22 +69,25 @@ def run_prepared(client: flight.FlightClient, handle: bytes) -> pa.Table:
 def test_parameters_bind_values_of_every_common_type(adbc) -> None:
     values = (7, 2.5, "naïve", True, Decimal("12.34"), dt.date(2024, 2, 29), b"\x00\xff", None)
     with adbc.cursor() as cursor:
-        cursor.execute("SELECT ? AS i, ? AS f, ? AS s, ? AS b, ? AS d, ? AS day, ? AS raw, ? AS nothing", values)
+        cursor.execute(
+            "SELECT ? AS i, ? AS f, ? AS s, ? AS b, ? AS d, ? AS day, ? AS raw, ? AS nothing", values
+        )
         assert cursor.fetchall() == [values]
 
 
 def test_a_timestamp_parameter_keeps_its_instant(adbc) -> None:
-    instant = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    instant = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     with adbc.cursor() as cursor:
         cursor.execute("SELECT ? AS ts", (instant,))
-        (value,), = cursor.fetchall()
+        ((value,),) = cursor.fetchall()
     assert value == instant
 
 
 def test_parameters_filter_a_table(adbc) -> None:
     with adbc.cursor() as cursor:
         cursor.execute(
-            "SELECT customer_id, country FROM demo.customers WHERE customer_id IN (?, ?) ORDER BY customer_id", (2, 3)
+            "SELECT customer_id, country FROM demo.customers WHERE customer_id IN (?, ?) ORDER BY customer_id",
+            (2, 3),
         )
         assert cursor.fetchall() == [(2, "US"), (3, "JP")]
         cursor.execute("SELECT count(*) FROM demo.customers WHERE country = ?", ("no such country",))
@@ -108,7 +115,9 @@ def test_binding_returns_a_handle_carrying_the_parameters(client, server) -> Non
 
 def test_several_parameter_rows_give_every_row_s_result_in_order(client) -> None:
     prepared = prepare(client, "SELECT ? AS n, ? AS label")
-    bound = bind(client, prepared.prepared_statement_handle, pa.table({"n": [1, 2, 3], "label": ["a", "b", "c"]}))
+    bound = bind(
+        client, prepared.prepared_statement_handle, pa.table({"n": [1, 2, 3], "label": ["a", "b", "c"]})
+    )
     result = run_prepared(client, bound)
     assert result.to_pydict() == {"n": [1, 2, 3], "label": ["a", "b", "c"]}
 
@@ -133,10 +142,19 @@ def test_forged_handles_are_refused(client) -> None:
         with pytest.raises(pa.ArrowInvalid, match="not a prepared statement handle"):
             run_prepared(client, forged)
     # Closing an issued handle works; closing a forged one is refused.
-    action(client, "ClosePreparedStatement", sql_pb2.ActionClosePreparedStatementRequest(
-        prepared_statement_handle=prepare(client, "SELECT 1").prepared_statement_handle))
+    action(
+        client,
+        "ClosePreparedStatement",
+        sql_pb2.ActionClosePreparedStatementRequest(
+            prepared_statement_handle=prepare(client, "SELECT 1").prepared_statement_handle
+        ),
+    )
     with pytest.raises(pa.ArrowInvalid):
-        action(client, "ClosePreparedStatement", sql_pb2.ActionClosePreparedStatementRequest(prepared_statement_handle=b"x"))
+        action(
+            client,
+            "ClosePreparedStatement",
+            sql_pb2.ActionClosePreparedStatementRequest(prepared_statement_handle=b"x"),
+        )
 
 
 def test_updates_report_affected_rows(adbc) -> None:
@@ -165,7 +183,14 @@ def test_executemany_inserts_every_row_in_one_write(adbc, server) -> None:
         cursor.execute(f"SELECT a, b FROM {name} ORDER BY a")
         assert cursor.fetchall() == rows
     # One Spark write, not one per row: the server logged a single update for the 500 rows.
-    assert sum(1 for line in server.lines if f"INSERT INTO {name} (b, a)" in line and "update user=" in line and "rows=500" in line) == 1
+    assert (
+        sum(
+            1
+            for line in server.lines
+            if f"INSERT INTO {name} (b, a)" in line and "update user=" in line and "rows=500" in line
+        )
+        == 1
+    )
 
 
 def test_executemany_of_any_other_statement_runs_once_per_row(adbc) -> None:
@@ -223,7 +248,9 @@ def test_a_write_under_with_runs_once(adbc) -> None:
         cursor.execute(f"WITH c AS (SELECT id AS a FROM range(3)) INSERT INTO {name} SELECT a FROM c")
         cursor.execute(f"SELECT count(*) FROM {name}")
         assert cursor.fetchall() == [(3,)]
-        cursor.execute(f"FROM (SELECT id AS a FROM range(2)) s INSERT INTO {name} SELECT a INSERT INTO {name} SELECT a + 10")
+        cursor.execute(
+            f"FROM (SELECT id AS a FROM range(2)) s INSERT INTO {name} SELECT a INSERT INTO {name} SELECT a + 10"
+        )
         cursor.execute(f"SELECT count(*) FROM {name}")
         assert cursor.fetchall() == [(7,)]
 
@@ -241,7 +268,11 @@ def test_executemany_with_the_wrong_number_of_values_is_invalid_argument(adbc) -
 def test_commands_that_return_rows_declare_their_schema_when_prepared(client) -> None:
     prepared = prepare(client, "SHOW TABLES IN demo")
     assert not prepared.is_update
-    assert pa.ipc.read_schema(pa.py_buffer(prepared.dataset_schema)).names == ["namespace", "tableName", "isTemporary"]
+    assert pa.ipc.read_schema(pa.py_buffer(prepared.dataset_schema)).names == [
+        "namespace",
+        "tableName",
+        "isTemporary",
+    ]
     update = prepare(client, "CREATE TABLE never_created (a INT) USING parquet")
     assert update.is_update and not update.dataset_schema
 

@@ -11,10 +11,10 @@ from google.protobuf import any_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from flightsql import protocol
-from flightsql.errors import InvalidArgument
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 SQL = "arrow.flight.protocol.sql"
 
@@ -192,7 +192,8 @@ def test_optional_fields_keep_presence() -> None:
         (cls.DESCRIPTOR.name, field.name)
         for cls in _all_messages().values()
         for field in cls.DESCRIPTOR.fields
-        if field.has_presence and field.containing_oneof is not None
+        if field.has_presence
+        and field.containing_oneof is not None
         and field.containing_oneof.name == f"_{field.name}"
     }
     assert optional == SPEC_OPTIONAL
@@ -227,8 +228,7 @@ def test_registry_covers_every_command_and_ticket_message() -> None:
     commands = {
         cls.DESCRIPTOR.full_name
         for cls in _all_messages().values()
-        if cls.DESCRIPTOR.name.startswith(("Command", "Ticket"))
-        and cls.DESCRIPTOR.containing_type is None
+        if cls.DESCRIPTOR.name.startswith(("Command", "Ticket")) and cls.DESCRIPTOR.containing_type is None
     }
     assert {spec.message.DESCRIPTOR.full_name for spec in protocol.COMMANDS.values()} == commands
     assert len(commands) == 17
@@ -284,9 +284,7 @@ def test_pack_command_refuses_non_commands() -> None:
         ),
         (
             # A Flight SQL message that is not a command.
-            any_pb2.Any(
-                type_url=f"type.googleapis.com/{SQL}.DoPutUpdateResult"
-            ).SerializeToString(),
+            any_pb2.Any(type_url=f"type.googleapis.com/{SQL}.DoPutUpdateResult").SerializeToString(),
             f"'type.googleapis.com/{SQL}.DoPutUpdateResult'",
         ),
         (
@@ -330,9 +328,7 @@ def test_action_registry_says_which_actions_are_any_wrapped() -> None:
             assert spec.request.DESCRIPTOR.name == f"Action{name}Request"
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n, s in protocol.ACTIONS.items() if s.request is not None)
-)
+@pytest.mark.parametrize("name", sorted(n for n, s in protocol.ACTIONS.items() if s.request is not None))
 def test_action_bodies_and_results_round_trip(name: str) -> None:
     spec = protocol.ACTIONS[name]
     assert spec.request is not None
@@ -369,9 +365,7 @@ def test_action_body_of_the_wrong_type_is_invalid() -> None:
 
 def test_action_results_must_have_the_declared_type() -> None:
     with pytest.raises(TypeError, match="CreatePreparedStatement takes"):
-        protocol.encode_action_result(
-            "CreatePreparedStatement", sql_pb2.ActionBeginTransactionResult()
-        )
+        protocol.encode_action_result("CreatePreparedStatement", sql_pb2.ActionBeginTransactionResult())
 
 
 def _flight_info() -> flight.FlightInfo:
@@ -412,11 +406,9 @@ def test_cancel_status_shares_values_with_cancel_result() -> None:
         assert result.Value(f"CANCEL_RESULT_{status.name}") == status
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("grpc_tools") is None, reason="grpcio-tools not installed"
-)
+@pytest.mark.skipif(importlib.util.find_spec("grpc_tools") is None, reason="grpcio-tools not installed")
 def test_generated_modules_are_up_to_date() -> None:
-    from flightsql.proto import generate
+    from spark_flight_sql.flightsql.proto import generate
 
     assert generate.check() == []
 

@@ -11,11 +11,17 @@ from conftest import ROOT
 
 def test_readme_adbc_snippet_prints_rows(server) -> None:
     readme = (ROOT / "README.md").read_text()
-    snippet = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "flight_sql.connect" in block)
+    snippet = next(
+        block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "flight_sql.connect" in block
+    )
     assert "grpc://127.0.0.1:32010" in snippet
     code = snippet.replace("grpc://127.0.0.1:32010", server.location)
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", "-c", code], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-W", "ignore::Warning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "('BR', " in result.stdout or "('DE', " in result.stdout
@@ -36,7 +42,6 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
 
     import adbc_driver_flightsql.dbapi
     import pyarrow.flight as flight
-
     from conftest import ServerProcess, free_port_for_tests
 
     readme = (ROOT / "README.md").read_text()
@@ -58,8 +63,12 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
 
     processes: list[ServerProcess] = []
     try:
-        for argv, ready in zip(commands, ("ZooKeeper serving on", "serving Flight SQL on", "serving Flight SQL on")):
-            process = subprocess.Popen(localize(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        for argv, ready in zip(
+            commands, ("ZooKeeper serving on", "serving Flight SQL on", "serving Flight SQL on")
+        ):
+            process = subprocess.Popen(
+                localize(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+            )
             node = ServerProcess(process)
             processes.append(node)
             node.ready_marker = ready
@@ -68,7 +77,9 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
         with adbc_driver_flightsql.dbapi.connect(first, autocommit=True) as connection:
             with connection.cursor() as cursor:
                 partitions, _ = cursor.adbc_execute_partitions("SELECT id FROM range(0, 100000, 1, 4)")
-        locations = {flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions}
+        locations = {
+            flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions
+        }
         assert locations == {first, second}
     finally:
         for node in reversed(processes):
@@ -83,9 +94,15 @@ def readme_snippet(section: str) -> str:
 
 
 def run_snippet(code: str, server) -> str:
-    code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace("127.0.0.1:32010", server.location.removeprefix("grpc://"))
+    code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace(
+        "127.0.0.1:32010", server.location.removeprefix("grpc://")
+    )
     result = subprocess.run(
-        [sys.executable, "-W", "ignore::Warning", "-c", code], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-W", "ignore::Warning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -108,7 +125,6 @@ def test_readme_data_source_snippet_reads_both_servers_and_writes_back(server, s
     """The data source section's block, run in this process's Spark: our node stands for the
     cluster, the toy non-Spark server for "any other Flight SQL server"."""
     import pyarrow as pa
-
     from flightsql_toy_server import ToyFlightSqlServer
 
     readme = (ROOT / "README.md").read_text()
@@ -116,11 +132,20 @@ def test_readme_data_source_snippet_reads_both_servers_and_writes_back(server, s
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     events = pa.table({"id": list(range(50)), "kind": ["click", "view"] * 25})
     with ToyFlightSqlServer({"events": events}, username="me", password="secret") as toy:
-        code = code.replace("grpc://127.0.0.1:32010", server.location).replace("grpc+tls://flight.example.com:443", toy.uri)
+        code = code.replace("grpc://127.0.0.1:32010", server.location).replace(
+            "grpc+tls://flight.example.com:443", toy.uri
+        )
         scope: dict[str, object] = {"spark": spark}
-        exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+        exec(compile(code, "README.md", "exec"), scope)
         assert scope["other"].count() == 50
+
     def count(table: str) -> int:
-        return spark.read.format("flightsql").option("uri", server.location).option("dbtable", table).load().count()
+        return (
+            spark.read.format("flightsql")
+            .option("uri", server.location)
+            .option("dbtable", table)
+            .load()
+            .count()
+        )
 
     assert count("default.sales_copy") == count("demo.sales") > 0

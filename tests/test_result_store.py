@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from flightmanager.errors import (
+from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
     QueryCancelledError,
@@ -18,7 +18,7 @@ from flightmanager.errors import (
     StreamTimeoutError,
     UnknownTicketError,
 )
-from flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.results import ResultStore
 
 SCHEMA = pa.schema([("x", pa.int64())])
 SECRET = b"s" * 16
@@ -29,12 +29,12 @@ def batch(*values: int) -> pa.RecordBatch:
     return pa.record_batch([pa.array(values, pa.int64())], schema=SCHEMA)
 
 
-@pytest.fixture()
+@pytest.fixture
 def abandoned() -> list[str]:
     return []
 
 
-@pytest.fixture()
+@pytest.fixture
 def store(abandoned: list[str]):
     result_store = ResultStore(ttl=600, stream_timeout=DEADLINE, on_abandoned=abandoned.append)
     yield result_store
@@ -257,21 +257,27 @@ def assert_nothing_on_disk(store: ResultStore, directory: Path) -> None:
     assert (store.spill_files(), store.spilled_bytes(), files_in(directory)) == (0, 0, [])
 
 
-@pytest.fixture()
+@pytest.fixture
 def spill_dir(tmp_path: Path) -> Path:
     return tmp_path / "spill"
 
 
-@pytest.fixture()
+@pytest.fixture
 def bounded(spill_dir: Path, abandoned: list[str]) -> Iterator[ResultStore]:
     result_store = ResultStore(
-        ttl=600, stream_timeout=DEADLINE, on_abandoned=abandoned.append, max_memory_bytes=LIMIT, spill_dir=spill_dir
+        ttl=600,
+        stream_timeout=DEADLINE,
+        on_abandoned=abandoned.append,
+        max_memory_bytes=LIMIT,
+        spill_dir=spill_dir,
     )
     yield result_store
     result_store.close()
 
 
-def test_a_result_five_times_the_limit_spills_and_streams_back_in_order(bounded: ResultStore, spill_dir: Path) -> None:
+def test_a_result_five_times_the_limit_spills_and_streams_back_in_order(
+    bounded: ResultStore, spill_dir: Path
+) -> None:
     assert partition_batches(0)[0].nbytes == BATCH_BYTES
     bounded.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
     for partition in range(PARTITIONS):
@@ -281,7 +287,9 @@ def test_a_result_five_times_the_limit_spills_and_streams_back_in_order(bounded:
     assert bounded.buffered_bytes() == LIMIT
     files = files_in(spill_dir)
     assert len(files) == bounded.spill_files() == PARTITIONS
-    assert bounded.spilled_bytes() == sum(f.stat().st_size for f in files) > (PARTITIONS * 10 - 8) * BATCH_BYTES
+    assert (
+        bounded.spilled_bytes() == sum(f.stat().st_size for f in files) > (PARTITIONS * 10 - 8) * BATCH_BYTES
+    )
 
     _, batches = bounded.open_stream("q")
     values = next(batches).column(0).to_pylist()
@@ -297,11 +305,15 @@ def test_a_result_five_times_the_limit_spills_and_streams_back_in_order(bounded:
     assert_nothing_on_disk(bounded, spill_dir)
 
 
-def test_concurrent_pushes_and_a_streaming_reader_stay_under_the_limit(bounded: ResultStore, spill_dir: Path) -> None:
+def test_concurrent_pushes_and_a_streaming_reader_stay_under_the_limit(
+    bounded: ResultStore, spill_dir: Path
+) -> None:
     bounded.create("q", SCHEMA, SECRET, partitions=range(PARTITIONS))
     _, batches = bounded.open_stream("q")
     received: list[int] = []
-    reader = threading.Thread(target=lambda: received.extend(v for b in batches for v in b.column(0).to_pylist()))
+    reader = threading.Thread(
+        target=lambda: received.extend(v for b in batches for v in b.column(0).to_pylist())
+    )
     reader.start()
 
     def executor(partition: int) -> None:
@@ -326,7 +338,9 @@ def test_a_client_reading_one_endpoint_at_a_time_never_deadlocks(tmp_path: Path)
     """Two nodes; one executor pushes partitions alternately to each; the client reads node A to
     its end before it opens node B. B's pushes must complete while nobody reads B."""
     nodes = {
-        name: ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=BATCH_BYTES, spill_dir=tmp_path / name)
+        name: ResultStore(
+            ttl=600, stream_timeout=DEADLINE, max_memory_bytes=BATCH_BYTES, spill_dir=tmp_path / name
+        )
         for name in ("a", "b")
     }
     try:
@@ -396,7 +410,9 @@ def test_the_same_attempt_pushed_twice_is_kept_once(bounded: ResultStore, spill_
     assert_nothing_on_disk(bounded, spill_dir)
 
 
-def test_a_push_into_an_ended_result_is_dropped_and_leaves_nothing(bounded: ResultStore, spill_dir: Path) -> None:
+def test_a_push_into_an_ended_result_is_dropped_and_leaves_nothing(
+    bounded: ResultStore, spill_dir: Path
+) -> None:
     bounded.create("q", SCHEMA, SECRET, partitions=[0])
     push_partition(bounded, 0, 1)
     bounded.confirm("q", 0, 1)
@@ -428,8 +444,12 @@ def end_by_close(store: ResultStore) -> None:
 
 @pytest.mark.parametrize(
     ("end", "error"),
-    [(end_by_cancel, QueryCancelledError), (end_by_fail, QueryFailedError),
-     (end_by_release, QueryCancelledError), (end_by_close, QueryCancelledError)],
+    [
+        (end_by_cancel, QueryCancelledError),
+        (end_by_fail, QueryFailedError),
+        (end_by_release, QueryCancelledError),
+        (end_by_close, QueryCancelledError),
+    ],
 )
 def test_ending_a_result_mid_read_deletes_its_spill_files(
     bounded: ResultStore, spill_dir: Path, end: Callable[[ResultStore], None], error: type[Exception]
@@ -454,7 +474,11 @@ def test_ending_a_result_mid_read_deletes_its_spill_files(
 def test_an_expired_result_deletes_its_spill_files(spill_dir: Path) -> None:
     expired = threading.Event()
     store = ResultStore(
-        ttl=0.2, stream_timeout=DEADLINE, on_abandoned=lambda _: expired.set(), max_memory_bytes=LIMIT, spill_dir=spill_dir
+        ttl=0.2,
+        stream_timeout=DEADLINE,
+        on_abandoned=lambda _: expired.set(),
+        max_memory_bytes=LIMIT,
+        spill_dir=spill_dir,
     )
     try:
         store.create("q", SCHEMA, SECRET, partitions=[0, 1])

@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from flightmanager.config import FlightConfig
-from flightmanager.errors import StreamInterruptedError, status_of
-from flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.config import FlightConfig
+from spark_flight_sql.flightmanager.errors import StreamInterruptedError, status_of
+from spark_flight_sql.flightmanager.results import ResultStore
 
 SCHEMA = pa.schema([("x", pa.int64())])
 SECRET = b"s" * 16
@@ -95,7 +95,9 @@ class Reader:
 
     def wait_for(self, count: int) -> list[int]:
         with self._changed:
-            assert self._changed.wait_for(lambda: len(self.values) >= count or self.error is not None, DEADLINE)
+            assert self._changed.wait_for(
+                lambda: len(self.values) >= count or self.error is not None, DEADLINE
+            )
         return list(self.values)
 
     def done(self) -> bool:
@@ -106,14 +108,16 @@ class Reader:
         assert self.done()
 
 
-@pytest.fixture()
+@pytest.fixture
 def abandoned() -> list[str]:
     return []
 
 
-@pytest.fixture()
+@pytest.fixture
 def store(abandoned: list[str]) -> Iterator[ResultStore]:
-    result_store = ResultStore(ttl=600, stream_timeout=DEADLINE, on_abandoned=abandoned.append, early_streaming=True)
+    result_store = ResultStore(
+        ttl=600, stream_timeout=DEADLINE, on_abandoned=abandoned.append, early_streaming=True
+    )
     yield result_store
     result_store.close()
 
@@ -140,7 +144,9 @@ def test_batches_reach_the_reader_while_their_task_still_pushes(store: ResultSto
     assert store.buffered_bytes() == 0
 
 
-def test_an_attempt_that_breaks_after_sending_rows_fails_the_stream(store: ResultStore, abandoned: list[str]) -> None:
+def test_an_attempt_that_breaks_after_sending_rows_fails_the_stream(
+    store: ResultStore, abandoned: list[str]
+) -> None:
     store.create("q", SCHEMA, SECRET, partitions=[0])
     reader = Reader(store)
     first = Push(store, 0, 1)
@@ -193,8 +199,9 @@ def test_an_attempt_that_breaks_before_sending_anything_is_retried_unseen(store:
 def test_an_attempt_that_spills_is_read_from_its_file_once_complete(tmp_path: Path) -> None:
     one = batch(*range(1000))
     limit = 3 * one.nbytes
-    store = ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=limit, spill_dir=tmp_path,
-                        early_streaming=True)
+    store = ResultStore(
+        ttl=600, stream_timeout=DEADLINE, max_memory_bytes=limit, spill_dir=tmp_path, early_streaming=True
+    )
     try:
         store.create("q", SCHEMA, SECRET, partitions=[0, 1])
         reader = Reader(store)
@@ -224,4 +231,3 @@ def test_early_streaming_is_off_unless_configured() -> None:
     assert FlightConfig.from_conf({"spark.flight.stream.early": "true"}).stream_early is True
     with pytest.raises(ValueError, match="spark.flight.stream.early must be true or false"):
         FlightConfig.from_conf({"spark.flight.stream.early": "sometimes"})
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flightsql import schemas
-from flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql import schemas
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
 U, N = True, False  # nullable, not null
 

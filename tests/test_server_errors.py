@@ -6,14 +6,14 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from conftest import stalling_query
 from google.protobuf import any_pb2
 
-from conftest import stalling_query
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(server):
     with flight.FlightClient(server.location) as connection:
         yield connection
@@ -39,7 +39,10 @@ def test_syntax_error_is_invalid_argument_with_spark_error_class(adbc, client) -
 
 
 def test_unknown_table_is_invalid_argument(adbc, client) -> None:
-    with adbc.cursor() as cursor, pytest.raises(adbc_driver_manager.ProgrammingError, match=r"\[TABLE_OR_VIEW_NOT_FOUND\]"):
+    with (
+        adbc.cursor() as cursor,
+        pytest.raises(adbc_driver_manager.ProgrammingError, match=r"\[TABLE_OR_VIEW_NOT_FOUND\]"),
+    ):
         cursor.execute("SELECT * FROM demo.no_such_table")
     with pytest.raises(pa.ArrowInvalid, match=r"TABLE_OR_VIEW_NOT_FOUND.*no_such_table"):
         client.get_flight_info(statement("SELECT * FROM demo.no_such_table"))
@@ -48,7 +51,11 @@ def test_unknown_table_is_invalid_argument(adbc, client) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [b"\xff\x00garbage", b"", any_pb2.Any(type_url="type.googleapis.com/arrow.flight.protocol.sql.Nope").SerializeToString()],
+    [
+        b"\xff\x00garbage",
+        b"",
+        any_pb2.Any(type_url="type.googleapis.com/arrow.flight.protocol.sql.Nope").SerializeToString(),
+    ],
     ids=["malformed-protobuf", "empty", "unknown-type-url"],
 )
 def test_bad_descriptors_are_invalid_argument(client, command: bytes) -> None:
@@ -98,7 +105,10 @@ def test_garbage_ticket_is_invalid_argument(client) -> None:
     [
         ("SELECT 1 / (id - 77777) AS x FROM range(100000)", r"\[DIVIDE_BY_ZERO\]"),
         ("SELECT IF(id = 55555, raise_error('boom at 55555'), id) AS x FROM range(100000)", "boom at 55555"),
-        ("SELECT java_method('java.lang.Integer', 'parseInt', IF(id = 999, 'nan', '1')) FROM range(2000)", "NumberFormatException|nan"),
+        (
+            "SELECT java_method('java.lang.Integer', 'parseInt', IF(id = 999, 'nan', '1')) FROM range(2000)",
+            "NumberFormatException|nan",
+        ),
     ],
     ids=["divide-by-zero", "raise-error", "java-method-throws"],
 )

@@ -26,10 +26,16 @@ def test_demo_tables_answer_a_star_join(adbc) -> None:
 
 def test_fetch_arrow_table_keeps_order_and_types(adbc) -> None:
     with adbc.cursor() as cursor:
-        cursor.execute("SELECT id, id * 2 AS twice, CAST(id AS STRING) AS text FROM range(0, 50000, 1, 7) ORDER BY id DESC")
+        cursor.execute(
+            "SELECT id, id * 2 AS twice, CAST(id AS STRING) AS text FROM range(0, 50000, 1, 7) ORDER BY id DESC"
+        )
         table = cursor.fetch_arrow_table()
     assert table.schema == pa.schema(
-        [pa.field("id", pa.int64(), False), pa.field("twice", pa.int64(), False), pa.field("text", pa.string(), False)]
+        [
+            pa.field("id", pa.int64(), False),
+            pa.field("twice", pa.int64(), False),
+            pa.field("text", pa.string(), False),
+        ]
     )
     assert table.column("id").to_pylist() == list(range(49_999, -1, -1))
     assert table.column("text")[123].as_py() == str(49_999 - 123)
@@ -37,7 +43,9 @@ def test_fetch_arrow_table_keeps_order_and_types(adbc) -> None:
 
 def test_fetch_df_gives_pandas(adbc) -> None:
     with adbc.cursor() as cursor:
-        cursor.execute("SELECT product_id, price FROM demo.products WHERE product_id <= 3 ORDER BY product_id")
+        cursor.execute(
+            "SELECT product_id, price FROM demo.products WHERE product_id <= 3 ORDER BY product_id"
+        )
         frame = cursor.fetch_df()
     assert list(frame.columns) == ["product_id", "price"]
     assert frame["product_id"].tolist() == [1, 2, 3]

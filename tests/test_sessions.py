@@ -12,20 +12,22 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from flightsql.proto import FlightSession_pb2 as session_pb2
-from flightsql.proto import FlightSql_pb2 as sql_pb2
-from flightsql.protocol import pack_command
+from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.protocol import pack_command
 
 KEEP_COOKIES = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
 OPTION = "adbc.flight.sql.session.option."
 
 
-@pytest.fixture()
+@pytest.fixture
 def connect(server) -> Iterator:
     opened = []
 
     def open_connection(**kwargs: str):
-        connection = adbc_driver_flightsql.dbapi.connect(server.location, db_kwargs={**KEEP_COOKIES, **kwargs})
+        connection = adbc_driver_flightsql.dbapi.connect(
+            server.location, db_kwargs={**KEEP_COOKIES, **kwargs}
+        )
         opened.append(connection)
         return connection
 
@@ -53,7 +55,9 @@ def test_a_spark_setting_applies_to_its_session_only(connect) -> None:
     assert options(tokyo)["spark.sql.session.timeZone"] == "Asia/Tokyo"
     assert "spark.sql.session.timeZone" not in options(other)
     # An empty value unsets it.
-    tokyo.adbc_connection.set_options(**{"adbc.flight.sql.session.optionerase.spark.sql.session.timeZone": ""})
+    tokyo.adbc_connection.set_options(
+        **{"adbc.flight.sql.session.optionerase.spark.sql.session.timeZone": ""}
+    )
     assert scalar(tokyo, "SELECT current_timezone()") == "UTC"
 
 
@@ -67,7 +71,10 @@ def test_ansi_mode_per_session(connect) -> None:
 
 def test_current_catalog_and_schema_follow_adbc(connect) -> None:
     connection = connect()
-    assert (connection.adbc_current_catalog, connection.adbc_current_db_schema) == ("spark_catalog", "default")
+    assert (connection.adbc_current_catalog, connection.adbc_current_db_schema) == (
+        "spark_catalog",
+        "default",
+    )
     connection.adbc_connection.set_options(**{"adbc.connection.db_schema": "demo"})
     assert connection.adbc_current_db_schema == "demo"
     assert scalar(connection, "SELECT count(*) FROM customers") == 1000
@@ -153,7 +160,9 @@ def test_the_first_call_sets_a_session_cookie_and_close_forgets_the_session(serv
         assert get_options(client)["schema"] == "demo"
         assert get_options(client)["executionMode"] == "single"
         assert len(jar.set_cookies) == 1  # the session keeps its id
-        (closed,) = client.do_action(flight.Action("CloseSession", session_pb2.CloseSessionRequest().SerializeToString()))
+        (closed,) = client.do_action(
+            flight.Action("CloseSession", session_pb2.CloseSessionRequest().SerializeToString())
+        )
         status = session_pb2.CloseSessionResult.FromString(closed.body.to_pybytes()).status
         assert status == session_pb2.CloseSessionResult.CLOSED
         assert get_options(client)["schema"] == "default"
@@ -168,9 +177,10 @@ def test_a_client_without_cookies_has_a_session_per_connection(server) -> None:
 
 def test_cookieless_adbc_connections_are_isolated_from_each_other(server) -> None:
     name = f"v_{uuid.uuid4().hex[:8]}"
-    with adbc_driver_flightsql.dbapi.connect(server.location) as mine, adbc_driver_flightsql.dbapi.connect(
-        server.location
-    ) as theirs:
+    with (
+        adbc_driver_flightsql.dbapi.connect(server.location) as mine,
+        adbc_driver_flightsql.dbapi.connect(server.location) as theirs,
+    ):
         with mine.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY VIEW {name} AS SELECT 7 AS seven")
             cursor.execute("USE demo")
@@ -190,7 +200,9 @@ def test_a_forged_cookie_starts_a_fresh_session(server) -> None:
 
 def get_options_with(client: flight.FlightClient, headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     body = session_pb2.GetSessionOptionsRequest().SerializeToString()
-    (result,) = client.do_action(flight.Action("GetSessionOptions", body), flight.FlightCallOptions(headers=headers))
+    (result,) = client.do_action(
+        flight.Action("GetSessionOptions", body), flight.FlightCallOptions(headers=headers)
+    )
     answer = session_pb2.GetSessionOptionsResult.FromString(result.body.to_pybytes())
     return {name: value.string_value for name, value in answer.session_options.items()}
 

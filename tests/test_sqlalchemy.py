@@ -14,10 +14,9 @@ from collections.abc import Iterator
 import adbc_driver_flightsql.dbapi
 import pytest
 import sqlalchemy
+from conftest import ServerProcess
 from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, bindparam, inspect, select, text
 from sqlalchemy.engine import Engine
-
-from conftest import ServerProcess
 
 SCHEMA = "sqla"
 TABLE = "items"
@@ -133,7 +132,9 @@ def test_table_types_in_get_objects(engine: Engine) -> None:
     """
     with engine.connect() as connection:
         adbc_connection = connection.connection.driver_connection
-        tree = adbc_connection.adbc_get_objects(depth="tables", db_schema_filter=SCHEMA).read_all().to_pylist()
+        tree = (
+            adbc_connection.adbc_get_objects(depth="tables", db_schema_filter=SCHEMA).read_all().to_pylist()
+        )
     tables = [
         (table["table_name"], table["table_type"])
         for catalog in tree

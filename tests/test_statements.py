@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flightsql.errors import InvalidArgument
-from flightsql.statements import PreparedStatement, StatementKind, classify
+from spark_flight_sql.flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.statements import PreparedStatement, StatementKind, classify
 
 QUERY = StatementKind(is_command=False, returns_rows=True)
 ROWS_COMMAND = StatementKind(is_command=True, returns_rows=True)
@@ -62,10 +62,13 @@ def test_prepared_statement_handle_round_trip_and_forgery() -> None:
 
 
 def test_a_statement_runs_once_per_row_for_at_most_a_thousand_rows() -> None:
-    from flightsql.errors import InvalidArgument
-    from flightsql.statements import MAX_PARAMETER_ROWS, PreparedStatement
+    from spark_flight_sql.flightsql.errors import InvalidArgument
+    from spark_flight_sql.flightsql.statements import MAX_PARAMETER_ROWS, PreparedStatement
 
     statement = PreparedStatement("SELECT ? AS x")
-    assert statement.bind(pa.table({"x": list(range(MAX_PARAMETER_ROWS))})).parameters.num_rows == MAX_PARAMETER_ROWS
+    assert (
+        statement.bind(pa.table({"x": list(range(MAX_PARAMETER_ROWS))})).parameters.num_rows
+        == MAX_PARAMETER_ROWS
+    )
     with pytest.raises(InvalidArgument, match="bulk ingest"):
         statement.bind(pa.table({"x": list(range(MAX_PARAMETER_ROWS + 1))}))

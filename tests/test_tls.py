@@ -16,13 +16,13 @@ import adbc_driver_flightsql.dbapi
 import adbc_driver_manager
 import pyarrow.flight as flight
 import pytest
-
 from certificates import Certificates, make_certificates
 from conftest import ServerProcess, start_server
-from datasource.options import OptionError, parse_options
-from flightmanager.config import FlightConfig
 from test_cluster import assert_every_node_serves_a_share, cluster_conf, statement, wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+
+from spark_flight_sql.datasource.options import OptionError, parse_options
+from spark_flight_sql.flightmanager.config import FlightConfig
 
 ROOT_CERTS = "adbc.flight.sql.client_option.tls_root_certs"
 CLIENT_CERT = "adbc.flight.sql.client_option.mtls_cert_chain"
@@ -40,9 +40,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def tls_node(certs: Certificates) -> Iterator[ServerProcess]:
     """A TLS node; no spark.flight.tls.caFile, so executors trust its certificate file."""
     node = start_server(
-        "--conf", "spark.flight.tls.enabled=true",
-        "--conf", f"spark.flight.tls.certFile={certs.server_chain}",
-        "--conf", f"spark.flight.tls.keyFile={certs.server_key}",
+        "--conf",
+        "spark.flight.tls.enabled=true",
+        "--conf",
+        f"spark.flight.tls.certFile={certs.server_chain}",
+        "--conf",
+        f"spark.flight.tls.keyFile={certs.server_key}",
         demo=False,
     )
     yield node
@@ -54,11 +57,16 @@ def mtls_pair(zookeeper, certs: Certificates) -> Iterator[list[ServerProcess]]: 
     """Two nodes of a ZooKeeper cluster, TLS with client certificates required."""
     root = f"/test-tls-{uuid.uuid4().hex[:8]}"
     tls = (
-        "--conf", "spark.flight.tls.enabled=true",
-        "--conf", f"spark.flight.tls.certFile={certs.server_cert}",
-        "--conf", f"spark.flight.tls.keyFile={certs.server_key}",
-        "--conf", f"spark.flight.tls.caFile={certs.ca}",
-        "--conf", f"spark.flight.tls.clientCaFile={certs.ca}",
+        "--conf",
+        "spark.flight.tls.enabled=true",
+        "--conf",
+        f"spark.flight.tls.certFile={certs.server_cert}",
+        "--conf",
+        f"spark.flight.tls.keyFile={certs.server_key}",
+        "--conf",
+        f"spark.flight.tls.caFile={certs.ca}",
+        "--conf",
+        f"spark.flight.tls.clientCaFile={certs.ca}",
     )
     nodes: list[ServerProcess] = []
     try:
@@ -95,11 +103,15 @@ def adbc_kwargs(certs: Certificates, *, client: str | None = None) -> dict[str, 
 # ---- one TLS node ------------------------------------------------------------------------------
 
 
-def test_adbc_reads_a_distributed_result_pushed_over_tls(tls_node: ServerProcess, certs: Certificates) -> None:
+def test_adbc_reads_a_distributed_result_pushed_over_tls(
+    tls_node: ServerProcess, certs: Certificates
+) -> None:
     assert tls_node.location.startswith("grpc+tls://127.0.0.1:")
     internal = internal_location(tls_node)
     assert internal.startswith("grpc+tls://127.0.0.1:")
-    with adbc_driver_flightsql.dbapi.connect(tls_node.location, db_kwargs=adbc_kwargs(certs), autocommit=True) as conn:
+    with adbc_driver_flightsql.dbapi.connect(
+        tls_node.location, db_kwargs=adbc_kwargs(certs), autocommit=True
+    ) as conn:
         with conn.cursor() as cursor:
             cursor.execute(DISTRIBUTED)
             table = cursor.fetch_arrow_table()
@@ -132,7 +144,7 @@ def test_plaintext_and_untrusting_clients_are_refused(tls_node: ServerProcess, c
 
 
 def test_the_data_source_reads_from_a_tls_node(spark, tls_node: ServerProcess, certs: Certificates) -> None:
-    import datasource
+    from spark_flight_sql import datasource
 
     datasource.register(spark)
     df = (
@@ -159,27 +171,39 @@ def test_a_tls_cluster_with_client_certificates_serves_both_endpoints(
     assert sorted(ids) == list(range(100_000))
 
 
-@pytest.mark.parametrize("client", [None, "other_client"], ids=["no-client-certificate", "certificate-of-another-ca"])
+@pytest.mark.parametrize(
+    "client", [None, "other_client"], ids=["no-client-certificate", "certificate-of-another-ca"]
+)
 def test_mutual_tls_refuses_clients_without_a_trusted_certificate(
     mtls_pair: list[ServerProcess], certs: Certificates, client: str | None
 ) -> None:
     location = mtls_pair[1].location
-    with adbc_driver_flightsql.dbapi.connect(location, db_kwargs=adbc_kwargs(certs, client=client), autocommit=True) as conn:
+    with adbc_driver_flightsql.dbapi.connect(
+        location, db_kwargs=adbc_kwargs(certs, client=client), autocommit=True
+    ) as conn:
         with conn.cursor() as cursor, pytest.raises(adbc_driver_manager.OperationalError):
             cursor.execute("SELECT 1")
     options: dict[str, bytes] = {"tls_root_certs": certs.pem("ca")}
     if client is not None:
         options.update(cert_chain=certs.pem(f"{client}_cert"), private_key=certs.pem(f"{client}_key"))
-    with flight.FlightClient(location, **options) as plain_client, pytest.raises(flight.FlightUnavailableError):
+    with (
+        flight.FlightClient(location, **options) as plain_client,
+        pytest.raises(flight.FlightUnavailableError),
+    ):
         plain_client.get_flight_info(statement("SELECT 1"), CALL)
     with tls_client(location, certs, client_cert=True) as trusted:  # the same call with a good certificate
         info = trusted.get_flight_info(statement("SELECT 1 AS one"), CALL)
-        assert [trusted.do_get(e.ticket, CALL).read_all().column("one").to_pylist() for e in info.endpoints] == [[1]]
+        assert [
+            trusted.do_get(e.ticket, CALL).read_all().column("one").to_pylist() for e in info.endpoints
+        ] == [[1]]
 
 
-def test_the_data_source_reads_a_mutual_tls_cluster(spark, mtls_pair: list[ServerProcess], certs: Certificates) -> None:
-    import datasource
+def test_the_data_source_reads_a_mutual_tls_cluster(
+    spark, mtls_pair: list[ServerProcess], certs: Certificates
+) -> None:
     from pyspark.sql import functions as F
+
+    from spark_flight_sql import datasource
 
     datasource.register(spark)
     df = (
@@ -216,7 +240,9 @@ def test_tls_settings(certs: Certificates) -> None:
     config = FlightConfig.from_conf(tls_conf(certs))
     assert config.location("127.0.0.1", 1) == "grpc+tls://127.0.0.1:1"
     assert config.push_root_certs == certs.pem("server_cert")  # the default: the node's certificate file
-    assert config.server_tls_options(public=True) == {"tls_certificates": [(certs.pem("server_cert"), certs.pem("server_key"))]}
+    assert config.server_tls_options(public=True) == {
+        "tls_certificates": [(certs.pem("server_cert"), certs.pem("server_key"))]
+    }
     assert "PRIVATE KEY" not in repr(config)
     mutual = FlightConfig.from_conf(tls_conf(certs, caFile=str(certs.ca), clientCaFile=str(certs.ca)))
     assert mutual.push_root_certs == certs.pem("ca")
@@ -229,8 +255,14 @@ def test_tls_settings(certs: Certificates) -> None:
     ("overrides", "message"),
     [
         ({"keyFile": None}, r"spark.flight.tls.enabled=true needs spark.flight.tls.keyFile"),
-        ({"certFile": None, "keyFile": None}, r"needs spark.flight.tls.certFile and spark.flight.tls.keyFile"),
-        ({"certFile": "/nonexistent/cert.pem"}, r"spark.flight.tls.certFile: cannot read /nonexistent/cert.pem"),
+        (
+            {"certFile": None, "keyFile": None},
+            r"needs spark.flight.tls.certFile and spark.flight.tls.keyFile",
+        ),
+        (
+            {"certFile": "/nonexistent/cert.pem"},
+            r"spark.flight.tls.certFile: cannot read /nonexistent/cert.pem",
+        ),
         ({"keyFile": "CLIENT_KEY"}, r"are not a certificate and its unencrypted private key"),
         ({"caFile": "NOT_PEM"}, r"spark.flight.tls.caFile: .* is not a PEM file"),
         ({"clientCaFile": "KEY_AS_CA"}, r"spark.flight.tls.clientCaFile: .* holds no usable certificate"),
@@ -243,8 +275,14 @@ def test_bad_tls_settings_name_the_key(
 ) -> None:
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello")
-    stand_ins = {"CLIENT_KEY": str(certs.client_key), "NOT_PEM": str(not_pem), "KEY_AS_CA": str(certs.server_key)}
-    conf = tls_conf(certs, **{key: stand_ins.get(value, value) if value else value for key, value in overrides.items()})
+    stand_ins = {
+        "CLIENT_KEY": str(certs.client_key),
+        "NOT_PEM": str(not_pem),
+        "KEY_AS_CA": str(certs.server_key),
+    }
+    conf = tls_conf(
+        certs, **{key: stand_ins.get(value, value) if value else value for key, value in overrides.items()}
+    )
     with pytest.raises(ValueError, match=message):
         FlightConfig.from_conf(conf)
 
@@ -253,7 +291,11 @@ def test_the_data_source_needs_both_halves_of_a_client_certificate(certs: Certif
     with pytest.raises(OptionError, match="'tls_cert_chain' and 'tls_private_key' go together"):
         parse_options({"uri": "grpc+tls://127.0.0.1:1", "tls_cert_chain": str(certs.client_cert)})
     options = parse_options(
-        {"uri": "grpc+tls://127.0.0.1:1", "tls_cert_chain": str(certs.client_cert), "tls_private_key": str(certs.client_key)}
+        {
+            "uri": "grpc+tls://127.0.0.1:1",
+            "tls_cert_chain": str(certs.client_cert),
+            "tls_private_key": str(certs.client_key),
+        }
     )
     assert options.tls_private_key == certs.pem("client_key")
     assert "PRIVATE KEY" not in repr(options)

@@ -24,7 +24,12 @@ SCALARS = [
     ("CAST(1.5 AS FLOAT)", "FLOAT", pa.float32(), 1.5),
     ("CAST('NaN' AS DOUBLE)", "DOUBLE", pa.float64(), "NaN"),
     ("CAST(123.45 AS DECIMAL(5, 2))", "DECIMAL(5, 2)", pa.decimal128(5, 2), decimal.Decimal("123.45")),
-    ("99999999999999999999999999999999999999BD", "DECIMAL(38, 0)", pa.decimal128(38, 0), decimal.Decimal("9" * 38)),
+    (
+        "99999999999999999999999999999999999999BD",
+        "DECIMAL(38, 0)",
+        pa.decimal128(38, 0),
+        decimal.Decimal("9" * 38),
+    ),
     ("'grüße, 世界'", "STRING", pa.string(), "grüße, 世界"),
     ("X'00FF10'", "BINARY", pa.binary(), b"\x00\xff\x10"),
     ("true", "BOOLEAN", pa.bool_(), True),
@@ -35,7 +40,12 @@ SCALARS = [
         pa.timestamp("us", tz="UTC"),
         dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=zoneinfo.ZoneInfo("UTC")),
     ),
-    ("TIMESTAMP_NTZ'1970-01-01 00:00:01'", "TIMESTAMP_NTZ", pa.timestamp("us"), dt.datetime(1970, 1, 1, 0, 0, 1)),
+    (
+        "TIMESTAMP_NTZ'1970-01-01 00:00:01'",
+        "TIMESTAMP_NTZ",
+        pa.timestamp("us"),
+        dt.datetime(1970, 1, 1, 0, 0, 1),
+    ),
     (
         "INTERVAL '1 02:03:04.5' DAY TO SECOND",
         "INTERVAL DAY TO SECOND",
@@ -45,7 +55,9 @@ SCALARS = [
 ]
 
 
-@pytest.mark.parametrize(("expression", "spark_type", "arrow_type", "value"), SCALARS, ids=[s[1] for s in SCALARS])
+@pytest.mark.parametrize(
+    ("expression", "spark_type", "arrow_type", "value"), SCALARS, ids=[s[1] for s in SCALARS]
+)
 def test_scalar_types(adbc, expression: str, spark_type: str, arrow_type: pa.DataType, value: object) -> None:
     table = fetch(adbc, f"SELECT {expression} AS v, CAST(NULL AS {spark_type}) AS n")
     assert table.schema.field("v").type == arrow_type
@@ -116,10 +128,12 @@ def test_wide_rows_stay_under_the_message_limit(server) -> None:
     """10,000 rows of 5 KB are 50 MB in one Spark batch; every IPC message must stay far below 16 MiB."""
     import pyarrow.flight as flight
 
-    from flightsql.proto import FlightSql_pb2 as sql_pb2
-    from flightsql.protocol import pack_command
+    from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+    from spark_flight_sql.flightsql.protocol import pack_command
 
-    command = pack_command(sql_pb2.CommandStatementQuery(query="SELECT id, repeat('x', 5000) AS wide FROM range(10000)"))
+    command = pack_command(
+        sql_pb2.CommandStatementQuery(query="SELECT id, repeat('x', 5000) AS wide FROM range(10000)")
+    )
     with flight.FlightClient(server.location) as client:
         info = client.get_flight_info(flight.FlightDescriptor.for_command(command))
         reader = client.do_get(info.endpoints[0].ticket)

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, pid_alive, port_is_free
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
-
-from conftest import ROOT, pid_alive, port_is_free
-from flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
 from zookeeper_fixtures import zookeeper  # noqa: F401
+
+from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
 
 READY = "spark-flight-sql: ZooKeeper serving on "
 STOPPED = "spark-flight-sql: ZooKeeper stopped"
@@ -71,7 +71,9 @@ def test_znodes_and_ephemerals_on_a_free_port(tmp_path: Path) -> None:
             writer.create("/app/config", b"v1", makepath=True)
             assert watcher.get("/app/config")[0] == b"v1"
 
-            member = writer.create("/app/members/node-", b"here", ephemeral=True, sequence=True, makepath=True)
+            member = writer.create(
+                "/app/members/node-", b"here", ephemeral=True, sequence=True, makepath=True
+            )
             gone = threading.Event()
             watcher.exists(member, watch=lambda event: gone.set() if event.type == "DELETED" else None)
             assert watcher.get_children("/app/members") == [member.rsplit("/", 1)[1]]
@@ -129,7 +131,9 @@ def test_a_port_in_use_is_a_clear_error(zookeeper: EmbeddedZooKeeper, tmp_path: 
     assert java_children() == before
 
 
-def test_a_jvm_that_exits_while_starting_shows_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_jvm_that_exits_while_starting_shows_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "jdk"
     (home / "bin").mkdir(parents=True)
     java = home / "bin" / "java"
@@ -181,7 +185,16 @@ class CommandOutput:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int) -> None:
     port = _free_port("127.0.0.1")
-    command = [sys.executable, "-m", "flightsql", "zookeeper", "--port", str(port), "--data-dir", str(tmp_path / "zk")]
+    command = [
+        sys.executable,
+        "-m",
+        "flightsql",
+        "zookeeper",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "zk"),
+    ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT
     )
@@ -211,7 +224,11 @@ def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int
 def test_the_zookeeper_command_without_java_says_what_to_install(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flightsql", "zookeeper", "--port", "0", "--data-dir", str(tmp_path / "zk")],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
         env={**os.environ, "JAVA_HOME": str(tmp_path / "nothing")},
     )
     assert result.returncode == 1

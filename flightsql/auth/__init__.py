@@ -1,5 +1,11 @@
 """Authentication of Flight SQL clients: authenticators, tokens and the call middleware."""
 
-from flightsql.auth.base import ANONYMOUS, AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
+from spark_flight_sql.flightsql.auth.base import (
+    ANONYMOUS,
+    AuthenticationFailed,
+    Authenticator,
+    AuthenticatorUnavailable,
+    Identity,
+)
 
 __all__ = ["ANONYMOUS", "AuthenticationFailed", "Authenticator", "AuthenticatorUnavailable", "Identity"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flightsql.auth.base import AuthenticationFailed, Authenticator, Identity
-from flightsql.auth.settings import AuthConfKey
-from flightsql.auth.users_file import UsersFile
+from spark_flight_sql.flightsql.auth.base import AuthenticationFailed, Authenticator, Identity
+from spark_flight_sql.flightsql.auth.settings import AuthConfKey
+from spark_flight_sql.flightsql.auth.users_file import UsersFile
 
 
 class BasicAuthenticator(Authenticator):

@@ -33,8 +33,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flightmanager.config import parse_seconds
-from flightsql.auth.base import AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
+from spark_flight_sql.flightmanager.config import parse_seconds
+from spark_flight_sql.flightsql.auth.base import (
+    AuthenticationFailed,
+    Authenticator,
+    AuthenticatorUnavailable,
+    Identity,
+)
 
 with warnings.catch_warnings():
     # ldap3 2.9.1, its last release, imports names that pyasn1 0.6.1 and later deprecate.
@@ -232,7 +237,9 @@ def _check_filter(key: LdapConfKey, text: str) -> str:
     else:
         if text.startswith("(") and depth == 0:
             return text
-    raise ValueError(f"{key.value} must be one parenthesized LDAP filter such as (uid={{user}}), not {text!r}")
+    raise ValueError(
+        f"{key.value} must be one parenthesized LDAP filter such as (uid={{user}}), not {text!r}"
+    )
 
 
 def _parse_bool(key: LdapConfKey, text: str | None) -> bool:
@@ -291,7 +298,9 @@ class LdapAuthenticator(Authenticator):
         self._start_tls = _parse_bool(LdapConfKey.START_TLS, conf(LdapConfKey.START_TLS))
         self._timeout = _parse_timeout(conf(LdapConfKey.TIMEOUT))
         if self._start_tls and any(endpoint.ldaps for endpoint in self._endpoints):
-            raise ValueError(f"{LdapConfKey.START_TLS.value}=true needs ldap:// URLs: ldaps:// is TLS already")
+            raise ValueError(
+                f"{LdapConfKey.START_TLS.value}=true needs ldap:// URLs: ldaps:// is TLS already"
+            )
         uses_tls = self._start_tls or any(endpoint.ldaps for endpoint in self._endpoints)
         self._tls: _VerifyingTls | None = None
         ca_file = conf(LdapConfKey.CA_FILE)
@@ -307,7 +316,8 @@ class LdapAuthenticator(Authenticator):
             if exposed:
                 log.warning(
                     "LDAP passwords go to %s unencrypted: use ldaps:// or %s=true",
-                    ", ".join(exposed), LdapConfKey.START_TLS.value,
+                    ", ".join(exposed),
+                    LdapConfKey.START_TLS.value,
                 )
 
         template = conf(LdapConfKey.USER_DN_TEMPLATE)
@@ -329,7 +339,9 @@ class LdapAuthenticator(Authenticator):
             _check_dn(LdapConfKey.USER_DN_TEMPLATE, _fill(template, {"user": "x"}))
             for key in (LdapConfKey.USER_FILTER, LdapConfKey.BIND_DN, LdapConfKey.BIND_PASSWORD_FILE):
                 if conf(key) is not None:
-                    raise ValueError(f"{key.value} only applies with {LdapConfKey.BASE_DN.value}, not with a DN template")
+                    raise ValueError(
+                        f"{key.value} only applies with {LdapConfKey.BASE_DN.value}, not with a DN template"
+                    )
         else:
             assert base_dn is not None
             _check_dn(LdapConfKey.BASE_DN, base_dn)
@@ -351,7 +363,10 @@ class LdapAuthenticator(Authenticator):
         self._group_filter = group_filter or DEFAULT_GROUP_FILTER
         self._required_groups: frozenset[str] = frozenset()
         if self._group_base_dn is None:
-            for key, value in ((LdapConfKey.GROUP_FILTER, group_filter), (LdapConfKey.REQUIRED_GROUPS, required)):
+            for key, value in (
+                (LdapConfKey.GROUP_FILTER, group_filter),
+                (LdapConfKey.REQUIRED_GROUPS, required),
+            ):
                 if value is not None:
                     raise ValueError(f"{key.value} needs {LdapConfKey.GROUP_BASE_DN.value}")
         else:
@@ -418,7 +433,9 @@ class LdapAuthenticator(Authenticator):
         if self._required_groups and not any(group.casefold() in self._required_groups for group in groups):
             log.info(
                 "LDAP login refused for %r: in none of the required groups (%s); member of: %s",
-                username, ", ".join(sorted(self._required_groups)), ", ".join(groups) or "no group",
+                username,
+                ", ".join(sorted(self._required_groups)),
+                ", ".join(groups) or "no group",
             )
             raise AuthenticationFailed(FAILED_MESSAGE)
         return Identity(canonical_user_name(username), groups)
@@ -461,7 +478,9 @@ class LdapAuthenticator(Authenticator):
     def _bind(self, connection: ldap3.Connection, username: str, dn: str, password: str) -> None:
         """Bind as ``dn``; AuthenticationFailed when the directory rejects the credentials."""
         try:
-            bound = connection.rebind(user=dn, password=password, authentication=ldap3.SIMPLE, read_server_info=False)
+            bound = connection.rebind(
+                user=dn, password=password, authentication=ldap3.SIMPLE, read_server_info=False
+            )
         except LDAPSASLPrepError:
             log.info("LDAP login refused for %r: the password has characters SASLprep prohibits", username)
             raise AuthenticationFailed(FAILED_MESSAGE) from None
@@ -475,19 +494,32 @@ class LdapAuthenticator(Authenticator):
         log.warning("LDAP bind as %r failed: %s (%s)", dn, result.get("description"), result.get("message"))
         raise AuthenticatorUnavailable(UNAVAILABLE_MESSAGE)
 
-    def _search(self, connection: ldap3.Connection, base: str, search_filter: str, attributes: Any,
-                size_limit: int = 0) -> list[dict[str, Any]]:
+    def _search(
+        self,
+        connection: ldap3.Connection,
+        base: str,
+        search_filter: str,
+        attributes: Any,
+        size_limit: int = 0,
+    ) -> list[dict[str, Any]]:
         """The entries a subtree search finds (a size limit cut is no error); AuthenticatorUnavailable
         when the search fails."""
         connection.search(
-            base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=size_limit,
+            base,
+            search_filter,
+            ldap3.SUBTREE,
+            attributes=attributes,
+            size_limit=size_limit,
             time_limit=max(1, math.ceil(self._timeout)),
         )
         result = connection.result or {}
         if result.get("result") not in (SEARCH_OK, SIZE_LIMIT_EXCEEDED):
             log.warning(
                 "LDAP search below %r for %s failed: %s (%s)",
-                base, search_filter, result.get("description"), result.get("message"),
+                base,
+                search_filter,
+                result.get("description"),
+                result.get("message"),
             )
             raise AuthenticatorUnavailable(UNAVAILABLE_MESSAGE)
         return [entry for entry in connection.response or () if entry.get("type") == "searchResEntry"]
@@ -498,8 +530,11 @@ class LdapAuthenticator(Authenticator):
             result = connection.result or {}
             log.error(
                 "LDAP bind as the service account %r failed: %s (%s); check %s and %s",
-                self._bind_dn, result.get("description"), result.get("message"),
-                LdapConfKey.BIND_DN.value, LdapConfKey.BIND_PASSWORD_FILE.value,
+                self._bind_dn,
+                result.get("description"),
+                result.get("message"),
+                LdapConfKey.BIND_DN.value,
+                LdapConfKey.BIND_PASSWORD_FILE.value,
             )
             raise AuthenticatorUnavailable(UNAVAILABLE_MESSAGE)
         assert self._base_dn is not None and self._user_filter is not None
@@ -507,10 +542,19 @@ class LdapAuthenticator(Authenticator):
         entries = self._search(connection, self._base_dn, search_filter, ldap3.NO_ATTRIBUTES, size_limit=2)
         if len(entries) != 1 or not entries[0].get("dn"):
             if entries:
-                log.warning("LDAP login refused for %r: %s matches several entries below %r",
-                            username, search_filter, self._base_dn)
+                log.warning(
+                    "LDAP login refused for %r: %s matches several entries below %r",
+                    username,
+                    search_filter,
+                    self._base_dn,
+                )
             else:
-                log.info("LDAP login refused for %r: no entry below %r matches %s", username, self._base_dn, search_filter)
+                log.info(
+                    "LDAP login refused for %r: no entry below %r matches %s",
+                    username,
+                    self._base_dn,
+                    search_filter,
+                )
             raise AuthenticationFailed(FAILED_MESSAGE)
         return str(entries[0]["dn"])
 

@@ -6,7 +6,7 @@ login: its reply carries a fresh bearer token in its ``authorization`` header, w
 on every later call. Calls without valid credentials end UNAUTHENTICATED before any handler runs.
 
 pyarrow gives middleware no peer address, so login audit lines name the user and the call, not the
-address; query audit lines (``flightsql.audit``) name the peer.
+address; query audit lines (``spark_flight_sql.audit``) name the peer.
 """
 
 from __future__ import annotations
@@ -19,11 +19,16 @@ from collections.abc import Mapping
 
 import pyarrow.flight as flight
 
-from flightsql.auth.base import AuthenticationFailed, Authenticator, AuthenticatorUnavailable, Identity
-from flightsql.auth.tokens import TokenService
+from spark_flight_sql.flightsql.auth.base import (
+    AuthenticationFailed,
+    Authenticator,
+    AuthenticatorUnavailable,
+    Identity,
+)
+from spark_flight_sql.flightsql.auth.tokens import TokenService
 
 MIDDLEWARE_KEY = "flight-sql-auth"
-audit = logging.getLogger("flightsql.audit")
+audit = logging.getLogger("spark_flight_sql.audit")
 log = logging.getLogger(__name__)
 
 MAX_HEADER_CHARS = 16 * 1024
@@ -85,12 +90,14 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             except AuthenticationFailed as exc:
                 audit.info("token refused node=%s call=%s reason=%s", self.node_id, method, exc)
                 raise flight.FlightUnauthenticatedError(str(exc)) from None
-            except Exception:  # noqa: BLE001 - a broken authenticator must not reveal why to the client
+            except Exception:
                 log.exception("authenticator %s failed to check a token", type(self.authenticator).__name__)
                 raise flight.FlightInternalError("the server could not check credentials") from None
         if scheme.lower() == "basic":
             return self._login(method, credentials)
-        raise flight.FlightUnauthenticatedError(f"unsupported authorization scheme {scheme[:20]!r}: {_REFUSED}")
+        raise flight.FlightUnauthenticatedError(
+            f"unsupported authorization scheme {scheme[:20]!r}: {_REFUSED}"
+        )
 
     def _login(self, method: str, credentials: str) -> AuthMiddleware:
         user, password = _basic_credentials(credentials)
@@ -106,9 +113,11 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             audit.warning("login failed user=%s node=%s call=%s", shown, self.node_id, method)
             raise flight.FlightUnauthenticatedError(str(exc) or "invalid user name or password") from None
         except AuthenticatorUnavailable as exc:
-            audit.warning("login undecided user=%s node=%s call=%s reason=%s", shown, self.node_id, method, exc)
+            audit.warning(
+                "login undecided user=%s node=%s call=%s reason=%s", shown, self.node_id, method, exc
+            )
             raise flight.FlightUnavailableError(f"cannot check credentials now: {exc}") from None
-        except Exception:  # noqa: BLE001 - a broken authenticator must not reveal why to the client
+        except Exception:
             log.exception("authenticator %s failed", type(self.authenticator).__name__)
             raise flight.FlightInternalError("the server could not check credentials") from None
         finally:
@@ -121,7 +130,9 @@ def _basic_credentials(credentials: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(credentials + "=" * (-len(credentials) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise flight.FlightUnauthenticatedError("the Basic credentials are not base64 of user:password") from None
+        raise flight.FlightUnauthenticatedError(
+            "the Basic credentials are not base64 of user:password"
+        ) from None
     user, sep, password = decoded.partition(":")
     if not sep or not user:
         raise flight.FlightUnauthenticatedError("the Basic credentials are not base64 of user:password")

@@ -6,21 +6,21 @@ import ipaddress
 from collections.abc import Callable
 from enum import Enum
 
-from flightmanager.config import parse_seconds
-from flightsql.auth.base import Authenticator
-from flightsql.plugins import load_plugin
+from spark_flight_sql.flightmanager.config import parse_seconds
+from spark_flight_sql.flightsql.auth.base import Authenticator
+from spark_flight_sql.flightsql.plugins import load_plugin
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
 class AuthConfKey(str, Enum):
     """Every Spark conf key authentication reads, with its meaning (the cluster secret is
-    ``spark.flight.auth.secret`` / ``secretFile``, in :class:`flightmanager.config.ConfKey`)."""
+    ``spark.flight.auth.secret`` / ``secretFile``, in :class:`spark_flight_sql.flightmanager.config.ConfKey`)."""
 
     AUTH = "spark.flight.auth"
     """Who may connect: ``none`` (anyone; the default only when the public server binds to a loopback
     address), ``basic`` (users file), ``ldap`` (an LDAP directory), or the dotted name of an
-    :class:`flightsql.auth.Authenticator` subclass (``package.module.Class``), built with the conf lookup."""
+    :class:`spark_flight_sql.flightsql.auth.Authenticator` subclass (``package.module.Class``), built with the conf lookup."""
     USERS_FILE = "spark.flight.auth.basic.usersFile"
     """The users file of ``basic``: ``NAME:ARGON2-HASH`` lines, edited by ``spark-flight-sql users``."""
     TOKEN_TTL = "spark.flight.auth.tokenTtl"
@@ -37,8 +37,8 @@ class AuthMode(str, Enum):
 
 
 BUILT_IN = {
-    AuthMode.BASIC.value: "flightsql.auth.basic.BasicAuthenticator",
-    AuthMode.LDAP.value: "flightsql.auth.ldap.LdapAuthenticator",
+    AuthMode.BASIC.value: "spark_flight_sql.flightsql.auth.basic.BasicAuthenticator",
+    AuthMode.LDAP.value: "spark_flight_sql.flightsql.auth.ldap.LdapAuthenticator",
 }
 DEFAULT_TOKEN_TTL = 43_200.0
 
@@ -73,7 +73,13 @@ def load_authenticator(mode: str, get: Callable[[str], str | None]) -> Authentic
     if mode not in BUILT_IN and "." not in mode:
         choices = ", ".join([AuthMode.NONE.value, *BUILT_IN])
         raise ValueError(f"{AuthConfKey.AUTH.value} must be {choices} or package.module.Class, not {mode!r}")
-    return load_plugin(AuthConfKey.AUTH.value, BUILT_IN.get(mode, mode), Authenticator, "flightsql.auth.Authenticator", get)
+    return load_plugin(
+        AuthConfKey.AUTH.value,
+        BUILT_IN.get(mode, mode),
+        Authenticator,
+        "spark_flight_sql.flightsql.auth.Authenticator",
+        get,
+    )
 
 
 def token_ttl(get: Callable[[str], str | None]) -> float:

@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import hmac
 
-from flightsql.errors import InvalidArgument
+from spark_flight_sql.flightsql.errors import InvalidArgument
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:

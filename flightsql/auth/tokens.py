@@ -8,8 +8,8 @@ import uuid
 
 import jwt
 
-from flightsql.auth.base import AuthenticationFailed, Identity
-from flightsql.auth.signing import derive_key
+from spark_flight_sql.flightsql.auth.base import AuthenticationFailed, Identity
+from spark_flight_sql.flightsql.auth.signing import derive_key
 
 ISSUER = "spark-flight-sql"
 CLOCK_SKEW = 30.0

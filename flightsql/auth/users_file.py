@@ -120,7 +120,9 @@ class UsersFile:
         fd, temporary = tempfile.mkstemp(prefix=".users-", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write("# spark-flight-sql users: NAME:ARGON2-HASH (edit with `spark-flight-sql users`)\n")
+                file.write(
+                    "# spark-flight-sql users: NAME:ARGON2-HASH (edit with `spark-flight-sql users`)\n"
+                )
                 for name in sorted(users):
                     file.write(f"{name}:{users[name]}\n")
             os.chmod(temporary, 0o600)

@@ -6,9 +6,9 @@ without running it; :func:`load_policy` builds the node's :class:`Policy` from
 ``spark.flight.authz.policy``; ``Policy.check(identity, access)`` raises :class:`AccessDenied`.
 """
 
-from flightsql.authz.access import AccessKind, StatementAccess, analyse_access
-from flightsql.authz.file_policy import FilePolicy
-from flightsql.authz.policy import AccessDenied, AllowAll, AuthzConfKey, Policy, load_policy
+from spark_flight_sql.flightsql.authz.access import AccessKind, StatementAccess, analyse_access
+from spark_flight_sql.flightsql.authz.file_policy import FilePolicy
+from spark_flight_sql.flightsql.authz.policy import AccessDenied, AllowAll, AuthzConfKey, Policy, load_policy
 
 __all__ = [
     "AccessDenied",

@@ -86,7 +86,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from flightsql.statements import count_markers
+from spark_flight_sql.flightsql.statements import count_markers
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -300,7 +300,9 @@ class _Jvm:
         patterns = jvm.org.apache.spark.sql.catalyst.trees.TreePattern
         self.execute_immediate = patterns.EXECUTE_IMMEDIATE()
         self.parameter = patterns.PARAMETER()
-        self.logical_plan = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.LogicalPlan")
+        self.logical_plan = jvm.java.lang.Class.forName(
+            "org.apache.spark.sql.catalyst.plans.logical.LogicalPlan"
+        )
         self.command = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
         self.sessions = jvm.org.apache.spark.sql.SparkSession
         self.tracker = jvm.org.apache.spark.sql.catalyst.QueryPlanningTracker
@@ -507,12 +509,16 @@ class _Analysis:
                 targets.append(self._temp_view_name(view.table(), global_view=view_type == "GlobalTempView"))
             self.walk(node.plan(), in_view)
         elif name == "CreateTempViewUsing":
-            targets.append(self._temp_view_name(node.tableIdent().table(), global_view=bool(getattr(node, "global")())))
+            targets.append(
+                self._temp_view_name(node.tableIdent().table(), global_view=bool(getattr(node, "global")()))
+            )
             path = _option(node.options().get("path"))
             sources.append(self._path(path) if path is not None else f"source:{node.provider()}")
         elif name == "DropTempViewCommand":
             identifier = node.ident()
-            targets.append(self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0))
+            targets.append(
+                self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0)
+            )
         elif name == "CacheTableAsSelect":
             view_name = node.tempViewName()  # a Literal (the name may come from IDENTIFIER(...))
             targets.append(_join(["system", "session", str(view_name.value().toString())]))
@@ -537,7 +543,11 @@ class _Analysis:
             elif old_names:
                 old_parts = self._split(old_names[0])
                 # A new name is relative to the old one's catalog (and namespace, when unqualified).
-                targets.append(_join([old_parts[0], *(new_parts if len(new_parts) > 1 else [*old_parts[1:-1], *new_parts])]))
+                targets.append(
+                    _join(
+                        [old_parts[0], *(new_parts if len(new_parts) > 1 else [*old_parts[1:-1], *new_parts])]
+                    )
+                )
         else:
             self._fields(node, name, spec, targets, sources, in_view)
         if name == "SetCommand":
@@ -546,7 +556,9 @@ class _Analysis:
             session_only = bool(targets) and all(t.startswith("system.session.") for t in targets)
         for sub in _seq(node.subqueries()):
             self.walk(sub, in_view)
-        writes_targets = spec.writes_targets if spec.writes_targets is not None else spec.kind is not AccessKind.COMMAND
+        writes_targets = (
+            spec.writes_targets if spec.writes_targets is not None else spec.kind is not AccessKind.COMMAND
+        )
         for target in targets:
             if writes_targets:
                 self.writes.add(target)
@@ -558,7 +570,9 @@ class _Analysis:
             self.kind = spec.kind
         self.session_only = self.session_only and session_only
 
-    def _fields(self, node: Any, name: str, spec: _Command, targets: list[str], sources: list[str], in_view: bool) -> None:
+    def _fields(
+        self, node: Any, name: str, spec: _Command, targets: list[str], sources: list[str], in_view: bool
+    ) -> None:
         """Find what a command acts on among its fields; walk the queries it holds."""
         fallback_paths: list[str] = []
         for i in range(node.productArity()):
@@ -574,7 +588,10 @@ class _Analysis:
                     targets.append(self._path(value))
                 elif field == "path" and name in ("LoadDataCommand", "LoadData"):
                     sources.append(self._path(value))
-                elif field in ("databaseName", "db"):  # v1 commands on a whole database (SHOW VIEWS IN d, ANALYZE TABLES IN d)
+                elif field in (
+                    "databaseName",
+                    "db",
+                ):  # v1 commands on a whole database (SHOW VIEWS IN d, ANALYZE TABLES IN d)
                     bucket.append(self._namespace(["spark_catalog", value]))
                 continue
             if not cls:
@@ -591,7 +608,9 @@ class _Analysis:
                     location = _option(value.storage().locationUri())
                     if location is not None:
                         targets.append(self._path(str(location)))
-            elif simple == "CatalogStorageFormat":  # INSERT OVERWRITE DIRECTORY, CREATE TABLE LIKE ... LOCATION
+            elif (
+                simple == "CatalogStorageFormat"
+            ):  # INSERT OVERWRITE DIRECTORY, CREATE TABLE LIKE ... LOCATION
                 location = _option(value.locationUri())
                 if location is not None:
                     targets.append(self._path(str(location)))
@@ -615,7 +634,11 @@ class _Analysis:
             if kind not in _FUNCTION_NAMES or spec.kind is AccessKind.DDL:
                 bucket.extend(self._names(plan, kind))
         elif field in _TARGET_FIELDS and (kind in _RELATIONS or kind == "View"):
-            writes = spec.writes_targets if spec.writes_targets is not None else spec.kind is not AccessKind.COMMAND
+            writes = (
+                spec.writes_targets
+                if spec.writes_targets is not None
+                else spec.kind is not AccessKind.COMMAND
+            )
             if not writes:
                 self.walk(plan, in_view)  # CACHE TABLE v: read as a query reads it
             elif kind == "View":
@@ -663,7 +686,12 @@ class _Analysis:
 
     def _names(self, node: Any, name: str) -> list[str]:
         """What a name node names."""
-        if name in ("ResolvedTable", "ResolvedPersistentView", "ResolvedIdentifier", "ResolvedPersistentFunc"):
+        if name in (
+            "ResolvedTable",
+            "ResolvedPersistentView",
+            "ResolvedIdentifier",
+            "ResolvedPersistentFunc",
+        ):
             return [self._v2_name(node.catalog(), node.identifier())]
         if name == "ResolvedTempView":
             identifier = node.identifier()
@@ -684,7 +712,11 @@ class _Analysis:
 
     def _namespace(self, parts: list[str]) -> str:
         """A database (or, with the catalog alone, a catalog) as a whole."""
-        if len(parts) == 2 and parts[0].lower() == "spark_catalog" and parts[1].lower() == self._global_temp_database():
+        if (
+            len(parts) == 2
+            and parts[0].lower() == "spark_catalog"
+            and parts[1].lower() == self._global_temp_database()
+        ):
             parts = parts[1:]  # global temporary views are global_temp.<name>
         return _join(parts) + ".*"
 

@@ -40,7 +40,7 @@ Levels
 Tables
 ------
 ``tables`` is an optional allow-list of glob patterns (``fnmatch``: ``*``, ``?``, ``[...]``; ``*``
-also matches dots) on the normalised names of :mod:`flightsql.authz.access`. Every name a
+also matches dots) on the normalised names of :mod:`spark_flight_sql.flightsql.authz.access`. Every name a
 statement reads or writes must match one of its patterns: ``spark_catalog.sales.*`` allows every
 table and view of that database, and, as a name of its own, the database as a whole (CREATE/DROP
 DATABASE for an admin); ``spark_catalog.*`` the whole session catalog; ``global_temp.*`` every
@@ -79,9 +79,9 @@ from enum import IntEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
-from flightsql.auth.base import Identity
-from flightsql.authz.access import AccessKind, StatementAccess
-from flightsql.authz.policy import AccessDenied, AuthzConfKey, Policy
+from spark_flight_sql.flightsql.auth.base import Identity
+from spark_flight_sql.flightsql.authz.access import AccessKind, StatementAccess
+from spark_flight_sql.flightsql.authz.policy import AccessDenied, AuthzConfKey, Policy
 
 __all__ = ["FilePolicy"]
 
@@ -116,7 +116,9 @@ class _Entry:
             return self.level is _Level.ADMIN or not name.startswith(_UNCATALOGUED)
         prefixed = name.startswith(_UNCATALOGUED)
         return any(
-            fnmatchcase(name, pattern) for pattern in self.tables if pattern.startswith(_UNCATALOGUED) == prefixed
+            fnmatchcase(name, pattern)
+            for pattern in self.tables
+            if pattern.startswith(_UNCATALOGUED) == prefixed
         )
 
 
@@ -159,7 +161,9 @@ class FilePolicy(Policy):
         """Allow the statement, or raise AccessDenied naming the user and the first thing refused."""
         entries = self._rules().entries(identity)
         if not entries:
-            raise AccessDenied(f"user {identity.user!r} has no access: the authorization policy has no entry for them")
+            raise AccessDenied(
+                f"user {identity.user!r} has no access: the authorization policy has no entry for them"
+            )
         refusals = [_refusal(entry, access) for entry in entries]
         if any(refusal is None for refusal in refusals):
             return
@@ -279,5 +283,7 @@ def _entry(key: str, value: object) -> _Entry:
     if tables is not None:
         if not isinstance(tables, list) or not all(isinstance(t, str) and t.strip() for t in tables):
             raise ValueError(f"{key}.tables must be a list of non-empty name patterns, not {tables!r}")
-        patterns = tuple(t.strip() if t.strip().startswith(_UNCATALOGUED) else t.strip().lower() for t in tables)
+        patterns = tuple(
+            t.strip() if t.strip().startswith(_UNCATALOGUED) else t.strip().lower() for t in tables
+        )
     return _Entry(_LEVELS[access.strip().lower()], patterns)

@@ -1,7 +1,7 @@
 """The authorization hook: a pluggable policy that may deny a user a statement.
 
 Before a statement runs, the server learns what it reads and writes
-(:func:`flightsql.authz.analyse_access`) and asks the node's policy, built once at start by
+(:func:`spark_flight_sql.flightsql.authz.analyse_access`) and asks the node's policy, built once at start by
 :func:`load_policy` from ``spark.flight.authz.policy``, whether the authenticated user may run
 it. A policy says no by raising :class:`AccessDenied`, which the client receives as
 PERMISSION_DENIED with the policy's message.
@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import Enum
 
-from flightsql.auth.base import Identity
-from flightsql.authz.access import StatementAccess
-from flightsql.errors import PermissionDenied
-from flightsql.plugins import load_plugin
+from spark_flight_sql.flightsql.auth.base import Identity
+from spark_flight_sql.flightsql.authz.access import StatementAccess
+from spark_flight_sql.flightsql.errors import PermissionDenied
+from spark_flight_sql.flightsql.plugins import load_plugin
 
 __all__ = ["AccessDenied", "AllowAll", "AuthzConfKey", "Policy", "load_policy"]
 
@@ -26,7 +26,7 @@ class AuthzConfKey(str, Enum):
 
     POLICY = "spark.flight.authz.policy"
     """Which policy decides: ``none`` (default: every authenticated user may run every statement),
-    ``file`` (:class:`flightsql.authz.FilePolicy`, rules from ``spark.flight.authz.policyFile``), or
+    ``file`` (:class:`spark_flight_sql.flightsql.authz.FilePolicy`, rules from ``spark.flight.authz.policyFile``), or
     the dotted name of a :class:`Policy` subclass (``package.module.Class``), constructed with the
     node's conf lookup ``get(key) -> str | None``."""
     POLICY_FILE = "spark.flight.authz.policyFile"
@@ -71,9 +71,11 @@ def load_policy(get: Callable[[str], str | None]) -> Policy:
     if value == "" or value.lower() == "none":
         return AllowAll()
     if value.lower() == "file":
-        from flightsql.authz.file_policy import FilePolicy
+        from spark_flight_sql.flightsql.authz.file_policy import FilePolicy
 
         return FilePolicy(get)
     if "." not in value:
-        raise ValueError(f"{key} must be none, file or the dotted name of a Policy class (module.Class), not {value!r}")
-    return load_plugin(key, value, Policy, "flightsql.authz.Policy", get)
+        raise ValueError(
+            f"{key} must be none, file or the dotted name of a Policy class (module.Class), not {value!r}"
+        )
+    return load_plugin(key, value, Policy, "spark_flight_sql.flightsql.authz.Policy", get)

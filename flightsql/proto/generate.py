@@ -1,14 +1,21 @@
 """Regenerate the protobuf modules of this package from its ``.proto`` files.
 
-Run ``python -m flightsql.proto.generate`` (needs ``grpcio-tools``, a dev dependency) after
+Run ``python -m spark_flight_sql.flightsql.proto.generate`` (needs ``grpcio-tools``, a dev dependency) after
 editing ``FlightSql.proto`` or ``FlightSession.proto``; ``--check`` only verifies that the
 committed modules are what the ``.proto`` files generate today.
 
-protoc stamps every module with a check that the protobuf runtime is at least as new as
-protoc itself (``runtime_version.ValidateProtobufRuntimeVersion``), which would tie the
-package to the exact grpcio-tools release used here. The check is removed: the generated
-code only uses the descriptor builder API, and was checked to load and round-trip messages
-with protobuf 4.25, 5.26, 5.29, 6.31 and 7.36 (both the upb and the pure-Python backends).
+Two edits are made to what protoc writes:
+
+- protoc stamps every module with a check that the protobuf runtime is at least as new as
+  protoc itself (``runtime_version.ValidateProtobufRuntimeVersion``), which would tie the
+  package to the exact grpcio-tools release used here. The check is removed: the generated
+  code only uses the descriptor builder API, and was checked to load and round-trip messages
+  with protobuf 4.25, 5.26, 5.29, 6.31 and 7.36 (both the upb and the pure-Python backends).
+- protoc registers the files in protobuf's process-wide default pool, where any other package
+  that compiles ``FlightSql.proto`` (flightsql-dbapi does, under another file name) collides
+  with them: "duplicate symbol 'arrow.flight.protocol.sql.SqlInfo'". The modules register in
+  :data:`.pool.POOL`, a pool of this package's own. Message names, type URLs and field numbers
+  are unchanged, so the wire is the same.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ PROTO_DIR = Path(__file__).resolve().parent
 PROTO_FILES = ("FlightSql.proto", "FlightSession.proto")
 
 _HEADER_MARKER = "# NO CHECKED-IN PROTOBUF GENCODE\n"
-_HEADER_NOTE = "# Post-processed by flightsql/proto/generate.py (runtime version check removed).\n"
+_HEADER_NOTE = "# Post-processed by flightsql/proto/generate.py (no runtime version check; own pool).\n"
 _VERSION_IMPORT = "from google.protobuf import runtime_version as _runtime_version\n"
 _VERSION_CHECK = re.compile(r"_runtime_version\.ValidateProtobufRuntimeVersion\(.*?\n\)\n", re.S)
+_DEFAULT_POOL = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+_OWN_POOL = "from .pool import POOL as _own_pool\n"
 
 
 def _run_protoc(out_dir: Path) -> None:
@@ -43,11 +52,12 @@ def _run_protoc(out_dir: Path) -> None:
 
 
 def _post_process(source: str) -> str:
-    """Drop protoc's runtime version pin, keeping everything else byte for byte."""
+    """Drop protoc's runtime version pin and register in our own pool; keep the rest byte for byte."""
     source, checks = _VERSION_CHECK.subn("", source)
-    if checks != 1 or _VERSION_IMPORT not in source:
+    if checks != 1 or _VERSION_IMPORT not in source or source.count(_DEFAULT_POOL) != 1:
         raise RuntimeError("protoc output changed shape: update flightsql/proto/generate.py")
-    source = source.replace(_VERSION_IMPORT, "")
+    source = source.replace(_VERSION_IMPORT, _OWN_POOL)
+    source = source.replace(_DEFAULT_POOL, "DESCRIPTOR = _own_pool.AddSerializedFile(")
     return source.replace(_HEADER_MARKER, _HEADER_NOTE)
 
 
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = check()
         if stale:
-            print(f"out of date: {', '.join(stale)}; run python -m flightsql.proto.generate")
+            print(f"out of date: {', '.join(stale)}; run python -m spark_flight_sql.flightsql.proto.generate")
             return 1
         print("generated protobuf modules are up to date")
         return 0

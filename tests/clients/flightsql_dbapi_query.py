@@ -66,8 +66,9 @@ def run_query(host: str, port: int, sql: str) -> None:
 
 def versions() -> dict[str, str]:
     """Which SQLAlchemy and flightsql this process imported (the install folder's, not the venv's)."""
-    import flightsql
     import sqlalchemy
+
+    import flightsql
 
     return {"sqlalchemy": sqlalchemy.__version__, "flightsql": flightsql.__file__}
 
@@ -94,7 +95,9 @@ def core_rows(engine: Any, schema: str, table: str) -> list[list[Any]]:
     """A Core SELECT on a declared (not reflected) table; the dialect inlines the bound values."""
     from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
-    customers = Table(table, MetaData(), Column("customer_id", Integer), Column("country", String), schema=schema)
+    customers = Table(
+        table, MetaData(), Column("customer_id", Integer), Column("country", String), schema=schema
+    )
     query = (
         select(customers.c.customer_id, customers.c.country)
         .where(customers.c.customer_id <= 3)
