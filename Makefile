@@ -23,10 +23,10 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 java:
-	@$(PYTHON) flightsql/java.py
+	@$(PYTHON) flightsql/devtools/java.py
 
 $(VENV)/.created:
-	@$(PYTHON) flightsql/java.py
+	@$(PYTHON) flightsql/devtools/java.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	touch $@

@@ -178,7 +178,7 @@ def wait_for_members(zookeeper_url: str, count: int, timeout: float = MEMBERS_TI
 
 def measure_two_nodes(rows: int, runs: int) -> tuple[Timing, list[NodeMemory]]:
     """The query through node-1 of a two-node cluster on a real ZooKeeper; ADBC reads both nodes."""
-    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))

@@ -344,7 +344,7 @@ def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note:
     """Two nodes on a real ZooKeeper with ``extra`` settings, each a Spark application on one standalone
     cluster whose executors run in processes of their own, as in a real deployment (so the owner's
     peaks are its driver and its server, not executors); node-1 owns the query."""
-    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
         zookeeper = stack.enter_context(EmbeddedZooKeeper(data))

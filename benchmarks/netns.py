@@ -648,7 +648,7 @@ def measure_all(options: Options) -> list[LinkFigures]:
 def cluster_running(options: Options, workdir: Path) -> Iterator[Cluster]:
     """The network, ZooKeeper, Spark's master and worker, the nodes and the Spark Connect server, started
     in parallel where they can be; all stopped and deleted on exit."""
-    from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+    from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
     started = time.monotonic()
     deadline = started + START_TIMEOUT

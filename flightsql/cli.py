@@ -69,7 +69,7 @@ def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tu
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def zookeeper(port: int, data_dir: str, host: str) -> None:
     """Run a real ZooKeeper server (from PySpark's jars) until SIGINT or SIGTERM, for development."""
-    from spark_flight_sql.flightsql.zookeeper_command import run_zookeeper
+    from spark_flight_sql.flightsql.devtools.zookeeper_command import run_zookeeper
 
     sys.exit(run_zookeeper(port, data_dir, host))
 

@@ -162,7 +162,7 @@ def run_init_scripts(spark: SparkSession, paths: Sequence[str]) -> None:
 
 def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts: Sequence[str] = ()) -> int:
     """Run a node until SIGINT or SIGTERM; returns the process exit code."""
-    from spark_flight_sql.flightsql.java import JavaNotFoundError, check_java
+    from spark_flight_sql.flightsql.devtools.java import JavaNotFoundError, check_java
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_logs()
@@ -193,7 +193,7 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
         _exit_with_parent(signal.SIGTERM)
     try:
         if demo:
-            from spark_flight_sql.flightsql.demo import register_demo_tables
+            from spark_flight_sql.flightsql.devtools.demo import register_demo_tables
 
             tables = register_demo_tables(spark)
             log.info("demo tables: %s", ", ".join(tables))

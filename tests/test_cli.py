@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, descendants, port_is_free, start_server, wait_until_gone
 
-from spark_flight_sql.flightsql.java import parse_java_version
+from spark_flight_sql.flightsql.devtools.java import parse_java_version
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,7 +78,7 @@ def fake_java(tmp_path: Path, version_line: str) -> Path:
 
 def test_too_old_java_says_what_to_install(tmp_path: Path) -> None:
     home = fake_java(tmp_path, 'java version "1.8.0_392"')
-    result = run("flightsql/java.py", env={"JAVA_HOME": str(home)})
+    result = run("flightsql/devtools/java.py", env={"JAVA_HOME": str(home)})
     assert result.returncode == 1
     assert "Java 8, which is too old" in result.stderr
     assert "openjdk-17" in result.stderr

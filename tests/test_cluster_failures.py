@@ -18,7 +18,7 @@ from conftest import ServerProcess, stalling_query
 from kazoo.client import KazooClient
 from test_cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
 
-from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
 # Rows arrive at once from two partitions, then the job crawls: a query long enough to kill a node
 # under, that writes almost nothing.

@@ -22,7 +22,7 @@ from conftest import ROOT, ServerProcess, free_port_for_tests, port_is_free
 from test_cluster import wait_for_members
 from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
 
-from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
 EXAMPLES = ROOT / "examples"
 PARQUET_READY = "parquet-flight-server: serving on "

@@ -20,7 +20,7 @@ from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 from zookeeper_fixtures import zookeeper  # noqa: F401
 
-from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
+from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
 
 READY = "spark-flight-sql: ZooKeeper serving on "
 STOPPED = "spark-flight-sql: ZooKeeper stopped"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from spark_flight_sql.flightmanager.zookeeper_server import EmbeddedZooKeeper
+from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Find a Java runtime that Spark 4 can run on, or say exactly what to install.
 
 This module uses the standard library only, so that it also runs as a plain script
-(``python3 flightsql/java.py``) before any virtual environment exists.
+(``python3 flightsql/devtools/java.py``) before any virtual environment exists.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from spark_flight_sql.flightsql.java import check_java, java_executable
+from spark_flight_sql.flightsql.devtools.java import check_java, java_executable
 
 __all__ = ["EmbeddedZooKeeper", "ZooKeeperStartError", "zookeeper_jars"]
 
