@@ -3,7 +3,9 @@
 The bare client and the DB-API send CommandStatementQuery without preparing; the dialect
 (``datafusion+flightsql://``) asks GetSqlInfo for ids 0, 2, 3 and 504 on connect, inlines bound
 values into the SQL, and reflects through GetDbSchemas and GetTables (with ``include_schema`` for
-columns). The client runs in a subprocess: see tests/clients/flightsql_dbapi_query.py.
+columns). flightsql-dbapi is installed in the test environment beside this project; the client
+runs in a subprocess with SQLAlchemy 1.4 first on its path, since its dialect needs 1.4 and the
+environment holds SQLAlchemy 2 for sqlalchemy-adbc (see tests/clients/flightsql_dbapi_query.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow
 import pytest
 from conftest import ROOT, ServerProcess
 
-DBAPI_DIR = ROOT / ".venv" / "flightsql-dbapi"
+SQLALCHEMY14_DIR = ROOT / ".venv" / "sqlalchemy14"
 SCRIPT = Path(__file__).parent / "clients" / "flightsql_dbapi_query.py"
 QUERY = "SELECT customer_id, country FROM demo.customers WHERE customer_id <= 3 ORDER BY customer_id"
 FIRST_CUSTOMERS = [[1, "FR"], [2, "US"], [3, "JP"]]
@@ -29,16 +31,16 @@ Steps = dict[str, dict[str, Any]]
 
 def run_client(server: ServerProcess, *args: str) -> Steps:
     """Run the client script in its own process; returns each step's JSON line by step name."""
-    if not (DBAPI_DIR / "flightsql" / "client.py").exists():
-        pytest.fail(f"flightsql-dbapi is not installed in {DBAPI_DIR}: run `make test`")
+    if not (SQLALCHEMY14_DIR / "sqlalchemy").is_dir():
+        pytest.fail(f"SQLAlchemy 1.4 is not installed in {SQLALCHEMY14_DIR}: run `make test`")
     host, port = server.location.removeprefix("grpc://").rsplit(":", 1)
     result = subprocess.run(
         [sys.executable, str(SCRIPT), host, port, *args],
         capture_output=True,
         text=True,
         timeout=180,
-        cwd=DBAPI_DIR,
-        env={**os.environ, "PYTHONPATH": str(DBAPI_DIR)},
+        cwd=SQLALCHEMY14_DIR,
+        env={**os.environ, "PYTHONPATH": str(SQLALCHEMY14_DIR)},
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -68,10 +70,13 @@ def test_statement_query_without_prepare(server: ServerProcess) -> None:
 
 
 def test_dialect_runs_on_its_own_sqlalchemy(dialect_steps: Steps) -> None:
-    """SQLAlchemy 2 in the main virtualenv does not leak into the client's SQLAlchemy 1.4."""
+    """SQLAlchemy 2 in the virtualenv does not leak into the client's SQLAlchemy 1.4, and the
+    ``flightsql`` it imports is flightsql-dbapi's, installed in the same environment as this project."""
     versions = value(dialect_steps, "versions")
     assert versions["sqlalchemy"].startswith("1.4.")
-    assert Path(versions["flightsql"]).is_relative_to(DBAPI_DIR)
+    flightsql_file = Path(versions["flightsql"])
+    assert "site-packages" in flightsql_file.parts
+    assert (flightsql_file.parent / "client.py").exists()
 
 
 def test_dialect_reads_sql_info_on_connect(dialect_steps: Steps) -> None:

@@ -1,8 +1,9 @@
 """Run flightsql-dbapi (0.2.2) against a server and print what each step got, as JSON lines.
 
-flightsql-dbapi installs a top-level package named ``flightsql``, like this project's, and its
-SQLAlchemy dialect needs SQLAlchemy 1.4, so the tests run this script in a process of its own
-with flightsql-dbapi's install folder (which holds SQLAlchemy 1.4 too) first on the path.
+flightsql-dbapi installs a top-level package named ``flightsql`` (this project's packages live
+under ``spark_flight_sql``, so both sit in one environment). Its SQLAlchemy dialect needs
+SQLAlchemy 1.4, so the tests run this script in a process of its own with a folder holding
+SQLAlchemy 1.4 first on the path.
 
 Every step prints one line: ``{"step": NAME, "value": ...}`` or ``{"step": NAME, "error": ...}``,
 so that one failing step does not hide what the others did.
@@ -65,7 +66,7 @@ def run_query(host: str, port: int, sql: str) -> None:
 
 
 def versions() -> dict[str, str]:
-    """Which SQLAlchemy and flightsql this process imported (the install folder's, not the venv's)."""
+    """Which SQLAlchemy (1.4, from its own folder) and flightsql (flightsql-dbapi's) this process imported."""
     import sqlalchemy
 
     import flightsql
