@@ -14,13 +14,19 @@ PY := $(VENV)/bin/python
 SQLALCHEMY14_DIR := $(VENV)/sqlalchemy14
 PYTEST_ARGS ?=
 
-.PHONY: serve test java proto clean
+.PHONY: serve test lint java proto clean
 
 serve: $(VENV)/.installed
 	$(VENV)/bin/spark-flight-sql serve --demo
 
-test: $(VENV)/.installed-test
+test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Lint, format and types (configured in pyproject.toml): part of `make test`.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 java:
 	@$(PYTHON) flightsql/devtools/java.py
