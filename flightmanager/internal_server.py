@@ -16,59 +16,27 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.flight as flight
 
-from spark_flight_sql.flightmanager.errors import PushRejectedError, PushUnauthenticatedError, to_flight_error
-from spark_flight_sql.flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.errors import PushUnauthenticatedError, to_flight_error
+from spark_flight_sql.flightmanager.push_protocol import (
+    PUSH_QUERY_HEADER,
+    PUSH_SECRET_HEADER,
+    PushDescriptor,
+)
+
+if TYPE_CHECKING:
+    from spark_flight_sql.flightmanager.results import ResultStore
 
 log = logging.getLogger(__name__)
 
-PUSH_QUERY_HEADER = "x-spark-flight-push-query"
-"""Call header naming the query a push is for (text)."""
-PUSH_SECRET_HEADER = "x-spark-flight-push-secret"
-"""Call header carrying the query's push secret, hex-encoded."""
 MIDDLEWARE_KEY = "spark-flight-push-auth"
 
 _REFUSED_RPC = (
     "this is a node's internal push port: it takes only DoPut pushes of query partitions from Spark executors"
 )
-
-
-def push_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
-    """The call headers of a push into ``query_id`` with its push ``secret``."""
-    return [
-        (PUSH_QUERY_HEADER.encode(), query_id.encode()),
-        (PUSH_SECRET_HEADER.encode(), secret.hex().encode()),
-    ]
-
-
-class PushDescriptor:
-    """The DoPut descriptor of one pushed partition attempt (no secret: that travels in a header)."""
-
-    __slots__ = ("attempt", "partition", "query_id")
-
-    def __init__(self, query_id: str, partition: int, attempt: int) -> None:
-        self.query_id = query_id
-        self.partition = partition
-        self.attempt = attempt
-
-    def to_descriptor(self) -> flight.FlightDescriptor:
-        """Encode as a command descriptor."""
-        body = {"q": self.query_id, "p": self.partition, "a": self.attempt}
-        return flight.FlightDescriptor.for_command(json.dumps(body, separators=(",", ":")))
-
-    @classmethod
-    def from_descriptor(cls, descriptor: flight.FlightDescriptor) -> PushDescriptor:
-        """Decode, rejecting anything that is not a push descriptor."""
-        if descriptor.descriptor_type != flight.DescriptorType.CMD:
-            raise PushRejectedError("the internal server takes only pushes of query partitions")
-        try:
-            body = json.loads(descriptor.command)
-            return cls(str(body["q"]), int(body["p"]), int(body["a"]))
-        except (ValueError, TypeError, KeyError):
-            raise PushRejectedError("the internal server takes only pushes of query partitions") from None
 
 
 class PushCredentials(flight.ServerMiddleware):

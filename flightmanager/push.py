@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.batches import split_batches
-from spark_flight_sql.flightmanager.internal_server import PushDescriptor, push_headers
+from spark_flight_sql.flightmanager.push_protocol import PushDescriptor, push_headers
 
 _clients: dict[tuple[str, bytes | None], flight.FlightClient] = {}
 _clients_lock = threading.Lock()

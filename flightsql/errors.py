@@ -26,13 +26,17 @@ nested deeper than Python parses (a JSON ticket or handle of a hundred thousand 
 a number beyond what Python converts (a 400-digit timestamp, a date in the year 3 000 000); each
 is logged with its traceback, in case it is a bug of the server instead.
 
-Everything else follows the one mapping written down in :mod:`spark_flight_sql.flightmanager.errors`, the lower
-layer, which owns its tables: the exception that makes pyarrow.flight send each status (and
-why ALREADY_EXISTS goes out as INVALID_ARGUMENT), the statuses of pyarrow's own exceptions and
-of errors with a ``status`` attribute (the FlightManager's), the SQLSTATE and class rules for
-Spark errors, and how messages are cleaned of stack traces and cut to
-:data:`MAX_MESSAGE_CHARS`. Here, an exception of no known kind is INTERNAL, and is logged with
-its traceback, as is a Spark error that maps to INTERNAL.
+Every error here is a :class:`~spark_flight_sql.flightmanager.status.StatusError` carrying its
+:class:`~spark_flight_sql.flightmanager.status.Status`: the one vocabulary the FlightManager's
+errors share. Everything else follows the tables of the lower layer, each written down beside its
+code: :mod:`spark_flight_sql.flightmanager.status` (the exception that makes pyarrow.flight send
+each status, and why ALREADY_EXISTS goes out as INVALID_ARGUMENT; the statuses of pyarrow's own
+exceptions and of errors with a ``status`` attribute, the FlightManager's included; how messages
+are cleaned of stack traces and cut to :data:`MAX_MESSAGE_CHARS`),
+:mod:`spark_flight_sql.flightmanager.kazoo_errors` (ZooKeeper unreachable is UNAVAILABLE) and
+:mod:`spark_flight_sql.flightmanager.spark_errors` (the SQLSTATE and class rules for Spark
+errors). Here, an exception of no known kind is INTERNAL, and is logged with its traceback, as is
+a Spark error that maps to INTERNAL.
 
 pyspark is imported only when an exception might be a Spark one (its module is already
 loaded), so importing this module never starts a JVM.
@@ -44,15 +48,17 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import ClassVar, TypeVar
+from typing import Literal, TypeVar
 
 import pyarrow.flight as flight
 
-from spark_flight_sql.flightmanager.errors import (
+from spark_flight_sql.flightmanager.errors import status_of
+from spark_flight_sql.flightmanager.spark_errors import spark_error
+from spark_flight_sql.flightmanager.status import (
     MAX_MESSAGE_CHARS,
+    Status,
+    StatusError,
     flight_exception,
-    spark_error,
-    status_of,
     truncate,
 )
 
@@ -80,73 +86,74 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class FlightSqlError(Exception):
-    """Base of our errors. ``status`` is the name of the gRPC status code it stands for."""
+class FlightSqlError(StatusError):
+    """Base of our errors: a :class:`~spark_flight_sql.flightmanager.status.StatusError` whose
+    ``status`` is the gRPC status code it stands for."""
 
-    status: ClassVar[str] = "INTERNAL"
+    status = Status.INTERNAL
 
 
 class InvalidArgument(FlightSqlError):
     """The request is malformed or the SQL is invalid (INVALID_ARGUMENT)."""
 
-    status = "INVALID_ARGUMENT"
+    status = Status.INVALID_ARGUMENT
 
 
 class NotFound(FlightSqlError):
     """The request names something that does not exist: handle, ticket, table (NOT_FOUND)."""
 
-    status = "NOT_FOUND"
+    status = Status.NOT_FOUND
 
 
 class AlreadyExists(FlightSqlError):
     """The request would create something that exists (sent as INVALID_ARGUMENT, see above)."""
 
-    status = "ALREADY_EXISTS"
+    status = Status.ALREADY_EXISTS
 
 
 class PermissionDenied(FlightSqlError):
     """The caller is known but not allowed to do this (PERMISSION_DENIED)."""
 
-    status = "PERMISSION_DENIED"
+    status = Status.PERMISSION_DENIED
 
 
 class Unauthenticated(FlightSqlError):
     """The caller did not prove who it is (UNAUTHENTICATED)."""
 
-    status = "UNAUTHENTICATED"
+    status = Status.UNAUTHENTICATED
 
 
 class Unimplemented(FlightSqlError):
     """The server does not implement this command or feature (UNIMPLEMENTED)."""
 
-    status = "UNIMPLEMENTED"
+    status = Status.UNIMPLEMENTED
 
 
 class Cancelled(FlightSqlError):
     """The operation was cancelled (CANCELLED)."""
 
-    status = "CANCELLED"
+    status = Status.CANCELLED
 
 
 class DeadlineExceeded(FlightSqlError):
     """The operation timed out (DEADLINE_EXCEEDED)."""
 
-    status = "DEADLINE_EXCEEDED"
+    status = Status.DEADLINE_EXCEEDED
 
 
 class Unavailable(FlightSqlError):
     """A resource the request needs is unavailable, try again later (UNAVAILABLE)."""
 
-    status = "UNAVAILABLE"
+    status = Status.UNAVAILABLE
 
 
 class Internal(FlightSqlError):
     """A server-side failure that is not the client's fault (INTERNAL)."""
 
-    status = "INTERNAL"
+    status = Status.INTERNAL
 
 
-_BY_STATUS: dict[str, type[FlightSqlError]] = {
+_BY_STATUS: dict[Status, type[FlightSqlError]] = {
     cls.status: cls
     for cls in (
         InvalidArgument,
@@ -164,7 +171,7 @@ _BY_STATUS: dict[str, type[FlightSqlError]] = {
 
 
 def as_flight_sql_error(exc: BaseException) -> FlightSqlError:
-    """``exc`` as one of our errors, following :mod:`spark_flight_sql.flightmanager.errors`' mapping.
+    """``exc`` as one of our errors, following the lower layer's tables (see the module docstring).
 
     Our own errors come back unchanged; a RecursionError or OverflowError is InvalidArgument (see
     the module docstring). Anything that maps to INTERNAL because it is not a
@@ -185,7 +192,7 @@ def as_flight_sql_error(exc: BaseException) -> FlightSqlError:
     mapped = spark_error(exc)
     if mapped is not None:
         status, message = mapped
-        if status == "INTERNAL":
+        if status is Status.INTERNAL:
             logger.error("Spark error mapped to INTERNAL", exc_info=exc)
         return _BY_STATUS[status](message)
     logger.error("unexpected error mapped to INTERNAL", exc_info=exc)
@@ -223,7 +230,7 @@ class flight_errors(contextlib.ContextDecorator):  # noqa: N801 - reads as a sta
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, flight.FlightError):
             return False
         converted = to_flight_error(exc)
