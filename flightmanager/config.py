@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypedDict
 
 
 class ConfKey(str, Enum):
@@ -318,7 +319,15 @@ def _no_password() -> bytes:
     return b""
 
 
-def _tls_settings(lookup: Callable[[str], str | None]) -> dict[str, object]:
+class _TlsSettings(TypedDict):
+    tls_enabled: bool
+    tls_cert_chain: bytes | None
+    tls_private_key: bytes | None
+    tls_client_ca: bytes | None
+    tls_ca: bytes | None
+
+
+def _tls_settings(lookup: Callable[[str], str | None]) -> _TlsSettings:
     """The TLS fields of :class:`FlightConfig`, each file read and checked: the key must belong to
     the certificate, CA files must hold certificates."""
     import ssl

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.errors import PushUnauthenticatedError, to_flight_error
@@ -134,7 +135,7 @@ class InternalFlightServer(flight.FlightServerBase):
             # the same: ending the call under a writing executor would fail its task, and the job.
             for _ in batches:
                 pass
-            writer.write(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode())
+            writer.write(pa.py_buffer(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode()))
         except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
             log.info("push refused: %s", exc)
             raise to_flight_error(exc) from None
@@ -148,7 +149,7 @@ class InternalFlightServer(flight.FlightServerBase):
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
-    def get_schema(
+    def get_schema(  # type: ignore[override]  # - pyarrow wants a SchemaResult; its stubs say Schema
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         """Refused."""
@@ -172,10 +173,12 @@ class InternalFlightServer(flight.FlightServerBase):
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
-    def list_actions(self, context: flight.ServerCallContext) -> list[flight.ActionType]:
+    def list_actions(self, context: flight.ServerCallContext) -> list[flight.ActionType]:  # type: ignore[override]  # - pyarrow takes ActionTypes; its stubs say Actions
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
-    def list_flights(self, context: flight.ServerCallContext, criteria: bytes) -> Iterator[flight.FlightInfo]:
+    def list_flights(  # type: ignore[override]  # - pyarrow passes bytes; its stubs say str
+        self, context: flight.ServerCallContext, criteria: bytes
+    ) -> Iterator[flight.FlightInfo]:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)

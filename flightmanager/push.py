@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -84,12 +85,10 @@ def _client(location: str, tls_root_certs: bytes | None) -> flight.FlightClient:
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            tls = (
-                {"tls_root_certs": tls_root_certs}
-                if tls_root_certs is not None and location.startswith("grpc+tls:")
-                else {}
-            )
-            client = flight.FlightClient(location, **tls)
+            if tls_root_certs is not None and location.startswith("grpc+tls:"):
+                client = flight.FlightClient(location, tls_root_certs=tls_root_certs)  # type: ignore[arg-type]  # - pyarrow takes bytes too
+            else:
+                client = flight.FlightClient(location)
             _clients[key] = client
         return client
 
@@ -109,7 +108,8 @@ def push_partition(
             for batch in split_batches(batches, target.max_message_bytes):
                 writer.write_batch(batch)
             writer.done_writing()
-            answer = reader.read()
+            # do_put's reader is a FlightMetadataReader; pyarrow-stubs call it a FlightStreamReader.
+            answer = reader.read()  # type: ignore[attr-defined]  # - see the line above
         finally:
             writer.close()
     except (flight.FlightUnavailableError, flight.FlightTimedOutError) as exc:
@@ -154,6 +154,13 @@ def push_jvm_batches(
 
 
 PUSH_SUMMARY_DDL = "partition int, attempt long, node_id string, rows long"
+_SUMMARY_FIELDS: list[pa.Field[Any]] = [
+    pa.field("partition", pa.int32()),
+    pa.field("attempt", pa.int64()),
+    pa.field("node_id", pa.string()),
+    pa.field("rows", pa.int64()),
+]
+_SUMMARY_SCHEMA = pa.schema(_SUMMARY_FIELDS)
 
 
 def push_arrow_batches(target: PushTarget, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -179,14 +186,7 @@ def push_arrow_batches(target: PushTarget, batches: Iterator[pa.RecordBatch]) ->
                 "rows": summary.rows,
             }
         ],
-        schema=pa.schema(
-            [
-                ("partition", pa.int32()),
-                ("attempt", pa.int64()),
-                ("node_id", pa.string()),
-                ("rows", pa.int64()),
-            ]
-        ),
+        schema=_SUMMARY_SCHEMA,
     )
 
 

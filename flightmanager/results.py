@@ -71,7 +71,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -542,7 +542,7 @@ class ResultStore:
 
     def _read_partition(
         self, result: _Result, part: _Part, take: Callable[[], pa.RecordBatch | None] | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         """Hand out a partition's in-memory batches (``take``: the next one, or None when there are no
         more; default :meth:`_take`), then stream its spill file, freeing as it goes."""
         take = take or (lambda: self._take(result, part))
@@ -585,7 +585,7 @@ class ResultStore:
 
     def _read_early(
         self, result: _Result, part: _Part, early: _Early, is_cancelled: Callable[[], bool]
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         """Stream an attempt that is not confirmed yet: its batches as they arrive, then its spill file
         once the push is complete, then wait for Spark to confirm that very attempt."""
         try:

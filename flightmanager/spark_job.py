@@ -61,7 +61,7 @@ def arrow_schema_of_struct(spark: Any, java_struct: Any) -> pa.Schema:
     conf = spark.conf
     time_zone = conf.get("spark.sql.session.timeZone") or "UTC"
     large = (conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false") or "false").lower() == "true"
-    jvm_handle = spark._jvm  # type: ignore[attr-defined]
+    jvm_handle = spark._jvm
     arrow_utils = getattr(jvm_handle.org.apache.spark.sql.util, "ArrowUtils$").__getattr__("MODULE$")
     extra_default = getattr(arrow_utils, "toArrowSchema$default$5")()
     java_schema = arrow_utils.toArrowSchema(java_struct, time_zone, False, large, extra_default)
@@ -72,7 +72,7 @@ def cancel_job_group(df: DataFrame, job_group: str) -> None:
     """Cancel the Spark jobs of ``job_group``, and those it submits later: a cancel that arrives
     before the job was submitted must not let it run."""
     context = df.sparkSession.sparkContext
-    context._jsc.sc().cancelJobGroupAndFutureJobs(job_group, "the query was cancelled")  # type: ignore[attr-defined]
+    context._jsc.sc().cancelJobGroupAndFutureJobs(job_group, "the query was cancelled")
 
 
 class PushJob:
@@ -110,18 +110,18 @@ class PushJob:
                 "spark.job.description",
                 "spark.job.interruptOnCancel",
             ):
-                context.setLocalProperty(key, None)  # type: ignore[arg-type]
+                context.setLocalProperty(key, None)  # type: ignore[arg-type]  # - None clears it; PySpark says str
         return [PushSummary(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 
     def _jvm_push_rdd(self, context: Any, on_partitions: Callable[[int], None]) -> Any:
-        from pyspark.rdd import RDD
+        from pyspark import RDD
         from pyspark.serializers import NoOpSerializer
 
         time_zone, large, max_records = _arrow_settings(self._df)
         # With adaptive execution this plans the query and may run its shuffle stages.
         java_rdd = self._df._jdf.toArrowBatchRdd(max_records, time_zone, False, large)
         on_partitions(java_rdd.getNumPartitions())
-        batches = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer())
+        batches: RDD[bytes] = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer())
         return batches.mapPartitionsWithIndex(functools.partial(push_jvm_batches, self._target))
 
     def cancel(self) -> None:
@@ -151,16 +151,17 @@ class CollectJob:
             if not self._jvm:
                 yield from self._df.toArrow().cast(self._schema).to_batches()
                 return
-            from pyspark.rdd import RDD
+            from pyspark import RDD
             from pyspark.serializers import NoOpSerializer
 
             time_zone, large, max_records = _arrow_settings(self._df)
             java_rdd = self._df._jdf.toArrowBatchRdd(max_records, time_zone, False, large)
-            for message in RDD(java_rdd.toJavaRDD(), context, NoOpSerializer()).toLocalIterator():
+            messages: RDD[bytes] = RDD(java_rdd.toJavaRDD(), context, NoOpSerializer())
+            for message in messages.toLocalIterator():
                 yield pa.ipc.read_record_batch(pa.py_buffer(message), self._schema)
         finally:
             for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-                context.setLocalProperty(key, None)  # type: ignore[arg-type]
+                context.setLocalProperty(key, None)  # type: ignore[arg-type]  # - None clears it; PySpark says str
 
     def cancel(self) -> None:
         """Cancel the job's Spark jobs, running or still to come (safe at any time, from any thread)."""

@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
+from typing import Literal, cast
 
 import pyarrow as pa
 
@@ -39,11 +40,12 @@ class SpillArea:
     """
 
     def __init__(self, directory: str | Path | None = None, compression: str | None = None) -> None:
-        if compression is not None and not pa.Codec.is_available(compression):
+        codec = cast("Literal['lz4', 'zstd'] | None", compression)  # any name: pyarrow checks it here
+        if codec is not None and not pa.Codec.is_available(codec):
             raise ValueError(f"this pyarrow build cannot compress IPC with {compression!r}")
         self._given = Path(directory) if directory is not None else None
         self._directory: Path | None = None
-        self._options = pa.ipc.IpcWriteOptions(compression=compression)
+        self._options = pa.ipc.IpcWriteOptions(compression=codec)
         self._files: dict[Path, int] = {}
         self._bytes = 0
         self._closed = False
@@ -179,7 +181,7 @@ class SpillFile:
         self._area = area
         self.path = path
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self) -> Generator[pa.RecordBatch, None, None]:
         """Stream the batches back in the order they were written, one at a time.
 
         Memory-mapped: an uncompressed batch points into the mapping, which stays valid while

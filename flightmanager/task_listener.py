@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class _Listener:
     """The Py4J side of ``org.apache.spark.scheduler.SparkListenerInterface``."""
 
     class Java:
-        implements = ["org.apache.spark.scheduler.SparkListenerInterface"]
+        implements: ClassVar[list[str]] = ["org.apache.spark.scheduler.SparkListenerInterface"]
 
     def __init__(self, owner: TaskSuccessListener) -> None:
         self._owner = owner
@@ -67,7 +67,7 @@ def _ignore(*_: object) -> None:
 class TaskSuccessListener:
     """One per SparkContext: routes successful push tasks to the callback registered for their query."""
 
-    _instances: dict[int, TaskSuccessListener] = {}
+    _instances: ClassVar[dict[int, TaskSuccessListener]] = {}
     _instances_lock = threading.Lock()
 
     def __init__(self) -> None:
