@@ -1,7 +1,7 @@
 """A Flight SQL front end on pyarrow.flight, backed by PySpark.
 
 Run a node with ``spark-flight-sql serve`` (or ``python -m spark_flight_sql.flightsql serve``), or
-embed one with :class:`spark_flight_sql.flightsql.server.FlightSqlNode`.
+embed one with :class:`spark_flight_sql.flightsql.node.FlightSqlNode`.
 """
 
 from __future__ import annotations

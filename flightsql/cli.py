@@ -43,7 +43,7 @@ def main() -> None:
 )
 def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tuple[str, ...]) -> None:
     """Run a Flight SQL node until SIGINT or SIGTERM."""
-    from spark_flight_sql.flightsql.server import serve as run
+    from spark_flight_sql.flightsql.node import serve as run
 
     try:
         code = run(master, conf, demo, init_scripts)

@@ -12,7 +12,7 @@ create (CREATE, FAIL), append (FAIL, APPEND), replace (CREATE, REPLACE) and crea
 NAME``), under Spark's store-assignment rules (int into bigint is fine, string into bigint is
 not). A temporary table is a temporary view of the caller's Spark session over its staging
 folder, which therefore lives as long as the view: it is removed when the view is replaced
-through ingest, when :meth:`IngestHandlers.release_temporary_tables` is called for the session,
+through ingest, when :meth:`TableLoader.release_temporary_tables` is called for the session,
 or when the node stops.
 """
 
@@ -38,23 +38,22 @@ import pyarrow.parquet as pq
 from spark_flight_sql.flightmanager.errors import spark_error
 from spark_flight_sql.flightsql.errors import AlreadyExists, Cancelled, InvalidArgument, NotFound
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
-from spark_flight_sql.flightsql.spark_base import SparkHandlers
 from spark_flight_sql.flightsql.statements import quote_identifier
 from spark_flight_sql.flightsql.uploads import upload_batches
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from spark_flight_sql.flightmanager import FlightManager
     from spark_flight_sql.flightsql.authz import StatementAccess
 
 __all__ = [
     "INGEST_OPTIONS",
     "IngestAction",
-    "IngestHandlers",
     "IngestRequest",
+    "IngestTarget",
     "StagedFolder",
     "StagingArea",
+    "TableLoader",
     "quote_identifier",
     "stage_batches",
     "unsupported_column",
@@ -363,11 +362,13 @@ def _write_row_group(writer: pq.ParquetWriter, batches: list[pa.RecordBatch], sc
         raise InvalidArgument(f"the upload cannot be stored as Spark stores it: {exc}") from None
 
 
-# ---- the handlers ----------------------------------------------------------------------------
+# ---- loading ---------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class _Target:
+class IngestTarget:
+    """The table an ingest writes."""
+
     sql_name: str
     """The table's name as Spark SQL reads it, every part quoted."""
     lock_key: str
@@ -381,51 +382,45 @@ class _TemporaryTable:
     """The staged files the temporary view reads."""
 
 
-class IngestHandlers(SparkHandlers):
-    """CommandStatementIngest (ADBC ``adbc_ingest``)."""
+class TableLoader:
+    """Writes uploads into Spark tables: each is staged as Parquet, then loaded by Spark.
 
-    def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
-        super().__init__(location, spark, manager, **kwargs)
-        self._staging = StagingArea(self.settings.ingest_staging_dir)
+    Keeps the staged files of ingested temporary tables until their session ends
+    (:meth:`release_temporary_tables`) or :meth:`close`.
+    """
+
+    def __init__(self, staging_dir: str | None) -> None:
+        self._staging = StagingArea(staging_dir)
         self._write_locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._temporary_lock = threading.Lock()
         self._temporary: dict[SparkSession, dict[str, _TemporaryTable]] = {}
 
-    def do_put_statement_ingest(
+    def load(
         self,
-        context: flight.ServerCallContext,
-        command: sql_pb2.CommandStatementIngest,
-        reader: flight.MetadataRecordBatchReader,
+        spark: SparkSession,
+        request: IngestRequest,
+        target: IngestTarget,
+        upload: flight.MetadataRecordBatchReader,
+        is_cancelled: Callable[[], bool],
     ) -> int:
-        """Stage the upload as Parquet, then write it into the table; the number of rows loaded."""
-        request = IngestRequest.from_command(command)
-        spark = self.spark_for(context)
-        target = self._target(spark, request)
-        self.authorize(context, spark, "", access=self._access(spark, request))
+        """Stage ``upload`` as Parquet, then write it into ``target``; the number of rows loaded.
+        ``is_cancelled`` tells whether the client went away (its stream then ends as if complete)."""
         # Fail before the upload when the answer is already known; decided again under the lock.
-        self._plan(spark, request, target, reader.schema)
+        self.plan(spark, request, target, upload.schema)
         folder = self._staging.new_folder()
         keep = False
         try:
-            rows = stage_batches(upload_batches(reader), reader.schema, folder)
+            rows = stage_batches(upload_batches(upload), upload.schema, folder)
             # A client that dies mid-upload ends the stream as if it had finished: only the call's
             # cancellation tells the two apart.
-            if context.is_cancelled():
+            if is_cancelled():
                 raise Cancelled("the client went away before the upload was complete")
             with self._write_locks[zlib.crc32(target.lock_key.encode()) % LOCK_STRIPES]:
-                keep = self._load(spark, request, target, folder, reader.schema)
+                keep = self._load(spark, request, target, folder, upload.schema)
         finally:
             if not keep:
                 folder.remove()
-        self.audit_statement(
-            context, "ingest", f"into {target.sql_name}", rows=rows, temporary=str(request.temporary).lower()
-        )
         return rows
-
-    def session_ended(self, spark: SparkSession) -> None:
-        """Drop the session's ingested temporary tables and their staged files."""
-        self.release_temporary_tables(spark)
-        super().session_ended(spark)
 
     def release_temporary_tables(self, spark: SparkSession) -> None:
         """Drop the temporary tables ingested in ``spark`` and remove their staged files.
@@ -441,29 +436,26 @@ class IngestHandlers(SparkHandlers):
                 log.debug("could not drop temporary view %s: %s", table.name, exc)
             table.folder.remove()
 
-    def shutdown(self) -> None:
-        """Stop serving, then remove every staged file (temporary tables included)."""
-        try:
-            super().shutdown()
-        finally:
-            with self._temporary_lock:
-                sessions = list(self._temporary)
-            for spark in sessions:
-                self.release_temporary_tables(spark)
-            self._staging.close()
+    def close(self) -> None:
+        """Remove every staged file (temporary tables included): the node stops serving."""
+        with self._temporary_lock:
+            sessions = list(self._temporary)
+        for spark in sessions:
+            self.release_temporary_tables(spark)
+        self._staging.close()
 
     # ---- steps -------------------------------------------------------------------------------
 
-    def _target(self, spark: SparkSession, request: IngestRequest) -> _Target:
+    def target(self, spark: SparkSession, request: IngestRequest) -> IngestTarget:
         case_sensitive = _case_sensitive(spark)
         if request.temporary:
             key = request.table if case_sensitive else request.table.lower()
-            return _Target(quote_identifier(request.table), f"temporary:{id(spark)}:{key}")
+            return IngestTarget(quote_identifier(request.table), f"temporary:{id(spark)}:{key}")
         sql_name = self._qualified_name(spark, request)
-        return _Target(sql_name, sql_name if case_sensitive else sql_name.lower())
+        return IngestTarget(sql_name, sql_name if case_sensitive else sql_name.lower())
 
     @staticmethod
-    def _access(spark: SparkSession, request: IngestRequest) -> StatementAccess:
+    def access(spark: SparkSession, request: IngestRequest) -> StatementAccess:
         """What an ingest writes, for the authorization policy: the table (created or appended to),
         or for a temporary table a view of the client's own session."""
         from spark_flight_sql.flightsql.authz import AccessKind, StatementAccess
@@ -501,7 +493,7 @@ class IngestHandlers(SparkHandlers):
             namespace = quote_identifier(catalog)
         return f"{namespace}.{quote_identifier(request.table)}"
 
-    def _exists(self, spark: SparkSession, request: IngestRequest, target: _Target) -> bool:
+    def _exists(self, spark: SparkSession, request: IngestRequest, target: IngestTarget) -> bool:
         if request.temporary:
             return (
                 spark.catalog.tableExists(target.sql_name)
@@ -509,8 +501,8 @@ class IngestHandlers(SparkHandlers):
             )
         return spark.catalog.tableExists(target.sql_name)
 
-    def _plan(
-        self, spark: SparkSession, request: IngestRequest, target: _Target, schema: pa.Schema
+    def plan(
+        self, spark: SparkSession, request: IngestRequest, target: IngestTarget, schema: pa.Schema
     ) -> IngestAction:
         """Check the upload's schema and decide the action; errors say why it cannot be done."""
         if len(schema) == 0:
@@ -537,12 +529,12 @@ class IngestHandlers(SparkHandlers):
         self,
         spark: SparkSession,
         request: IngestRequest,
-        target: _Target,
+        target: IngestTarget,
         folder: StagedFolder,
         schema: pa.Schema,
     ) -> bool:
         """Write the staged upload into the target; whether the staged folder must be kept."""
-        action = self._plan(spark, request, target, schema)
+        action = self.plan(spark, request, target, schema)
         staged = spark.read.parquet(folder.uri)
         if action is IngestAction.APPEND:
             _append(spark, staged, target.sql_name)
@@ -559,7 +551,7 @@ class IngestHandlers(SparkHandlers):
         return False
 
     def _replace_temporary_view(
-        self, spark: SparkSession, name: str, target: _Target, staged: DataFrame, folder: StagedFolder
+        self, spark: SparkSession, name: str, target: IngestTarget, staged: DataFrame, folder: StagedFolder
     ) -> None:
         staged.createOrReplaceTempView(target.sql_name)
         with self._temporary_lock:

@@ -26,21 +26,23 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
-from spark_flight_sql.flightmanager import FlightManager
+from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
-from spark_flight_sql.flightsql.settings import ExecutionMode, parse_execution_mode
-from spark_flight_sql.flightsql.spark_base import SparkHandlers
+from spark_flight_sql.flightsql.settings import ExecutionMode, SqlSettings, parse_execution_mode
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from spark_flight_sql.flightmanager import FlightManager
 
 COOKIE = "arrow_flight_session_id"
 MIDDLEWARE_KEY = "flight-sql-session"
@@ -74,7 +76,7 @@ MAX_NODE_SESSIONS = 1000
 """Spark sessions a node keeps for client sessions; beyond it the least recently used is dropped
 (with its temporary views)."""
 MAX_OPTIONS_BYTES = 16 * 1024
-OptionValue = Union[str, bool, int, float, list[str]]
+OptionValue = str | bool | int | float | list[str]
 
 
 class SessionMiddleware(flight.ServerMiddleware):
@@ -83,8 +85,6 @@ class SessionMiddleware(flight.ServerMiddleware):
     def __init__(self, session_id: str | None) -> None:
         self.from_client = session_id is not None
         self.session_id = session_id or uuid.uuid4().hex
-        self.options: dict[str, str] | None = None
-        """The session's options, read once per call."""
 
     def sending_headers(self) -> dict[str, list[str]]:
         """A new session cookie for a client that has none (headers go out before the handler runs,
@@ -125,13 +125,26 @@ class _NodeSession:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SessionHandlers(SparkHandlers):
-    """SetSessionOptions, GetSessionOptions, CloseSession; and each request in its client's session."""
+class ClientSessions:
+    """This node's client sessions: their ids, their options (in the FlightManager's shared
+    records) and one Spark session per client session, created on first use.
 
-    def __init__(self, location: str, spark: SparkSession, manager: FlightManager, **kwargs: object) -> None:
-        middleware = dict(kwargs.pop("middleware", None) or {})  # type: ignore[call-overload]
-        middleware[MIDDLEWARE_KEY] = SessionMiddlewareFactory()
-        super().__init__(location, spark, manager, middleware=middleware, **kwargs)  # type: ignore[arg-type]
+    ``on_ended`` is called with each Spark session dropped (closed, expired or evicted), so that
+    what handlers keep for it goes too.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        manager: FlightManager,
+        settings: SqlSettings,
+        on_ended: Callable[[SparkSession], None] = lambda spark: None,
+    ) -> None:
+        self.spark = spark
+        """The node's own Spark session: calls without a client session run in it."""
+        self.manager = manager
+        self.settings = settings
+        self._on_ended = on_ended
         self._sessions: OrderedDict[str, _NodeSession] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._scratch: SparkSession | None = None
@@ -145,66 +158,35 @@ class SessionHandlers(SparkHandlers):
         self._node_defaults[CATALOG] = spark.catalog.currentCatalog()
         self._node_defaults[SCHEMA] = spark.catalog.currentDatabase()
 
-    # ---- which Spark session a request runs in -------------------------------------------------
+    @staticmethod
+    def middleware_factory() -> SessionMiddlewareFactory:
+        """The call middleware (registered as :data:`MIDDLEWARE_KEY`) that reads session cookies."""
+        return SessionMiddlewareFactory()
 
-    def spark_for(self, context: flight.ServerCallContext) -> SparkSession:
-        """The client's own Spark session with its options applied, or the node's without a session."""
-        session_id = self._session_id(context)
-        if session_id is None:
-            return self.spark
-        options = self._options(session_id, context)
+    # ---- which session a call belongs to, and its Spark session ----------------------------------
+
+    def session_id(self, call: Call) -> str | None:
+        """The session the client's cookie names, else one for the client's connection (None when
+        neither is known). Sessions belong to their user: another user's call with the same cookie
+        or from the same connection reaches a session of its own."""
+        middleware = call.context.get_middleware(MIDDLEWARE_KEY)
+        if isinstance(middleware, SessionMiddleware) and middleware.from_client:
+            name = middleware.session_id
+        else:
+            if not call.peer:
+                return None
+            name = f"connection-{call.peer.replace('/', '_')}"
+        user = hashlib.sha256(call.user.encode()).hexdigest()[:16]
+        return f"{user}-{name}"
+
+    def spark_session(self, session_id: str, options: Mapping[str, str]) -> SparkSession:
+        """This node's Spark session of a client session, with ``options`` applied."""
         node_session = self._node_session(session_id)
         with node_session.lock:
             if node_session.applied != options:
                 _apply(node_session.spark, node_session.applied, options, self._node_defaults)
                 node_session.applied = dict(options)
         return node_session.spark
-
-    def execution_mode(self, context: flight.ServerCallContext) -> ExecutionMode:
-        """The session's ``executionMode`` option, else ``spark.flight.sql.executionMode``."""
-        session_id = self._session_id(context)
-        mode = self._options(session_id, context).get(EXECUTION_MODE) if session_id is not None else None
-        return ExecutionMode(mode) if mode is not None else self.settings.execution_mode
-
-    @staticmethod
-    def _middleware(context: flight.ServerCallContext) -> SessionMiddleware | None:
-        return context.get_middleware(MIDDLEWARE_KEY)  # type: ignore[no-any-return]
-
-    def _session_id(self, context: flight.ServerCallContext) -> str | None:
-        """The session the client's cookie names, else one for the client's connection (None when
-        neither is known). Sessions belong to their user: another user's call with the same cookie
-        or from the same connection reaches a session of its own."""
-        middleware = self._middleware(context)
-        if middleware is not None and middleware.from_client:
-            name = middleware.session_id
-        else:
-            peer = context.peer()
-            if not peer:
-                return None
-            name = f"connection-{peer.replace('/', '_')}"
-        user = hashlib.sha256(self.identity(context).user.encode()).hexdigest()[:16]
-        return f"{user}-{name}"
-
-    def _options(self, session_id: str, context: flight.ServerCallContext | None = None) -> dict[str, str]:
-        """The session's options (read once per call); using them keeps them from expiring."""
-        middleware = self._middleware(context) if context is not None else None
-        if middleware is not None and middleware.options is not None:
-            return dict(middleware.options)
-        record = self.manager.get_record(RECORD_KIND, session_id)
-        body = json.loads(record) if record else {}
-        age = time.time() - float(body.get("written", 0))
-        options: dict[str, str] = body.get("options", {}) if age < self.settings.session_ttl else {}
-        if options and age > self.settings.session_ttl / 8:
-            self._store_options(session_id, options)
-        if middleware is not None:
-            middleware.options = dict(options)
-        return options
-
-    def _store_options(self, session_id: str, options: Mapping[str, str]) -> None:
-        body = json.dumps({"options": options, "written": time.time()}, separators=(",", ":")).encode()
-        if len(body) > MAX_OPTIONS_BYTES:
-            raise InvalidArgument(f"a session's options are limited to {MAX_OPTIONS_BYTES} bytes")
-        self.manager.put_record(RECORD_KIND, session_id, body)
 
     def _node_session(self, session_id: str) -> _NodeSession:
         now = time.monotonic()
@@ -225,43 +207,43 @@ class SessionHandlers(SparkHandlers):
             node_session.used_at = now
             self._sessions.move_to_end(session_id)
         for gone in dropped:
-            self.session_ended(gone.spark)
+            self._on_ended(gone.spark)
         return node_session
 
-    # ---- the session actions ----------------------------------------------------------------
+    # ---- options --------------------------------------------------------------------------------
 
-    def do_action_set_session_options(
-        self, context: flight.ServerCallContext, request: session_pb2.SetSessionOptionsRequest
-    ) -> session_pb2.SetSessionOptionsResult:
-        """Set (or, with an empty value, unset) options; each rejected one is named in the result."""
-        session_id = self._session_id(context)
-        if session_id is None:
-            raise InvalidArgument(
-                f"no session: keep the {COOKIE} cookie this server sets and send it with this call"
-            )
+    def read_options(self, session_id: str) -> dict[str, str]:
+        """The session's options from the shared records; using them keeps them from expiring."""
+        record = self.manager.get_record(RECORD_KIND, session_id)
+        body = json.loads(record) if record else {}
+        age = time.time() - float(body.get("written", 0))
+        options: dict[str, str] = body.get("options", {}) if age < self.settings.session_ttl else {}
+        if options and age > self.settings.session_ttl / 8:
+            self.store_options(session_id, options)
+        return options
+
+    def store_options(self, session_id: str, options: Mapping[str, str]) -> None:
+        """Write the session's options to the shared records."""
+        body = json.dumps({"options": options, "written": time.time()}, separators=(",", ":")).encode()
+        if len(body) > MAX_OPTIONS_BYTES:
+            raise InvalidArgument(f"a session's options are limited to {MAX_OPTIONS_BYTES} bytes")
+        self.manager.put_record(RECORD_KIND, session_id, body)
+
+    def updated_options(
+        self, options: Mapping[str, str], requested: Mapping[str, session_pb2.SessionOptionValue]
+    ) -> tuple[dict[str, str], session_pb2.SetSessionOptionsResult]:
+        """``options`` with each requested change Spark accepts; the result names each rejected one."""
         result = session_pb2.SetSessionOptionsResult()
-        options = self._options(session_id, context)
-        for name, value in request.session_options.items():
-            before = dict(options)
-            error = _set_option(options, name, value)
-            if error is None and name in options and not self._accepts(name, options):
+        updated = dict(options)
+        for name, value in requested.items():
+            before = dict(updated)
+            error = _set_option(updated, name, value)
+            if error is None and name in updated and not self._accepts(name, updated):
                 error = session_pb2.SetSessionOptionsResult.INVALID_VALUE
             if error is not None:
-                options = before
+                updated = before
                 result.errors[name].value = error
-        self._store_options(session_id, options)
-        middleware = self._middleware(context)
-        if middleware is not None:
-            middleware.options = dict(options)
-        self._expire_sessions()
-        return result
-
-    def _expire_sessions(self) -> None:
-        now = time.monotonic()
-        if now < self._next_expiry:
-            return
-        self._next_expiry = now + min(600.0, self.settings.session_ttl)
-        self.manager.expire_records(RECORD_KIND, self.settings.session_ttl)
+        return updated, result
 
     def _accepts(self, name: str, options: Mapping[str, str]) -> bool:
         """Whether Spark takes the option's value (tried on a scratch session of this node)."""
@@ -283,33 +265,61 @@ class SessionHandlers(SparkHandlers):
                 return False
         return True
 
-    def do_action_get_session_options(
-        self, context: flight.ServerCallContext, request: session_pb2.GetSessionOptionsRequest
-    ) -> session_pb2.GetSessionOptionsResult:
-        """The session's options, with the current catalog, schema and execution mode always present."""
-        session_id = self._session_id(context)
-        options = self._options(session_id, context) if session_id is not None else {}
-        spark = self.spark_for(context)
-        options[CATALOG] = spark.catalog.currentCatalog()
-        options[SCHEMA] = spark.catalog.currentDatabase()
-        options.setdefault(EXECUTION_MODE, self.settings.execution_mode.value)
-        result = session_pb2.GetSessionOptionsResult()
-        for name, value in options.items():
-            result.session_options[name].string_value = value
-        return result
+    def expire_records(self) -> None:
+        """Remove expired sessions' options from the shared records (at most every ten minutes)."""
+        now = time.monotonic()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + min(600.0, self.settings.session_ttl)
+        self.manager.expire_records(RECORD_KIND, self.settings.session_ttl)
 
-    def do_action_close_session(
-        self, context: flight.ServerCallContext, request: session_pb2.CloseSessionRequest
-    ) -> session_pb2.CloseSessionResult:
+    def close(self, session_id: str) -> None:
         """Forget the session's options and this node's Spark session (its temporary views go too)."""
-        session_id = self._session_id(context)
-        if session_id is not None:
-            self.manager.delete_record(RECORD_KIND, session_id)
-            with self._sessions_lock:
-                gone = self._sessions.pop(session_id, None)
-            if gone is not None:
-                self.session_ended(gone.spark)
-        return session_pb2.CloseSessionResult(status=session_pb2.CloseSessionResult.CLOSED)
+        self.manager.delete_record(RECORD_KIND, session_id)
+        with self._sessions_lock:
+            gone = self._sessions.pop(session_id, None)
+        if gone is not None:
+            self._on_ended(gone.spark)
+
+
+class SparkCall(Call):
+    """A call to the Spark-backed service: the caller, plus its client session, that session's
+    options and the Spark session it runs in (each worked out once, when first asked for)."""
+
+    def __init__(self, context: flight.ServerCallContext, sessions: ClientSessions) -> None:
+        super().__init__(context)
+        self._sessions = sessions
+        self._options: dict[str, str] | None = None
+
+    @cached_property
+    def session_id(self) -> str | None:
+        """The client session of the call; None when there is neither a cookie nor a peer."""
+        return self._sessions.session_id(self)
+
+    def options(self) -> dict[str, str]:
+        """A copy of the session's options (read once per call; none without a session)."""
+        if self._options is None:
+            session_id = self.session_id
+            self._options = self._sessions.read_options(session_id) if session_id is not None else {}
+        return dict(self._options)
+
+    def remember_options(self, options: Mapping[str, str]) -> None:
+        """The session's options as this call has just stored them."""
+        self._options = dict(options)
+
+    @cached_property
+    def spark(self) -> SparkSession:
+        """The client's own Spark session with its options applied, or the node's without a session."""
+        session_id = self.session_id
+        if session_id is None:
+            return self._sessions.spark
+        return self._sessions.spark_session(session_id, self.options())
+
+    @property
+    def execution_mode(self) -> ExecutionMode:
+        """The session's ``executionMode`` option, else ``spark.flight.sql.executionMode``."""
+        mode = self.options().get(EXECUTION_MODE) if self.session_id is not None else None
+        return ExecutionMode(mode) if mode is not None else self._sessions.settings.execution_mode
 
 
 def clone_session(spark: SparkSession) -> SparkSession:

@@ -1,4 +1,5 @@
-"""FlightSqlServerBase over a real gRPC connection: dispatch, defaults, result encoding."""
+"""FlightSqlRouter over a real gRPC connection, serving a bare or a partly implemented
+FlightSqlService: dispatch, defaults, result encoding."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from google.protobuf.message import Message
 
 from spark_flight_sql.flightsql import protocol, schemas
-from spark_flight_sql.flightsql.base import ROUTES, FlightSqlServerBase
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.router import ROUTES
+from spark_flight_sql.flightsql.standalone import StandaloneService
 
 QUERY_COMMANDS = [
     sql_pb2.CommandStatementQuery(query="SELECT 1"),
@@ -92,13 +94,13 @@ def _put(client: flight.FlightClient, command: Message) -> bytes | None:
 
 
 @pytest.fixture(scope="module")
-def bare_server() -> Iterator[FlightSqlServerBase]:
-    with FlightSqlServerBase("grpc://127.0.0.1:0") as server:
+def bare_server() -> Iterator[StandaloneService]:
+    with StandaloneService("grpc://127.0.0.1:0") as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def bare(bare_server: FlightSqlServerBase) -> Iterator[flight.FlightClient]:
+def bare(bare_server: StandaloneService) -> Iterator[flight.FlightClient]:
     with flight.connect(f"grpc://127.0.0.1:{bare_server.port}") as client:
         yield client
 
@@ -221,7 +223,7 @@ def _raw_action(action_type: str, body: bytes) -> bytes:
     return b"\x0a" + bytes([len(name)]) + name + b"\x12" + bytes([len(body)]) + body
 
 
-def test_status_codes_on_the_wire(bare_server: FlightSqlServerBase) -> None:
+def test_status_codes_on_the_wire(bare_server: StandaloneService) -> None:
     """The gRPC status itself, as a non-pyarrow client (ADBC's Go driver) sees it."""
     grpc = pytest.importorskip("grpc")
     action = _raw_action
@@ -261,8 +263,8 @@ SQL_INFO = {0: "test-server", 8: 0, 508: ["SEMI"]}
 CATALOG_ROWS = pa.table({"catalog_name": ["spark_catalog"]}, schema=schemas.CATALOGS)
 
 
-class Implemented(FlightSqlServerBase):
-    """Implements a handful of handlers to check what the base does around them."""
+class Implemented(StandaloneService):
+    """Implements a handful of handlers to check what the router does around them."""
 
     def __init__(self) -> None:
         super().__init__("grpc://127.0.0.1:0")
@@ -278,7 +280,7 @@ class Implemented(FlightSqlServerBase):
         return flight.SchemaResult(pa.schema([("p", pa.int8())]))
 
     def do_get_catalogs(self, context, command):  # type: ignore[override]
-        return CATALOG_ROWS  # a Table: the base wraps it in a RecordBatchStream
+        return CATALOG_ROWS  # a Table: the router wraps it in a RecordBatchStream
 
     def get_flight_info_sql_info(self, context, command, descriptor):  # type: ignore[override]
         return self.command_flight_info(command, schemas.SQL_INFO, descriptor)
@@ -485,10 +487,10 @@ def test_renew_flight_endpoint(served: tuple[Implemented, flight.FlightClient]) 
     assert [loc.uri for loc in renewed.locations] == [b"grpc://127.0.0.1:9"]
 
 
-# --- The ADBC Flight SQL driver (Go) against the base's encodings ---------------------------
+# --- The ADBC Flight SQL driver (Go) against the router's encodings ---------------------------
 
 
-class Metadata(FlightSqlServerBase):
+class Metadata(StandaloneService):
     """Serves GetSqlInfo and the catalog listing the way a real server would."""
 
     def get_flight_info_sql_info(self, context, command, descriptor):  # type: ignore[override]

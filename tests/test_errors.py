@@ -198,7 +198,7 @@ def test_long_messages_are_cut() -> None:
 
 def test_importing_the_protocol_layer_does_not_import_pyspark() -> None:
     code = (
-        "import sys, spark_flight_sql.flightsql.errors, spark_flight_sql.flightsql.base, spark_flight_sql.flightsql.protocol, spark_flight_sql.flightsql.schemas;"
+        "import sys, spark_flight_sql.flightsql.errors, spark_flight_sql.flightsql.router, spark_flight_sql.flightsql.protocol, spark_flight_sql.flightsql.schemas;"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from spark_flight_sql.flightsql import protocol
-from spark_flight_sql.flightsql.base import ACTION_HANDLERS
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.router import ACTION_HANDLERS
 
 CALL_TIMEOUT = 60.0
 """Seconds any one call may take; past it the call fails with DEADLINE_EXCEEDED, a failure."""

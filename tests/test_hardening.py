@@ -34,13 +34,10 @@ from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
 from spark_flight_sql.flightmanager.errors import StreamTimeoutError
 from spark_flight_sql.flightmanager.results import ResultStore
 from spark_flight_sql.flightsql import protocol
-from spark_flight_sql.flightsql.base import (
-    DEFAULT_MAX_REQUEST_BYTES,
-    DEFAULT_MAX_SQL_LENGTH,
-    FlightSqlServerBase,
-)
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
+from spark_flight_sql.flightsql.router import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_SQL_LENGTH
 from spark_flight_sql.flightsql.settings import SqlConfKey, SqlSettings
+from spark_flight_sql.flightsql.standalone import StandaloneService as FlightSqlServerBase
 
 IDLE_TIMEOUT = 3
 MAX_SQL_LENGTH = 1000

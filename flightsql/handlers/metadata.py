@@ -2,7 +2,8 @@
 
 Each metadata command is answered by one endpoint on this node whose ticket is the command itself:
 GetFlightInfo only checks what must fail at once (an unknown table for the key commands), DoGet
-computes the rows. GetSchema of each command is the fixed schema the base class returns. Where
+computes the rows. GetSchema of each command is the fixed schema
+:class:`spark_flight_sql.flightsql.interface.FlightSqlService` returns. Where
 relations appear, and why, is in :mod:`spark_flight_sql.flightsql.catalog`.
 """
 
@@ -19,8 +20,10 @@ from google.protobuf.message import Message
 from spark_flight_sql.flightsql import __version__, schemas
 from spark_flight_sql.flightsql.catalog import TABLE_TYPES, SparkCatalogs, TableRef
 from spark_flight_sql.flightsql.errors import NotFound
+from spark_flight_sql.flightsql.handlers.backend import Backend
+from spark_flight_sql.flightsql.interface import command_flight_info
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
-from spark_flight_sql.flightsql.spark_base import SparkHandlers
+from spark_flight_sql.flightsql.sessions import SparkCall
 from spark_flight_sql.flightsql.sql_info import (
     RUNTIME_SQL_INFO_IDS,
     basic_sql_info,
@@ -31,9 +34,7 @@ from spark_flight_sql.flightsql.sql_info import (
 if TYPE_CHECKING:
     from spark_flight_sql.flightsql.schemas import SqlInfoValue
 
-Context = flight.ServerCallContext
-
-_SQL_INFO_LOCK = threading.Lock()
+__all__ = ["MetadataHandlers"]
 
 
 def _optional(command: Message, field: str) -> str | None:
@@ -45,23 +46,24 @@ def _table_name(catalog: str | None, db_schema: str | None, table: str) -> str:
     return ".".join(part for part in (catalog, db_schema, table) if part is not None)
 
 
-class MetadataHandlers(SparkHandlers):
+class MetadataHandlers:
     """Metadata commands answered from Spark's catalogs; each result is one endpoint on this node."""
 
-    _basic_sql_info: Mapping[int, SqlInfoValue] | None = None
-    _sql_info_tables: dict[bool, pa.Table] | None = None
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._sql_info_lock = threading.Lock()
+        self._basic_sql_info: Mapping[int, SqlInfoValue] | None = None
+        self._sql_info_tables: dict[bool, pa.Table] = {}
 
     # ---- GetSqlInfo -------------------------------------------------------------------------------
 
-    def _sql_info(self, context: Context, requested: Sequence[int]) -> pa.Table:
+    def _sql_info(self, call: SparkCall, requested: Sequence[int]) -> pa.Table:
         """The node's SqlInfo rows; Spark is asked for keywords and functions only once one is wanted."""
         full = not requested or any(info_id in RUNTIME_SQL_INFO_IDS for info_id in requested)
-        with _SQL_INFO_LOCK:
+        with self._sql_info_lock:
             tables = self._sql_info_tables
-            if tables is None:
-                tables = self._sql_info_tables = {}
             if full not in tables:
-                spark = self.spark_for(context)
+                spark = call.spark
                 if self._basic_sql_info is None:
                     self._basic_sql_info = basic_sql_info(__version__, spark)
                 values = dict(self._basic_sql_info)
@@ -71,42 +73,40 @@ class MetadataHandlers(SparkHandlers):
             return tables[full]
 
     def get_flight_info_sql_info(
-        self, context: Context, command: sql_pb2.CommandGetSqlInfo, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetSqlInfo, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node, served from the ticket itself."""
-        return self.command_flight_info(command, schemas.SQL_INFO, descriptor)
+        return command_flight_info(command, schemas.SQL_INFO, descriptor)
 
     def do_get_sql_info(
-        self, context: Context, command: sql_pb2.CommandGetSqlInfo
-    ) -> flight.FlightDataStream:
+        self, call: SparkCall, command: sql_pb2.CommandGetSqlInfo
+    ) -> flight.RecordBatchStream:
         """The requested SqlInfo values (all of them when none are named)."""
         requested = list(command.info)
-        return flight.RecordBatchStream(
-            schemas.filter_sql_info(self._sql_info(context, requested), requested)
-        )
+        return flight.RecordBatchStream(schemas.filter_sql_info(self._sql_info(call, requested), requested))
 
     # ---- catalogs, schemas, tables, table types ---------------------------------------------------
 
     def get_flight_info_catalogs(
-        self, context: Context, command: sql_pb2.CommandGetCatalogs, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetCatalogs, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node listing the catalogs."""
-        return self.command_flight_info(command, schemas.CATALOGS, descriptor)
+        return command_flight_info(command, schemas.CATALOGS, descriptor)
 
-    def do_get_catalogs(self, context: Context, command: sql_pb2.CommandGetCatalogs) -> pa.Table:
+    def do_get_catalogs(self, call: SparkCall, command: sql_pb2.CommandGetCatalogs) -> pa.Table:
         """Every catalog, sorted (see :meth:`spark_flight_sql.flightsql.catalog.SparkCatalogs.catalogs`)."""
-        names = SparkCatalogs(self.spark_for(context)).catalogs()
+        names = SparkCatalogs(call.spark).catalogs()
         return pa.Table.from_pydict({"catalog_name": names}, schema=schemas.CATALOGS)
 
     def get_flight_info_schemas(
-        self, context: Context, command: sql_pb2.CommandGetDbSchemas, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetDbSchemas, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node listing the schemas."""
-        return self.command_flight_info(command, schemas.DB_SCHEMAS, descriptor)
+        return command_flight_info(command, schemas.DB_SCHEMAS, descriptor)
 
-    def do_get_schemas(self, context: Context, command: sql_pb2.CommandGetDbSchemas) -> pa.Table:
+    def do_get_schemas(self, call: SparkCall, command: sql_pb2.CommandGetDbSchemas) -> pa.Table:
         """The schemas of the catalog asked for (all), matching the schema pattern, sorted."""
-        catalogs = SparkCatalogs(self.spark_for(context))
+        catalogs = SparkCatalogs(call.spark)
         pairs = catalogs.db_schemas(
             _optional(command, "catalog"), catalogs.like(_optional(command, "db_schema_filter_pattern"))
         )
@@ -116,15 +116,15 @@ class MetadataHandlers(SparkHandlers):
         )
 
     def get_flight_info_tables(
-        self, context: Context, command: sql_pb2.CommandGetTables, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetTables, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node listing the tables (with their schemas if asked)."""
         schema = schemas.TABLES_WITH_SCHEMA if command.include_schema else schemas.TABLES
-        return self.command_flight_info(command, schema, descriptor)
+        return command_flight_info(command, schema, descriptor)
 
-    def do_get_tables(self, context: Context, command: sql_pb2.CommandGetTables) -> pa.Table:
+    def do_get_tables(self, call: SparkCall, command: sql_pb2.CommandGetTables) -> pa.Table:
         """The relations matching every filter; ``table_schema`` is each one's IPC-serialized schema."""
-        catalogs = SparkCatalogs(self.spark_for(context))
+        catalogs = SparkCatalogs(call.spark)
         refs = catalogs.tables(
             _optional(command, "catalog"),
             catalogs.like(_optional(command, "db_schema_filter_pattern")),
@@ -143,91 +143,89 @@ class MetadataHandlers(SparkHandlers):
         return pa.Table.from_pydict(columns, schema=schemas.TABLES_WITH_SCHEMA)
 
     def _serialized_schema(self, catalogs: SparkCatalogs, ref: TableRef) -> bytes:
-        schema = catalogs.arrow_schema(ref, self.manager.config.push_method)
+        schema = catalogs.arrow_schema(ref, self.backend.manager.config.push_method)
         return schema.serialize().to_pybytes()
 
     def get_flight_info_table_types(
-        self, context: Context, command: sql_pb2.CommandGetTableTypes, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetTableTypes, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node listing the table types."""
-        return self.command_flight_info(command, schemas.TABLE_TYPES, descriptor)
+        return command_flight_info(command, schemas.TABLE_TYPES, descriptor)
 
-    def do_get_table_types(self, context: Context, command: sql_pb2.CommandGetTableTypes) -> pa.Table:
+    def do_get_table_types(self, call: SparkCall, command: sql_pb2.CommandGetTableTypes) -> pa.Table:
         """TABLE, TEMPORARY VIEW and VIEW."""
         return pa.Table.from_pydict({"table_type": sorted(TABLE_TYPES)}, schema=schemas.TABLE_TYPES)
 
     # ---- keys: Spark enforces none, so every answer is empty, for tables that exist ---------------
 
-    def _require_table(
-        self, context: Context, catalog: str | None, db_schema: str | None, table: str
-    ) -> None:
-        if not SparkCatalogs(self.spark_for(context)).table_exists(catalog, db_schema, table):
+    def _require_table(self, call: SparkCall, catalog: str | None, db_schema: str | None, table: str) -> None:
+        if not SparkCatalogs(call.spark).table_exists(catalog, db_schema, table):
             raise NotFound(f"table not found: {_table_name(catalog, db_schema, table)}")
 
     def get_flight_info_primary_keys(
-        self, context: Context, command: sql_pb2.CommandGetPrimaryKeys, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetPrimaryKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
         self._require_table(
-            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
         )
-        return self.command_flight_info(command, schemas.PRIMARY_KEYS, descriptor)
+        return command_flight_info(command, schemas.PRIMARY_KEYS, descriptor)
 
-    def do_get_primary_keys(self, context: Context, command: sql_pb2.CommandGetPrimaryKeys) -> pa.Table:
+    def do_get_primary_keys(self, call: SparkCall, command: sql_pb2.CommandGetPrimaryKeys) -> pa.Table:
         """No rows: Spark has no enforced primary keys."""
         return schemas.PRIMARY_KEYS.empty_table()
 
     def get_flight_info_exported_keys(
-        self, context: Context, command: sql_pb2.CommandGetExportedKeys, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetExportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
         self._require_table(
-            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
         )
-        return self.command_flight_info(command, schemas.EXPORTED_KEYS, descriptor)
+        return command_flight_info(command, schemas.EXPORTED_KEYS, descriptor)
 
-    def do_get_exported_keys(self, context: Context, command: sql_pb2.CommandGetExportedKeys) -> pa.Table:
+    def do_get_exported_keys(self, call: SparkCall, command: sql_pb2.CommandGetExportedKeys) -> pa.Table:
         """No rows: Spark has no enforced foreign keys."""
         return schemas.EXPORTED_KEYS.empty_table()
 
     def get_flight_info_imported_keys(
-        self, context: Context, command: sql_pb2.CommandGetImportedKeys, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetImportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
         self._require_table(
-            context, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
+            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
         )
-        return self.command_flight_info(command, schemas.IMPORTED_KEYS, descriptor)
+        return command_flight_info(command, schemas.IMPORTED_KEYS, descriptor)
 
-    def do_get_imported_keys(self, context: Context, command: sql_pb2.CommandGetImportedKeys) -> pa.Table:
+    def do_get_imported_keys(self, call: SparkCall, command: sql_pb2.CommandGetImportedKeys) -> pa.Table:
         """No rows: Spark has no enforced foreign keys."""
         return schemas.IMPORTED_KEYS.empty_table()
 
     def get_flight_info_cross_reference(
-        self, context: Context, command: sql_pb2.CommandGetCrossReference, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetCrossReference, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND if either table is unknown; otherwise one endpoint on this node."""
         self._require_table(
-            context, _optional(command, "pk_catalog"), _optional(command, "pk_db_schema"), command.pk_table
+            call, _optional(command, "pk_catalog"), _optional(command, "pk_db_schema"), command.pk_table
         )
         self._require_table(
-            context, _optional(command, "fk_catalog"), _optional(command, "fk_db_schema"), command.fk_table
+            call, _optional(command, "fk_catalog"), _optional(command, "fk_db_schema"), command.fk_table
         )
-        return self.command_flight_info(command, schemas.CROSS_REFERENCE, descriptor)
+        return command_flight_info(command, schemas.CROSS_REFERENCE, descriptor)
 
-    def do_get_cross_reference(self, context: Context, command: sql_pb2.CommandGetCrossReference) -> pa.Table:
+    def do_get_cross_reference(self, call: SparkCall, command: sql_pb2.CommandGetCrossReference) -> pa.Table:
         """No rows: Spark has no enforced foreign keys."""
         return schemas.CROSS_REFERENCE.empty_table()
 
     # ---- XDBC type info ---------------------------------------------------------------------------
 
     def get_flight_info_xdbc_type_info(
-        self, context: Context, command: sql_pb2.CommandGetXdbcTypeInfo, descriptor: flight.FlightDescriptor
+        self, call: SparkCall, command: sql_pb2.CommandGetXdbcTypeInfo, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """One endpoint on this node listing Spark's SQL types."""
-        return self.command_flight_info(command, schemas.XDBC_TYPE_INFO, descriptor)
+        return command_flight_info(command, schemas.XDBC_TYPE_INFO, descriptor)
 
-    def do_get_xdbc_type_info(self, context: Context, command: sql_pb2.CommandGetXdbcTypeInfo) -> pa.Table:
+    def do_get_xdbc_type_info(self, call: SparkCall, command: sql_pb2.CommandGetXdbcTypeInfo) -> pa.Table:
         """Spark's SQL types, or those of the XDBC ``data_type`` asked for."""
         data_type = command.data_type if command.HasField("data_type") else None
         return xdbc_type_info_table(data_type)

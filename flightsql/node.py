@@ -1,4 +1,5 @@
-"""Run one Flight SQL node: a SparkSession, its FlightManager, and the public Flight SQL server."""
+"""Run one Flight SQL node: a SparkSession, its FlightManager, and its Flight SQL service served by
+a router on the public port."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
 from spark_flight_sql.flightsql.lifetime import wait_interruptibly
-from spark_flight_sql.flightsql.spark_server import SparkFlightSqlServer
+from spark_flight_sql.flightsql.router import FlightSqlRouter
+from spark_flight_sql.flightsql.service import SparkFlightSqlService
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,17 +53,22 @@ def build_spark(master: str | None, conf: Mapping[str, str]) -> SparkSession:
 
 
 class FlightSqlNode:
-    """One node: starts the FlightManager (internal server) and the public Flight SQL server.
+    """One node: starts the FlightManager (internal server) and the public Flight SQL router over
+    the node's :class:`SparkFlightSqlService`.
 
-    Use as a context manager; leaving it stops both servers, cancels running jobs and frees every
-    result. The SparkSession is the caller's to stop.
+    Construction starts nothing: :meth:`start` (or entering the ``with``) does. :meth:`close` (or
+    leaving the ``with``) stops both servers, cancels running jobs and frees every result. The
+    SparkSession is the caller's to stop.
     """
 
     def __init__(self, spark: SparkSession, config: FlightConfig | None = None) -> None:
         self.spark = spark
         self.config = config or FlightConfig.from_conf(lambda key: spark.conf.get(key, None))
         self.manager: FlightManager = create_manager(self.config, spark)
-        self.server: SparkFlightSqlServer | None = None
+        self.service: SparkFlightSqlService | None = None
+        """The node's Flight SQL handlers, between :meth:`start` and :meth:`close`."""
+        self.router: FlightSqlRouter | None = None
+        """The public Flight server, between :meth:`start` and :meth:`close`."""
 
     @property
     def location(self) -> str:
@@ -72,25 +79,28 @@ class FlightSqlNode:
         """Bind both servers; the public port is known once this returns. With
         ``spark.flight.tls.enabled`` both serve TLS (``grpc+tls://``), the public one requiring client
         certificates when ``spark.flight.tls.clientCaFile`` is set."""
-        self.server = SparkFlightSqlServer(
+        self.service = SparkFlightSqlService(self.spark, self.manager)
+        self.router = self.service.router(
             self.config.location(self.config.host, self.config.port),
-            self.spark,
-            self.manager,
             **self.config.server_tls_options(public=True),
         )
         try:
-            self.manager.start(self.server.port)
+            self.manager.start(self.router.port)
         except BaseException:
             self.close()  # neither server outlives a failed start
             raise
         return self
 
     def close(self) -> None:
-        """Stop serving: fail open streams, stop the public server, then the internal one."""
+        """Stop serving: fail open streams, stop the public server, then the internal one; then
+        remove what the service keeps (staged ingest files)."""
         self.manager.close()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server = None
+        router, self.router = self.router, None
+        if router is not None:
+            router.shutdown()
+        service, self.service = self.service, None
+        if service is not None:
+            service.close()
 
     def __enter__(self) -> FlightSqlNode:
         return self.start()
