@@ -8,7 +8,8 @@ without running it; :func:`load_policy` builds the node's :class:`Policy` from
 
 from spark_flight_sql.flightsql.authz.access import AccessKind, StatementAccess, analyse_access
 from spark_flight_sql.flightsql.authz.file_policy import FilePolicy
-from spark_flight_sql.flightsql.authz.policy import AccessDenied, AllowAll, AuthzConfKey, Policy, load_policy
+from spark_flight_sql.flightsql.authz.loader import load_policy
+from spark_flight_sql.flightsql.authz.policy import AccessDenied, AllowAll, AuthzConfKey, Policy
 
 __all__ = [
     "AccessDenied",

@@ -2,7 +2,7 @@
 
 Before a statement runs, the server learns what it reads and writes
 (:func:`spark_flight_sql.flightsql.authz.analyse_access`) and asks the node's policy, built once at start by
-:func:`load_policy` from ``spark.flight.authz.policy``, whether the authenticated user may run
+:func:`spark_flight_sql.flightsql.authz.loader.load_policy` from ``spark.flight.authz.policy``, whether the authenticated user may run
 it. A policy says no by raising :class:`AccessDenied`, which the client receives as
 PERMISSION_DENIED with the policy's message.
 """
@@ -10,15 +10,13 @@ PERMISSION_DENIED with the policy's message.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from enum import Enum
 
 from spark_flight_sql.flightsql.auth.base import Identity
 from spark_flight_sql.flightsql.authz.access import StatementAccess
 from spark_flight_sql.flightsql.errors import PermissionDenied
-from spark_flight_sql.flightsql.plugins import load_plugin
 
-__all__ = ["AccessDenied", "AllowAll", "AuthzConfKey", "Policy", "load_policy"]
+__all__ = ["AccessDenied", "AllowAll", "AuthzConfKey", "Policy"]
 
 
 class AuthzConfKey(str, Enum):
@@ -59,23 +57,3 @@ class AllowAll(Policy):
 
     def check(self, identity: Identity, access: StatementAccess) -> None:
         """Allow."""
-
-
-def load_policy(get: Callable[[str], str | None]) -> Policy:
-    """The policy ``spark.flight.authz.policy`` names, built from the conf lookup ``get``.
-
-    Raises ValueError, naming the key, when the setting or the policy's own configuration is wrong.
-    """
-    key = AuthzConfKey.POLICY.value
-    value = (get(key) or "").strip()
-    if value == "" or value.lower() == "none":
-        return AllowAll()
-    if value.lower() == "file":
-        from spark_flight_sql.flightsql.authz.file_policy import FilePolicy
-
-        return FilePolicy(get)
-    if "." not in value:
-        raise ValueError(
-            f"{key} must be none, file or the dotted name of a Policy class (module.Class), not {value!r}"
-        )
-    return load_plugin(key, value, Policy, "spark_flight_sql.flightsql.authz.Policy", get)
