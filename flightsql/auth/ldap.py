@@ -294,6 +294,12 @@ class LdapAuthenticator(Authenticator):
             value = get(key.value)
             return value.strip() if value is not None and value.strip() else None
 
+        self._configure_transport(conf)
+        self._configure_user_lookup(conf)
+        self._configure_groups(conf)
+
+    def _configure_transport(self, conf: Callable[[LdapConfKey], str | None]) -> None:
+        """The directory's endpoints, timeout and TLS (ldaps://, StartTLS and the CA file)."""
         self._endpoints = _parse_urls(conf(LdapConfKey.URL) or "")
         self._start_tls = _parse_bool(LdapConfKey.START_TLS, conf(LdapConfKey.START_TLS))
         self._timeout = _parse_timeout(conf(LdapConfKey.TIMEOUT))
@@ -311,15 +317,18 @@ class LdapAuthenticator(Authenticator):
             )
         if uses_tls:
             self._tls = _VerifyingTls(self._tls_context(ca_file))
-        else:
-            exposed = [e.host for e in self._endpoints if not _is_loopback(e.host)]
-            if exposed:
-                log.warning(
-                    "LDAP passwords go to %s unencrypted: use ldaps:// or %s=true",
-                    ", ".join(exposed),
-                    LdapConfKey.START_TLS.value,
-                )
+            return
+        exposed = [e.host for e in self._endpoints if not _is_loopback(e.host)]
+        if exposed:
+            log.warning(
+                "LDAP passwords go to %s unencrypted: use ldaps:// or %s=true",
+                ", ".join(exposed),
+                LdapConfKey.START_TLS.value,
+            )
 
+    def _configure_user_lookup(self, conf: Callable[[LdapConfKey], str | None]) -> None:
+        """How a user name becomes a DN: a DN template, or a search under a base DN (with its filter
+        and, optionally, the DN and password it binds as to search)."""
         template = conf(LdapConfKey.USER_DN_TEMPLATE)
         base_dn = conf(LdapConfKey.BASE_DN)
         if (template is None) == (base_dn is None):
@@ -332,8 +341,6 @@ class LdapAuthenticator(Authenticator):
         self._user_filter: str | None = None
         self._bind_dn: str | None = None
         self._bind_password: str | None = None
-        bind_dn = conf(LdapConfKey.BIND_DN)
-        password_file = conf(LdapConfKey.BIND_PASSWORD_FILE)
         if template is not None:
             _check_placeholders(LdapConfKey.USER_DN_TEMPLATE, template, ("user",), "user")
             _check_dn(LdapConfKey.USER_DN_TEMPLATE, _fill(template, {"user": "x"}))
@@ -342,21 +349,25 @@ class LdapAuthenticator(Authenticator):
                     raise ValueError(
                         f"{key.value} only applies with {LdapConfKey.BASE_DN.value}, not with a DN template"
                     )
-        else:
-            assert base_dn is not None
-            _check_dn(LdapConfKey.BASE_DN, base_dn)
-            user_filter = conf(LdapConfKey.USER_FILTER) or DEFAULT_USER_FILTER
-            _check_placeholders(LdapConfKey.USER_FILTER, user_filter, ("user",), "user")
-            self._user_filter = _check_filter(LdapConfKey.USER_FILTER, user_filter)
-            if (bind_dn is None) != (password_file is None):
-                raise ValueError(
-                    f"{LdapConfKey.BIND_DN.value} and {LdapConfKey.BIND_PASSWORD_FILE.value} go together "
-                    "(leave both unset to search anonymously)"
-                )
-            if bind_dn is not None and password_file is not None:
-                self._bind_dn = _check_dn(LdapConfKey.BIND_DN, bind_dn)
-                self._bind_password = self._read_password(password_file)
+            return
+        assert base_dn is not None
+        _check_dn(LdapConfKey.BASE_DN, base_dn)
+        user_filter = conf(LdapConfKey.USER_FILTER) or DEFAULT_USER_FILTER
+        _check_placeholders(LdapConfKey.USER_FILTER, user_filter, ("user",), "user")
+        self._user_filter = _check_filter(LdapConfKey.USER_FILTER, user_filter)
+        bind_dn = conf(LdapConfKey.BIND_DN)
+        password_file = conf(LdapConfKey.BIND_PASSWORD_FILE)
+        if (bind_dn is None) != (password_file is None):
+            raise ValueError(
+                f"{LdapConfKey.BIND_DN.value} and {LdapConfKey.BIND_PASSWORD_FILE.value} go together "
+                "(leave both unset to search anonymously)"
+            )
+        if bind_dn is not None and password_file is not None:
+            self._bind_dn = _check_dn(LdapConfKey.BIND_DN, bind_dn)
+            self._bind_password = self._read_password(password_file)
 
+    def _configure_groups(self, conf: Callable[[LdapConfKey], str | None]) -> None:
+        """Where groups are searched, with which filter, and the groups a user must be in."""
         self._group_base_dn = conf(LdapConfKey.GROUP_BASE_DN)
         group_filter = conf(LdapConfKey.GROUP_FILTER)
         required = conf(LdapConfKey.REQUIRED_GROUPS)
@@ -369,15 +380,15 @@ class LdapAuthenticator(Authenticator):
             ):
                 if value is not None:
                     raise ValueError(f"{key.value} needs {LdapConfKey.GROUP_BASE_DN.value}")
-        else:
-            _check_dn(LdapConfKey.GROUP_BASE_DN, self._group_base_dn)
-            _check_placeholders(LdapConfKey.GROUP_FILTER, self._group_filter, ("dn", "user"), "dn")
-            _check_filter(LdapConfKey.GROUP_FILTER, self._group_filter)
-            if required is not None:
-                names = frozenset(name.strip().casefold() for name in required.split(",") if name.strip())
-                if not names:
-                    raise ValueError(f"{LdapConfKey.REQUIRED_GROUPS.value} names no group")
-                self._required_groups = names
+            return
+        _check_dn(LdapConfKey.GROUP_BASE_DN, self._group_base_dn)
+        _check_placeholders(LdapConfKey.GROUP_FILTER, self._group_filter, ("dn", "user"), "dn")
+        _check_filter(LdapConfKey.GROUP_FILTER, self._group_filter)
+        if required is not None:
+            names = frozenset(name.strip().casefold() for name in required.split(",") if name.strip())
+            if not names:
+                raise ValueError(f"{LdapConfKey.REQUIRED_GROUPS.value} names no group")
+            self._required_groups = names
 
     @staticmethod
     def _tls_context(ca_file: str | None) -> ssl.SSLContext:

@@ -282,6 +282,15 @@ _COMMANDS: dict[str, _Command] = {
         writes_targets=True,  # table statistics; CACHE TABLE ... AS creates a temporary view
     ),
 }
+# Commands whose objects are not plain fields of theirs: the _Analysis method that finds them.
+_NAMED_BY_THEMSELVES = {
+    "CreateViewCommand": "_create_view",
+    "CreateTempViewUsing": "_create_temp_view_using",
+    "DropTempViewCommand": "_drop_temp_view",
+    "CacheTableAsSelect": "_cache_table_as_select",
+    "AlterTableRenameCommand": "_alter_table_rename",
+    "RenameTable": "_rename_table",
+}
 # A command this module does not know: assume the worst.
 _UNKNOWN_COMMAND = _Command(AccessKind.COMMAND, session_only=False, writes_targets=True)
 
@@ -343,6 +352,20 @@ def _seq(seq: Any) -> Iterator[Any]:
     """The elements of a Scala Seq."""
     for i in range(seq.size()):
         yield seq.apply(i)
+
+
+def _class_name(value: Any) -> str:
+    """The JVM class name of a py4j object; empty for a Python value."""
+    return str(value.getClass().getName()) if hasattr(value, "getClass") else ""
+
+
+def _unwrapped(value: Any) -> tuple[Any, str]:
+    """A command field's value (the value inside a Scala ``Some``) and its JVM class name."""
+    cls = _class_name(value)
+    if cls == "scala.Some":
+        value = value.get()
+        cls = _class_name(value)
+    return value, cls
 
 
 def _option(option: Any) -> Any:
@@ -495,61 +518,15 @@ class _Analysis:
 
     def _command(self, node: Any, name: str, in_view: bool) -> None:
         spec = _COMMANDS.get(name, _UNKNOWN_COMMAND)
-        session_only = spec.session_only
         targets: list[str] = []
         sources: list[str] = []
         if name in _DESCRIBED_STATEMENT:
             self._described(getattr(node, _DESCRIBED_STATEMENT[name])())
-        elif name == "CreateViewCommand":
-            view_type = str(node.viewType().getClass().getSimpleName()).rstrip("$")
-            view = node.name()
-            if view_type == "PersistedView":
-                targets.append(self._table_identifier(view))
-            else:
-                targets.append(self._temp_view_name(view.table(), global_view=view_type == "GlobalTempView"))
-            self.walk(node.plan(), in_view)
-        elif name == "CreateTempViewUsing":
-            targets.append(
-                self._temp_view_name(node.tableIdent().table(), global_view=bool(getattr(node, "global")()))
-            )
-            path = _option(node.options().get("path"))
-            sources.append(self._path(path) if path is not None else f"source:{node.provider()}")
-        elif name == "DropTempViewCommand":
-            identifier = node.ident()
-            targets.append(
-                self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0)
-            )
-        elif name == "CacheTableAsSelect":
-            view_name = node.tempViewName()  # a Literal (the name may come from IDENTIFIER(...))
-            targets.append(_join(["system", "session", str(view_name.value().toString())]))
-            self.walk(node.plan(), in_view)
-        elif name == "AlterTableRenameCommand":
-            old, new = node.oldName(), node.newName()
-            old_name = self._table_identifier(old)
-            targets.append(old_name)
-            if _option(new.database()) is None:
-                if old_name.startswith("system.session."):
-                    targets.append(_join(["system", "session", new.table()]))
-                else:
-                    targets.append(_join([*self._split(old_name)[:-1], new.table()]))
-            else:
-                targets.append(self._table_identifier(new))
-        elif name == "RenameTable":
-            old_names = self._names(node.child(), _node_name(node.child()))
-            targets.extend(old_names)
-            new_parts = _strings(node.newName())
-            if old_names and old_names[0].startswith("system.session."):
-                targets.append(_join(["system", "session", new_parts[-1]]))
-            elif old_names:
-                old_parts = self._split(old_names[0])
-                # A new name is relative to the old one's catalog (and namespace, when unqualified).
-                targets.append(
-                    _join(
-                        [old_parts[0], *(new_parts if len(new_parts) > 1 else [*old_parts[1:-1], *new_parts])]
-                    )
-                )
+        elif name in _NAMED_BY_THEMSELVES:
+            getattr(self, _NAMED_BY_THEMSELVES[name])(node, in_view, targets, sources)
         else:
             self._fields(node, name, spec, targets, sources, in_view)
+        session_only = spec.session_only
         if name == "SetCommand":
             session_only = self._harmless_setting(node)
         if name in _VIEW_DDL:
@@ -570,6 +547,63 @@ class _Analysis:
             self.kind = spec.kind
         self.session_only = self.session_only and session_only
 
+    # Commands whose objects are not plain fields: one method each (see _NAMED_BY_THEMSELVES).
+
+    def _create_view(self, node: Any, in_view: bool, targets: list[str], sources: list[str]) -> None:
+        view_type = str(node.viewType().getClass().getSimpleName()).rstrip("$")
+        view = node.name()
+        if view_type == "PersistedView":
+            targets.append(self._table_identifier(view))
+        else:
+            targets.append(self._temp_view_name(view.table(), global_view=view_type == "GlobalTempView"))
+        self.walk(node.plan(), in_view)
+
+    def _create_temp_view_using(
+        self, node: Any, in_view: bool, targets: list[str], sources: list[str]
+    ) -> None:
+        targets.append(
+            self._temp_view_name(node.tableIdent().table(), global_view=bool(getattr(node, "global")()))
+        )
+        path = _option(node.options().get("path"))
+        sources.append(self._path(path) if path is not None else f"source:{node.provider()}")
+
+    def _drop_temp_view(self, node: Any, in_view: bool, targets: list[str], sources: list[str]) -> None:
+        identifier = node.ident()
+        targets.append(self._temp_view_name(identifier.name(), global_view=len(identifier.namespace()) > 0))
+
+    def _cache_table_as_select(
+        self, node: Any, in_view: bool, targets: list[str], sources: list[str]
+    ) -> None:
+        view_name = node.tempViewName()  # a Literal (the name may come from IDENTIFIER(...))
+        targets.append(_join(["system", "session", str(view_name.value().toString())]))
+        self.walk(node.plan(), in_view)
+
+    def _alter_table_rename(self, node: Any, in_view: bool, targets: list[str], sources: list[str]) -> None:
+        old, new = node.oldName(), node.newName()
+        old_name = self._table_identifier(old)
+        targets.append(old_name)
+        if _option(new.database()) is not None:
+            targets.append(self._table_identifier(new))
+        elif old_name.startswith("system.session."):
+            targets.append(_join(["system", "session", new.table()]))
+        else:
+            targets.append(_join([*self._split(old_name)[:-1], new.table()]))
+
+    def _rename_table(self, node: Any, in_view: bool, targets: list[str], sources: list[str]) -> None:
+        old_names = self._names(node.child(), _node_name(node.child()))
+        targets.extend(old_names)
+        new_parts = _strings(node.newName())
+        if old_names and old_names[0].startswith("system.session."):
+            targets.append(_join(["system", "session", new_parts[-1]]))
+        elif old_names:
+            old_parts = self._split(old_names[0])
+            # A new name is relative to the old one's catalog (and namespace, when unqualified).
+            targets.append(
+                _join([old_parts[0], *(new_parts if len(new_parts) > 1 else [*old_parts[1:-1], *new_parts])])
+            )
+
+    # Every other command: what it acts on is among its fields.
+
     def _fields(
         self, node: Any, name: str, spec: _Command, targets: list[str], sources: list[str], in_view: bool
     ) -> None:
@@ -577,53 +611,60 @@ class _Analysis:
         fallback_paths: list[str] = []
         for i in range(node.productArity()):
             field = str(node.productElementName(i))
-            value = node.productElement(i)
+            value, cls = _unwrapped(node.productElement(i))
             bucket = sources if field in _SOURCE_FIELDS else targets
-            cls = str(value.getClass().getName()) if hasattr(value, "getClass") else ""
-            if cls == "scala.Some":
-                value = value.get()
-                cls = str(value.getClass().getName()) if hasattr(value, "getClass") else ""
             if isinstance(value, str):
-                if field == "location":  # ALTER TABLE ... SET LOCATION
-                    targets.append(self._path(value))
-                elif field == "path" and name in ("LoadDataCommand", "LoadData"):
-                    sources.append(self._path(value))
-                elif field in (
-                    "databaseName",
-                    "db",
-                ):  # v1 commands on a whole database (SHOW VIEWS IN d, ANALYZE TABLES IN d)
-                    bucket.append(self._namespace(["spark_catalog", value]))
-                continue
-            if not cls:
-                continue
-            simple = cls.rsplit(".", 1)[-1]
-            if simple == "TableIdentifier":
-                bucket.append(self._table_identifier(value))
-            elif simple == "FunctionIdentifier":
-                if spec.kind is AccessKind.DDL:
-                    bucket.append(self._function_identifier(value))
-            elif simple == "CatalogTable":
-                bucket.append(self._table_identifier(value.identifier()))
-                if name in _CREATES_TABLE and str(value.tableType().name()) == "EXTERNAL":
-                    location = _option(value.storage().locationUri())
-                    if location is not None:
-                        targets.append(self._path(str(location)))
-            elif (
-                simple == "CatalogStorageFormat"
-            ):  # INSERT OVERWRITE DIRECTORY, CREATE TABLE LIKE ... LOCATION
-                location = _option(value.locationUri())
-                if location is not None:
-                    targets.append(self._path(str(location)))
-            elif simple in ("TableSpec", "UnresolvedTableSpec"):
-                location = _option(value.location())
-                if location is not None:
-                    targets.append(self._path(str(location)))
+                self._string_field(name, field, value, bucket, targets, sources)
             elif cls == "org.apache.hadoop.fs.Path":  # where a write goes when no table says it
                 fallback_paths.append(self._path(str(value.toString())))
-            elif self._is_plan(value):
-                self._plan_field(value, field, spec, bucket, in_view)
+            elif cls:
+                self._object_field(name, field, value, cls, spec, bucket, targets, in_view)
         if not targets and fallback_paths:
             targets.extend(fallback_paths)
+
+    def _string_field(
+        self, name: str, field: str, value: str, bucket: list[str], targets: list[str], sources: list[str]
+    ) -> None:
+        if field == "location":  # ALTER TABLE ... SET LOCATION
+            targets.append(self._path(value))
+        elif field == "path" and name in ("LoadDataCommand", "LoadData"):
+            sources.append(self._path(value))
+        elif field in (
+            "databaseName",
+            "db",
+        ):  # v1 commands on a whole database (SHOW VIEWS IN d, ANALYZE TABLES IN d)
+            bucket.append(self._namespace(["spark_catalog", value]))
+
+    def _object_field(
+        self,
+        name: str,
+        field: str,
+        value: Any,
+        cls: str,
+        spec: _Command,
+        bucket: list[str],
+        targets: list[str],
+        in_view: bool,
+    ) -> None:
+        simple = cls.rsplit(".", 1)[-1]
+        location = None
+        if simple == "TableIdentifier":
+            bucket.append(self._table_identifier(value))
+        elif simple == "FunctionIdentifier":
+            if spec.kind is AccessKind.DDL:
+                bucket.append(self._function_identifier(value))
+        elif simple == "CatalogTable":
+            bucket.append(self._table_identifier(value.identifier()))
+            if name in _CREATES_TABLE and str(value.tableType().name()) == "EXTERNAL":
+                location = _option(value.storage().locationUri())
+        elif simple == "CatalogStorageFormat":  # INSERT OVERWRITE DIRECTORY, CREATE TABLE LIKE ... LOCATION
+            location = _option(value.locationUri())
+        elif simple in ("TableSpec", "UnresolvedTableSpec"):
+            location = _option(value.location())
+        elif self._is_plan(value):
+            self._plan_field(value, field, spec, bucket, in_view)
+        if location is not None:
+            targets.append(self._path(str(location)))
 
     def _plan_field(self, value: Any, field: str, spec: _Command, bucket: list[str], in_view: bool) -> None:
         plan = value
