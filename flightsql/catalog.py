@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
@@ -281,7 +281,7 @@ class SparkCatalogs:
     def _views_in(self, where: str) -> set[str]:
         try:
             rows = self.spark.sql(f"SHOW VIEWS IN {where}").collect()
-        except Exception:  # a catalog without views (not a ViewCatalog)
+        except Exception:  # noqa: BLE001 - a catalog without views (not a ViewCatalog)
             return set()
         return {name for _, name, temporary in rows if not temporary}
 
@@ -302,14 +302,22 @@ class SparkCatalogs:
         try:
             df = self.spark.table(ref.sql_name)
             schema = arrow_schema(df, use_jvm(df, push_method))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any analysis error: logged, the listing goes on
             log.warning("cannot analyse %s; reporting an empty schema: %s", ref.sql_name, _summary(exc))
             return pa.schema([])
         fields = [
-            field.with_metadata({**(field.metadata or {}), **column_metadata(spark_field, ref)})
+            field.with_metadata(_merged(field.metadata, column_metadata(spark_field, ref)))
             for field, spark_field in zip(schema, df.schema.fields)
         ]
-        return pa.schema(fields, metadata=schema.metadata)
+        return pa.schema(fields, metadata=cast("dict[bytes | str, bytes | str] | None", schema.metadata))
+
+
+def _merged(existing: dict[bytes, bytes] | None, added: dict[str, str]) -> dict[bytes | str, bytes | str]:
+    """``{**existing, **added}``, typed as pyarrow takes metadata."""
+    merged: dict[bytes | str, bytes | str] = {}
+    merged.update((existing or {}).items())
+    merged.update(added.items())
+    return merged
 
 
 def _summary(exc: BaseException) -> str:

@@ -121,6 +121,7 @@ class IngestRequest:
         options = dict(command.options)
         if command.temporary and options:
             raise InvalidArgument("options do not apply to a temporary table")
+        table_format, partition_by = _parse_options(options)
         return cls(
             table=command.table,
             catalog=catalog,
@@ -128,7 +129,8 @@ class IngestRequest:
             temporary=command.temporary,
             create_if_missing=_if_not_exist(command.table_definition_options.if_not_exist),
             if_exists=_if_exists(command.table_definition_options.if_exists),
-            **_parse_options(options),
+            table_format=table_format,
+            partition_by=partition_by,
         )
 
     def action(self, exists: bool, name: str) -> IngestAction:
@@ -151,7 +153,7 @@ def _if_not_exist(option: int) -> bool:
 
 
 def _if_exists(option: int) -> IngestAction | None:
-    actions = {
+    actions: dict[int, IngestAction | None] = {
         _Options.TABLE_EXISTS_OPTION_FAIL: None,
         _Options.TABLE_EXISTS_OPTION_APPEND: IngestAction.APPEND,
         _Options.TABLE_EXISTS_OPTION_REPLACE: IngestAction.REPLACE,
@@ -161,7 +163,8 @@ def _if_exists(option: int) -> IngestAction | None:
     return actions[option]
 
 
-def _parse_options(options: Mapping[str, str]) -> dict[str, object]:
+def _parse_options(options: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """The ``format`` and ``partition_by`` options; InvalidArgument naming any other option."""
     unknown = sorted(set(options) - set(INGEST_OPTIONS))
     if unknown:
         supported = ", ".join(f"{key!r} ({meaning})" for key, meaning in INGEST_OPTIONS.items())
@@ -170,7 +173,7 @@ def _parse_options(options: Mapping[str, str]) -> dict[str, object]:
         )
     table_format = options.get("format", "").strip() or None
     partition_by = tuple(c.strip() for c in options.get("partition_by", "").split(",") if c.strip())
-    return {"table_format": table_format, "partition_by": partition_by}
+    return table_format, partition_by
 
 
 # ---- what Spark can store ------------------------------------------------------------------

@@ -27,6 +27,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 import pyarrow.flight as flight
 from google.protobuf import any_pb2, wrappers_pb2
@@ -123,7 +124,12 @@ def _pack(message: Message) -> bytes:
     return wrapper.SerializeToString()
 
 
-def _parse(cls: type[Message], data: bytes, what: str) -> Message:
+M = TypeVar("M", bound=Message)
+MessageClass = type[Message]
+"""A protobuf message class (named so that ``ActionSpec.type``, a field, does not hide ``type``)."""
+
+
+def _parse(cls: type[M], data: bytes, what: str) -> M:
     message = cls()
     try:
         message.ParseFromString(data)
@@ -169,9 +175,9 @@ class ActionSpec:
 
     type: str
     description: str
-    request: type[Message] | None
+    request: MessageClass | None
     """The body's message, None for the two whose body is a pyarrow-modelled Flight message."""
-    result: type[Message] | None
+    result: MessageClass | None
     """The message each Result carries, None when there is none or it is pyarrow-modelled."""
     any_wrapped: bool
     """True for Flight SQL actions (Any-wrapped), False for Flight's own (raw messages)."""
@@ -360,7 +366,7 @@ def decode_flight_info(data: bytes) -> flight.FlightInfo:
     """A serialized FlightInfo (as in ActionCancelQueryRequest.info) as a pyarrow FlightInfo."""
     try:
         return flight.FlightInfo.deserialize(bytes(data))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow raises for bytes that are no FlightInfo
         raise InvalidArgument(f"malformed FlightInfo: {exc}") from None
 
 
@@ -391,7 +397,7 @@ def decode_renew_flight_endpoint_request(body: bytes) -> flight.FlightEndpoint:
     wrapper = _parse(wrappers_pb2.BytesValue, bytes(body), "RenewFlightEndpointRequest")
     try:
         return flight.FlightEndpoint.deserialize(wrapper.value)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow raises for bytes that are no FlightEndpoint
         raise InvalidArgument(f"malformed FlightEndpoint: {exc}") from None
 
 

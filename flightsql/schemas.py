@@ -269,7 +269,7 @@ def filter_sql_info(
     table = table_or_values
     if not requested:
         return table
-    row_of: dict[int, int] = {}
+    row_of: dict[int | None, int] = {}
     for row, info_id in enumerate(table.column("info_name").to_pylist()):
         row_of.setdefault(info_id, row)
     rows = [row_of[i] for i in requested if i in row_of]

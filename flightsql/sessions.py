@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
+from spark_flight_sql.flightsql.auth.middleware import Headers, header_text
 from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
@@ -86,7 +87,7 @@ class SessionMiddleware(flight.ServerMiddleware):
         self.from_client = session_id is not None
         self.session_id = session_id or uuid.uuid4().hex
 
-    def sending_headers(self) -> dict[str, list[str]]:
+    def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
         """A new session cookie for a client that has none (headers go out before the handler runs,
         so the id is decided here, and options are kept on the server)."""
         if self.from_client:
@@ -97,16 +98,16 @@ class SessionMiddleware(flight.ServerMiddleware):
 class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
     """Reads the session cookie of every call."""
 
-    def start_call(self, info: flight.CallInfo, headers: Mapping[str, list[str]]) -> SessionMiddleware:
+    def start_call(self, info: flight.CallInfo, headers: Headers) -> SessionMiddleware:
         """The call's middleware, with the session its cookie names (if any)."""
         return SessionMiddleware(_session_id_from_headers(headers))
 
 
-def _session_id_from_headers(headers: Mapping[str, list[str]]) -> str | None:
+def _session_id_from_headers(headers: Headers) -> str | None:
     for header in headers.get("cookie", []):
         cookies: SimpleCookie = SimpleCookie()
         try:
-            cookies.load(header)
+            cookies.load(header_text(header))
         except CookieError:
             continue
         if COOKIE in cookies:
@@ -327,11 +328,13 @@ def clone_session(spark: SparkSession) -> SparkSession:
     functions (what init scripts registered), from then on independent of it."""
     from pyspark.sql import SparkSession
 
-    cloned = spark._jsparkSession.cloneSession()  # type: ignore[attr-defined]
+    cloned = spark._jsparkSession.cloneSession()
     return SparkSession(spark.sparkContext, jsparkSession=cloned)
 
 
-def _set_option(options: dict[str, str], name: str, value: session_pb2.SessionOptionValue) -> int | None:
+def _set_option(
+    options: dict[str, str], name: str, value: session_pb2.SessionOptionValue
+) -> session_pb2.SetSessionOptionsResult.ErrorValue | None:
     """Apply one requested change to ``options``; the SetSessionOptionsResult error code, or None."""
     errors = session_pb2.SetSessionOptionsResult
     if name not in (CATALOG, SCHEMA, EXECUTION_MODE) and name not in ALLOWED_SPARK_SETTINGS:
@@ -376,5 +379,5 @@ def _apply(
         spark.catalog.setCurrentCatalog(after.get(CATALOG) or defaults[CATALOG] or "spark_catalog")
         if SCHEMA in after:
             spark.catalog.setCurrentDatabase(after[SCHEMA])
-        elif CATALOG not in after and defaults[SCHEMA]:
-            spark.catalog.setCurrentDatabase(defaults[SCHEMA])
+        elif CATALOG not in after and (default_schema := defaults[SCHEMA]):
+            spark.catalog.setCurrentDatabase(default_schema)

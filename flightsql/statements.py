@@ -166,8 +166,9 @@ def classify(spark: SparkSession, sql: str) -> StatementKind:
     """Parse ``sql`` with the session's parser (raising Spark's ParseException) and classify it."""
     if not sql.strip():
         raise InvalidArgument("the SQL statement is empty")
-    jvm = spark._jvm  # type: ignore[attr-defined]
-    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
+    jvm = spark._jvm
+    assert jvm is not None, "a classic Spark session, with a JVM"
+    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)
     name = plan.getClass().getSimpleName()
     if name in _OPAQUE_COMMANDS:
         # What runs is known only when it runs: treat it as a command that may return rows, so

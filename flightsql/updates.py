@@ -73,7 +73,7 @@ def affected_rows(df: DataFrame) -> int:
             else UNKNOWN
         )
     try:
-        plan = df._jdf.queryExecution().executedPlan()  # type: ignore[attr-defined]
+        plan = df._jdf.queryExecution().executedPlan()
         if plan.getClass().getSimpleName() == "CommandResultExec":
             plan = plan.commandPhysicalPlan()
         return _row_metric(plan)
@@ -96,7 +96,7 @@ def _row_metric(plan: Any) -> int:
 def _insert_values_target(spark: SparkSession, sql: str) -> tuple[str, int] | None:
     """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t [(cols)]`` quoted and the number of
     markers, else None."""
-    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)  # type: ignore[attr-defined]
+    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)
     if plan.getClass().getSimpleName() != "InsertIntoStatement":
         return None
     query = plan.query()

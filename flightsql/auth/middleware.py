@@ -16,6 +16,7 @@ import binascii
 import logging
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
@@ -26,6 +27,12 @@ from spark_flight_sql.flightsql.auth.base import (
     Identity,
 )
 from spark_flight_sql.flightsql.auth.tokens import TokenService
+
+if TYPE_CHECKING:
+    from pyarrow._flight import ServerAuthReader, ServerAuthSender
+
+Headers = Mapping[str, list[str] | list[bytes]]
+"""A call's headers as pyarrow hands them to middleware (bytes for ``-bin`` keys only)."""
 
 MIDDLEWARE_KEY = "flight-sql-auth"
 audit = logging.getLogger("spark_flight_sql.audit")
@@ -45,7 +52,7 @@ class AuthMiddleware(flight.ServerMiddleware):
         self.identity = identity
         self._token = token
 
-    def sending_headers(self) -> dict[str, list[str]]:
+    def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
         """A login's reply carries the new bearer token."""
         return {"authorization": [f"Bearer {self._token}"]} if self._token else {}
 
@@ -54,10 +61,10 @@ class HandshakeAccepted(flight.ServerAuthHandler):
     """The Flight handshake itself does nothing: the middleware checks its ``authorization`` header
     (without an auth handler, pyarrow answers every handshake UNIMPLEMENTED)."""
 
-    def authenticate(self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader) -> None:
+    def authenticate(self, outgoing: ServerAuthSender, incoming: ServerAuthReader) -> None:
         """Nothing to exchange."""
 
-    def is_valid(self, token: bytes) -> str:
+    def is_valid(self, token: bytes) -> str:  # type: ignore[override]  # - pyarrow passes bytes and wants the peer's identity (str); its stubs say str -> bool
         """Every call is checked by the middleware instead."""
         return ""
 
@@ -71,13 +78,13 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         self.node_id = node_id
         self._logins = threading.BoundedSemaphore(MAX_CONCURRENT_LOGINS)
 
-    def start_call(self, info: flight.CallInfo, headers: Mapping[str, list[str]]) -> AuthMiddleware:
+    def start_call(self, info: flight.CallInfo, headers: Headers) -> AuthMiddleware:
         """The caller's identity, or UNAUTHENTICATED."""
         method = _method_name(info)
         values = headers.get("authorization") or headers.get("Authorization") or []
         if not values:
             raise flight.FlightUnauthenticatedError(_REFUSED)
-        scheme, _, credentials = values[0].strip().partition(" ")
+        scheme, _, credentials = header_text(values[0]).strip().partition(" ")
         credentials = credentials.strip()
         if len(credentials) > MAX_HEADER_CHARS:
             raise flight.FlightUnauthenticatedError("the authorization header is too long")
@@ -124,6 +131,11 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             self._logins.release()
         audit.info("login user=%s node=%s call=%s", identity.user, self.node_id, method)
         return AuthMiddleware(identity, self.tokens.issue(identity))
+
+
+def header_text(value: str | bytes) -> str:
+    """A header value as text (pyarrow gives text, except for binary ``-bin`` headers)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _basic_credentials(credentials: str) -> tuple[str, str]:

@@ -76,7 +76,7 @@ def load_authenticator(mode: str, get: Callable[[str], str | None]) -> Authentic
     return load_plugin(
         AuthConfKey.AUTH.value,
         BUILT_IN.get(mode, mode),
-        Authenticator,
+        Authenticator,  # type: ignore[type-abstract]  # - the base the named class must derive from, never instantiated
         "spark_flight_sql.flightsql.auth.Authenticator",
         get,
     )

@@ -395,8 +395,8 @@ class _Analysis:
     def __init__(self, spark: SparkSession, sql: str) -> None:
         self.sql = sql
         self.spark = spark
-        self.jvm = _jvm_refs(spark._jvm)  # type: ignore[attr-defined]
-        self.session = spark._jsparkSession  # type: ignore[attr-defined]
+        self.jvm = _jvm_refs(spark._jvm)
+        self.session = spark._jsparkSession
         self.state = self.session.sessionState()
         self.reads: set[str] = set()
         self.writes: set[str] = set()

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper, ZooKeeperStartError
 from spark_flight_sql.flightsql.devtools.java import JavaNotFoundError, check_java
+from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper, ZooKeeperStartError
 from spark_flight_sql.flightsql.lifetime import wait_interruptibly
 
 

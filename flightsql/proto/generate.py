@@ -38,7 +38,7 @@ _OWN_POOL = "from .pool import POOL as _own_pool\n"
 
 
 def _run_protoc(out_dir: Path) -> None:
-    from grpc_tools import protoc  # dev dependency, imported only when generating
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # - dev dependency without type information, imported only when generating
 
     args = [
         "grpc_tools.protoc",
