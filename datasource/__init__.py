@@ -1,6 +1,6 @@
 """The ``flightsql`` PySpark data source: read any Flight SQL server in parallel, write through bulk ingest.
 
->>> import datasource
+>>> from spark_flight_sql import datasource
 >>> datasource.register(spark)
 >>> df = (spark.read.format("flightsql")
 ...       .option("uri", "grpc://127.0.0.1:32010")
@@ -9,7 +9,17 @@
 >>> (df.write.format("flightsql").option("uri", "grpc://127.0.0.1:32010")
 ...    .option("table", "demo.sales_copy").mode("overwrite").save())
 
-Executors need only pyarrow and this project's protocol module (no ADBC).
+What runs where, in the style of PySpark's Python data sources: the driver checks the options,
+asks the server for the schema, sends GetFlightInfo and prepares a written table; each task
+(:meth:`~spark_flight_sql.datasource.reader.FlightSqlReader.read`,
+:meth:`~spark_flight_sql.datasource.writer.FlightSqlWriter.write`) gets a stateless reader or
+writer and a partition that carries only its endpoint's ticket, locations and bearer header, and
+moves Arrow batches. The modules tasks load import, at module level, only the standard library,
+pyarrow, the protocol messages (:mod:`spark_flight_sql.flightsql.protocol`,
+:mod:`spark_flight_sql.flightsql.proto`) and PySpark's data source base classes; anything else
+(PySpark's type conversions, the filter translation) is imported inside the method that needs it.
+No ADBC, no kazoo, nothing of the server nor of the FlightManager's driver side
+(``tests/test_layers.py`` checks it).
 """
 
 from __future__ import annotations
@@ -60,4 +70,4 @@ def __getattr__(name: str) -> object:
         from spark_flight_sql.datasource.client import FlightSqlSourceError
 
         return FlightSqlSourceError
-    raise AttributeError(f"module 'datasource' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

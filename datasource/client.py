@@ -1,6 +1,7 @@
 """Connections to a Flight SQL server with plain ``pyarrow.flight``: auth, headers, TLS, errors.
 
-Executors need only pyarrow and the project's protocol module, never ADBC.
+Used on the driver (planning, preparing a write) and in every task: it imports only pyarrow and
+the options module, never ADBC.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "Connection",
     "FlightSqlSourceError",
     "auth_headers",
+    "call_options",
     "connect",
     "describe_error",
     "endpoint_uris",
@@ -25,6 +27,10 @@ __all__ = [
 
 REUSE_CONNECTION = "arrow-flight-reuse-connection://?"
 """The location that tells a client to fetch the ticket over the connection it already has."""
+
+
+Header = tuple[bytes, bytes]
+"""A call header (name, value); gRPC wants the name lowercase."""
 
 
 class FlightSqlSourceError(RuntimeError):
@@ -60,33 +66,44 @@ class Connection:
 
     client: flight.FlightClient
     uri: str
-    headers: list[tuple[bytes, bytes]]
+    headers: list[Header]
     timeout: float | None
 
     def call_options(self, timeout: float | None = None) -> flight.FlightCallOptions:
         """Options for one call: the connection's headers, and ``timeout`` or the default."""
-        return flight.FlightCallOptions(headers=self.headers, timeout=timeout or self.timeout)
+        return call_options(self.headers, timeout or self.timeout)
 
     def close(self) -> None:
         """Close the client."""
         self.client.close()
 
 
+def _pem(data: bytes | None) -> str | None:
+    # PEM is ASCII (parse_options checks it); pyarrow takes it as text.
+    return None if data is None else data.decode("ascii")
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def call_options(headers: list[Header], timeout: float | None) -> flight.FlightCallOptions:
+    """Options for one call with ``headers`` and ``timeout`` (None: no limit)."""
+    return flight.FlightCallOptions(headers=headers, timeout=timeout)  # type: ignore[arg-type]  # - pyarrow converts headers to C++ strings, which takes bytes only (its stubs say str)
+
+
 def _client(uri: str, options: FlightSqlOptions) -> flight.FlightClient:
-    kwargs: dict[str, object] = {}
-    if options.tls_root_certs is not None:
-        kwargs["tls_root_certs"] = options.tls_root_certs
-    if options.tls_skip_verify:
-        kwargs["disable_server_verification"] = True
-    if options.tls_override_hostname is not None:
-        kwargs["override_hostname"] = options.tls_override_hostname
-    if options.tls_cert_chain is not None and options.tls_private_key is not None:
-        kwargs["cert_chain"] = options.tls_cert_chain
-        kwargs["private_key"] = options.tls_private_key
-    return flight.FlightClient(uri, **kwargs)
+    return flight.FlightClient(
+        uri,
+        tls_root_certs=_pem(options.tls_root_certs),
+        cert_chain=_pem(options.tls_cert_chain),
+        private_key=_pem(options.tls_private_key),
+        override_hostname=options.tls_override_hostname,
+        disable_server_verification=options.tls_skip_verify,
+    )
 
 
-def _base_headers(options: FlightSqlOptions) -> list[tuple[bytes, bytes]]:
+def _base_headers(options: FlightSqlOptions) -> list[Header]:
     headers = [(name.encode(), value.encode()) for name, value in options.headers]
     if options.token is not None:
         headers.append((b"authorization", f"Bearer {options.token}".encode()))
@@ -97,7 +114,7 @@ def _base_headers(options: FlightSqlOptions) -> list[tuple[bytes, bytes]]:
 def connect(
     options: FlightSqlOptions,
     uri: str | None = None,
-    auth_headers: list[tuple[bytes, bytes]] | None = None,
+    auth_headers: list[Header] | None = None,
     what: str = "connect",
 ) -> Iterator[Connection]:
     """An authenticated connection to ``uri`` (default: the ``uri`` option), closed on exit.
@@ -120,19 +137,20 @@ def connect(
                 pair = client.authenticate_basic_token(
                     options.username,
                     options.password or "",
-                    flight.FlightCallOptions(headers=headers, timeout=options.timeout),
+                    call_options(headers, options.timeout),
                 )
             except Exception as exc:
                 raise FlightSqlSourceError(
                     f"flightsql: cannot authenticate as {options.username!r} at {target}: {describe_error(exc)}"
                 ) from exc
-            headers.append((bytes(pair[0]).lower(), bytes(pair[1])))
+            # pyarrow returns the header as bytes (its stubs say str).
+            headers.append((_bytes(pair[0]).lower(), _bytes(pair[1])))
         yield Connection(client, target, headers, options.timeout)
     finally:
         client.close()
 
 
-def auth_headers(connection: Connection) -> list[tuple[bytes, bytes]]:
+def auth_headers(connection: Connection) -> list[Header]:
     """The connection's authorization header (if any), to hand to tasks with the tickets."""
     return [h for h in connection.headers if h[0].lower() == b"authorization"]
 

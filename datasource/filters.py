@@ -74,7 +74,9 @@ def _column(attribute: tuple[str, ...], quote: str) -> str:
 def _translate(item: Filter, quote: str) -> str:
     from pyspark.sql import datasource as ds
 
-    comparisons = {
+    comparisons: dict[
+        type[ds.EqualTo | ds.GreaterThan | ds.GreaterThanOrEqual | ds.LessThan | ds.LessThanOrEqual], str
+    ] = {
         ds.EqualTo: "=",
         ds.GreaterThan: ">",
         ds.GreaterThanOrEqual: ">=",
@@ -82,7 +84,7 @@ def _translate(item: Filter, quote: str) -> str:
         ds.LessThanOrEqual: "<=",
     }
     for kind, operator in comparisons.items():
-        if type(item) is kind:
+        if isinstance(item, kind):
             return f"{_column(item.attribute, quote)} {operator} {_literal(item.value)}"
     if isinstance(item, ds.EqualNullSafe):
         column, value = _column(item.attribute, quote), item.value

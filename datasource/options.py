@@ -28,7 +28,7 @@ OPTIONS: Mapping[str, str] = {
     "tls_root_certs": "path of a PEM file with the root certificates to trust",
     "tls_cert_chain": "path of a PEM file with the client certificate chain, for mutual TLS (with tls_private_key)",
     "tls_private_key": "path of a PEM file with the private key of tls_cert_chain, for mutual TLS",
-    "tls_skip_verify": "true to accept any server certificate (testing only)",
+    "tls_skip_verify": "true to accept any server certificate (testing only; pyarrow then sends no client certificate)",
     "tls_override_hostname": "host name to check the server certificate against",
     "timeout": "seconds each metadata call (handshake, schema, GetFlightInfo, ingest result) may take",
     "read_timeout": "seconds one endpoint's whole DoGet stream may take (default: no limit)",
@@ -120,9 +120,12 @@ def _read_certs(path: str | None, key: str = "tls_root_certs") -> bytes | None:
         return None
     try:
         with open(path, "rb") as file:
-            return file.read()
+            pem = file.read()
     except OSError as exc:
         raise OptionError(f"option {key!r}: cannot read {path!r}: {exc}") from None
+    if not pem.isascii():
+        raise OptionError(f"option {key!r}: {path!r} is not a PEM file (it is not ASCII text)")
+    return pem
 
 
 def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:

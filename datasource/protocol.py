@@ -1,13 +1,18 @@
-"""The few Flight SQL calls the data source makes, over a :class:`spark_flight_sql.datasource.client.Connection`."""
+"""The few Flight SQL calls the data source makes, over a :class:`spark_flight_sql.datasource.client.Connection`.
+
+Tasks use :func:`ingest`; the rest is the driver's. Imports only pyarrow and the protocol
+messages (:mod:`spark_flight_sql.flightsql.protocol`, :mod:`spark_flight_sql.flightsql.proto`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from spark_flight_sql.datasource.client import Connection, FlightSqlSourceError, describe_error
+from spark_flight_sql.datasource.client import Connection, FlightSqlSourceError, call_options, describe_error
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 from spark_flight_sql.flightsql.protocol import decode_action_result, encode_action_body, pack_command
 
@@ -39,6 +44,8 @@ def _prepared_schema(connection: Connection, sql: str) -> pa.Schema | None:
     if not results:
         return None
     prepared = decode_action_result("CreatePreparedStatement", results[0].body.to_pybytes())
+    if not isinstance(prepared, sql_pb2.ActionCreatePreparedStatementResult):  # decoding checked the type
+        raise TypeError(f"CreatePreparedStatement answered {type(prepared).__name__}")
     try:
         close = encode_action_body(
             "ClosePreparedStatement",
@@ -72,7 +79,11 @@ def result_schema(connection: Connection, sql: str) -> pa.Schema:
         if not _unimplemented(exc):
             raise _fail(connection, f"preparing {sql!r}", exc) from exc
     try:
-        return connection.client.get_schema(_statement(sql), connection.call_options()).schema
+        # pyarrow returns a SchemaResult (its stubs say Schema).
+        answer = cast(
+            "flight.SchemaResult", connection.client.get_schema(_statement(sql), connection.call_options())
+        )
+        return answer.schema
     except Exception as exc:
         if not _unimplemented(exc):
             raise _fail(connection, f"GetSchema of {sql!r}", exc) from exc
@@ -100,7 +111,7 @@ def identifier_quote(connection: Connection) -> str:
             for name, value in zip(table.column("info_name").to_pylist(), table.column("value").to_pylist()):
                 if name == sql_pb2.SQL_IDENTIFIER_QUOTE_CHAR and isinstance(value, str) and len(value) == 1:
                     return value
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure (no SqlInfo, a malformed answer) means the default quote
         pass
     return _DEFAULT_QUOTE
 
@@ -117,8 +128,9 @@ def ingest(
     Returns the record count the server reports (-1 when it reports none).
     """
     descriptor = flight.FlightDescriptor.for_command(pack_command(command))
-    options = flight.FlightCallOptions(headers=connection.headers, timeout=timeout)
-    writer, results = connection.client.do_put(descriptor, schema, options)
+    writer, reader = connection.client.do_put(descriptor, schema, call_options(connection.headers, timeout))
+    # pyarrow answers a DoPut with a metadata reader (its stubs say a stream reader).
+    results = cast("flight.FlightMetadataReader", reader)
     try:
         for batch in batches:
             writer.write_batch(batch)

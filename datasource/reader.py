@@ -14,6 +14,10 @@ Filter pushdown is opt-in (option ``pushdown``, with ``spark.sql.python.filterPu
 because of the same plan cache: after ``df.filter(...)`` pushed a WHERE clause, a later action on
 ``df`` itself that pushes no filter reuses the filtered plan and silently gets the filtered rows
 (checked with PySpark 4.3). With pushdown on, ``load()`` a fresh DataFrame for every query.
+
+Where it runs: ``partitions()`` and ``pushFilters()`` on the driver; ``read()`` in the tasks, with
+the pickled reader (options and schema) and one :class:`EndpointPartition`. This module imports
+PySpark's base classes and the options at module level, everything else inside the method.
 """
 
 from __future__ import annotations
@@ -30,15 +34,15 @@ if TYPE_CHECKING:
     from pyspark.sql.datasource import Filter
     from pyspark.sql.types import StructType
 
+    from spark_flight_sql.datasource.client import Header
+
 __all__ = ["EndpointPartition", "FlightSqlPushdownReader", "FlightSqlReader"]
 
 
 class EndpointPartition(InputPartition):
     """One FlightInfo endpoint: its ticket, the URIs to try in order, and the bearer header."""
 
-    def __init__(
-        self, index: int, count: int, ticket: bytes, uris: list[str], auth: list[tuple[bytes, bytes]]
-    ) -> None:
+    def __init__(self, index: int, count: int, ticket: bytes, uris: list[str], auth: list[Header]) -> None:
         super().__init__(index)
         self.index = index
         self.count = count
@@ -131,10 +135,10 @@ class FlightSqlReader(DataSourceReader):
     def _fetch(self, partition: EndpointPartition, uri: str) -> Iterator[pa.RecordBatch]:
         import pyarrow.flight as flight
 
-        from spark_flight_sql.datasource.client import connect
+        from spark_flight_sql.datasource.client import call_options, connect
 
         with connect(self.options, uri, auth_headers=partition.auth, what="read at") as connection:
-            options = flight.FlightCallOptions(headers=connection.headers, timeout=self.options.read_timeout)
+            options = call_options(connection.headers, self.options.read_timeout)
             stream = connection.client.do_get(flight.Ticket(partition.ticket), options)
             finished = False
             try:
@@ -158,7 +162,7 @@ class FlightSqlPushdownReader(FlightSqlReader):
         super().__init__(options, schema)
         self.pushed: list[Filter] = []
 
-    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
+    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:  # noqa: N802 - PySpark's DataSourceReader API names it so
         """Keep the filters :mod:`spark_flight_sql.datasource.filters` translates; hand the rest back to Spark."""
         from spark_flight_sql.datasource.filters import filter_sql
 

@@ -42,7 +42,8 @@ def _widen(data_type: pa.DataType) -> pa.DataType:
     if pat.is_list(data_type) or pat.is_large_list(data_type) or pat.is_fixed_size_list(data_type):
         return pa.list_(_widen_field(data_type.value_field))
     if pat.is_map(data_type):
-        return pa.map_(_widen(data_type.key_type), _widen_field(data_type.item_field))
+        item = _widen_field(data_type.item_field)
+        return pa.map_(_widen(data_type.key_type), item)  # type: ignore[call-overload]  # - a Field keeps the item's nullability (Spark's valueContainsNull); the stubs take a DataType only
     if pat.is_struct(data_type):
         return pa.struct([_widen_field(data_type.field(i)) for i in range(data_type.num_fields)])
     return data_type
@@ -65,7 +66,7 @@ def spark_schema(schema: pa.Schema) -> StructType:
     for arrow_field in schema:
         try:
             data_type = from_arrow_type(_widen(arrow_field.type))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - PySpark raises several kinds for a type it lacks; each becomes the TypeError naming the column
             raise TypeError(
                 f"column {arrow_field.name!r} has Arrow type {arrow_field.type}, which Spark cannot read: {exc}"
             ) from None
@@ -103,7 +104,7 @@ def conform_batch(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
             columns.append(column)
             continue
         try:
-            if pat.is_dictionary(column.type):
+            if isinstance(column, pa.DictionaryArray):
                 column = column.dictionary_decode()
             columns.append(column.cast(target_field.type, safe=not _temporal(column.type)))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

@@ -6,10 +6,15 @@ missing (and an existing table's columns are checked there, before any task runs
 task appends its partition in one DoPut. Nothing makes the whole write atomic: tasks that finished
 keep their rows when another fails, an overwrite has already emptied the table by then, and a
 task that Spark retries after its upload succeeded appends its rows again.
+
+Where it runs: ``FlightSqlWriter(...)`` (preparing the table) on the driver, ``write()`` in the
+tasks, with the pickled writer; this module imports PySpark's base classes and the options at
+module level, the connection and the protocol messages inside the methods.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,10 +102,8 @@ class FlightSqlWriter(DataSourceArrowWriter):
                     f"flightsql: cannot {mode} table {self._target()} at {connection.uri}: {describe_error(exc)}"
                 ) from exc
 
-    def write(self, iterator: Iterator[pa.RecordBatch]) -> IngestCommitMessage:
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> IngestCommitMessage:  # type: ignore[override]  # - DataSourceArrowWriter's own signature: batches, where DataSourceWriter's takes Rows
         """Append this task's batches to the table in one DoPut (nothing is sent for none)."""
-        import itertools
-
         from spark_flight_sql.datasource.client import FlightSqlSourceError, connect, describe_error
         from spark_flight_sql.datasource.protocol import ingest
 

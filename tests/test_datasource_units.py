@@ -56,6 +56,16 @@ def test_bad_options_say_what_is_wrong(given: dict[str, str], message: str) -> N
         parse_options(given)
 
 
+def test_a_certificate_file_must_be_pem_text(tmp_path) -> None:
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x01\xff")  # DER, not PEM
+    with pytest.raises(OptionError, match="not a PEM file"):
+        parse_options({"uri": URI, "tls_root_certs": str(der)})
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    assert parse_options({"uri": URI, "tls_root_certs": str(pem)}).tls_root_certs == pem.read_bytes()
+
+
 def test_a_password_and_token_stay_out_of_the_repr() -> None:
     options = parse_options({"uri": URI, "username": "u", "password": "secret-pw"})
     assert "secret-pw" not in repr(options)

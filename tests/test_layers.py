@@ -651,6 +651,38 @@ def driver_only(loaded: Iterable[str]) -> list[str]:
     )
 
 
+DATA_SOURCE_MODULE_LEVEL = (
+    "pyarrow",
+    f"{NAMESPACE}.datasource",
+    f"{NAMESPACE}.flightsql.protocol",
+    f"{NAMESPACE}.flightsql.proto",
+    # The base classes Spark requires (DataSource, DataSourceReader, InputPartition, ...): a
+    # Python worker has pyspark loaded already.
+    "pyspark.sql.datasource",
+)
+"""What the data source's modules may import at module level, besides the standard library."""
+
+
+def test_the_data_source_imports_only_light_modules_at_module_level() -> None:
+    """The data source's modules import, when loaded, only the standard library, pyarrow, the
+    protocol messages and PySpark's data source base classes; everything else is imported inside
+    the method that needs it (``TYPE_CHECKING`` imports never run)."""
+    graph = package_graph()
+    modules = [name for name in graph.modules if name.startswith(f"{NAMESPACE}.datasource")]
+    assert f"{NAMESPACE}.datasource.reader" in modules
+    wrong = [
+        str(item)
+        for module in modules
+        for item in graph.imports[module]
+        if item.where is Where.MODULE
+        and item.name.split(".")[0] not in sys.stdlib_module_names
+        and not any(
+            item.name == light or item.name.startswith(light + ".") for light in DATA_SOURCE_MODULE_LEVEL
+        )
+    ]
+    assert not wrong, "import these inside the methods that need them:\n" + "\n".join(wrong)
+
+
 @pytest.mark.parametrize("module", EXECUTOR_MODULES)
 def test_importing_an_executor_module_loads_nothing_of_the_driver_side(module: str) -> None:
     loaded = loaded_modules(f"import {module}")
