@@ -1,16 +1,18 @@
 """The architecture holds: layers, import cycles, what executors load, and the one import namespace.
 
-Computed from the source (``ast``) and from real imports in fresh interpreters, never from a list of
-modules kept by hand:
+Computed from the source (``ast``, the modules found by walking the package folders) and from
+real imports in fresh interpreters:
 
 - the layers: ``spark_flight_sql.flightmanager`` knows nothing of the Flight SQL front end or the
   data source (DESIGN.md: "Knows nothing of SQL");
 - no import cycles among the packages' modules, nor among the benchmark scripts;
 - nothing outside ``tests/`` reaches into ``tests/`` (by import or by ``sys.path``);
 - the code an executor runs (a data source read or write, a result push) loads neither kazoo nor
-  the FlightManager's driver side;
+  the driver side (:data:`DRIVER_ONLY` says what that is, and why pyspark itself is allowed), and
+  the data source's modules import only light modules at module level;
 - the project's packages are imported only as ``spark_flight_sql.<package>``: a bare
-  ``flightsql`` is flightsql-dbapi's package.
+  ``flightsql`` is flightsql-dbapi's package, and ``python -m flightsql`` in the project folder
+  would load this project's modules a second time under another name.
 
 What counts as an import: every ``import``/``from ... import`` statement anywhere in a module, at
 module level, inside a function or class, or under ``if TYPE_CHECKING:``, and
@@ -49,16 +51,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "spark_flight_sql"
 PACKAGES = ("flightmanager", "flightsql", "datasource")
 """The top-level folders that ``spark_flight_sql/`` links to (DESIGN.md's layout)."""
-OUTSIDE_TESTS = (
-    "flightmanager",
-    "flightsql",
-    "datasource",
-    "benchmarks",
-    "examples",
-    "dev",
-    "spark_flight_sql",
-)
-"""Folders whose code must not reach into ``tests/`` (plus the top-level modules, see below)."""
 BARE_NAME_EXCEPTIONS = {"tests/clients/flightsql_dbapi_query.py"}
 """Uses flightsql-dbapi, whose own package is named ``flightsql``."""
 SKIPPED_DIRS = {
@@ -100,16 +92,10 @@ class Import:
 
 
 def project_python_files(*folders: str) -> list[Path]:
-    """The ``.py`` files under ``folders`` of the project (all of it when none), symlinks not followed.
-
-    ``spark_flight_sql/`` only links to the package folders, which are read where they are.
-    """
-    roots = [ROOT / folder for folder in folders] if folders else [ROOT]
+    """The ``.py`` files under the project's ``folders``, symlinks not followed (``spark_flight_sql/``
+    only links to the package folders, which are read where they are)."""
     found: list[Path] = []
-    for root in roots:
-        if root.is_file():
-            found.append(root)
-            continue
+    for root in (ROOT / folder for folder in folders):
         stack = [root]
         while stack:
             folder = stack.pop()
@@ -442,9 +428,20 @@ def _is_sys_path(node: ast.AST) -> bool:
     )
 
 
+def _is_import_path(target: ast.AST) -> bool:
+    """``sys.path``, ``sys.path[...]`` or ``<anything>["PYTHONPATH"]`` (``os.environ``, an env dict)."""
+    if _is_sys_path(target):
+        return True
+    return (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.slice, ast.Constant)
+        and target.slice.value == "PYTHONPATH"
+    )
+
+
 def path_changes_to_tests(tree: ast.AST) -> Iterator[int]:
     """Lines that put ``tests/`` on the import path: ``sys.path`` changes, ``site.addsitedir``,
-    and a ``PYTHONPATH`` (in a dict or a keyword) naming it."""
+    and a ``PYTHONPATH`` (assigned, or in a dict or a keyword) naming it."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
@@ -454,24 +451,14 @@ def path_changes_to_tests(tree: ast.AST) -> Iterator[int]:
                 yield node.lineno
         elif isinstance(node, ast.Assign | ast.AugAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(_is_sys_path(target) for target in targets) and _names_tests_folder(node.value):
+            if any(_is_import_path(target) for target in targets) and _names_tests_folder(node.value):
                 yield node.lineno
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and key.value == "PYTHONPATH" and _names_tests_folder(value):
                     yield node.lineno
-        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
-            pass  # os.environ["PYTHONPATH"] = ...: checked with its assignment below
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if (
-                    isinstance(target, ast.Subscript)
-                    and isinstance(target.slice, ast.Constant)
-                    and target.slice.value == "PYTHONPATH"
-                    and _names_tests_folder(node.value)
-                ):
-                    yield node.lineno
+        elif isinstance(node, ast.keyword) and node.arg == "PYTHONPATH" and _names_tests_folder(node.value):
+            yield node.value.lineno
 
 
 def test_the_tests_folder_detectors_work() -> None:
@@ -485,10 +472,12 @@ def test_the_tests_folder_detectors_work() -> None:
             env = {"PYTHONPATH": f"{ROOT}/tests"}
             os.environ["PYTHONPATH"] = "src:tests"
             sys.path.insert(0, str(ROOT / "benchmarks"))
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
             """
         )
     )
-    assert sorted(set(path_changes_to_tests(tree))) == [3, 4, 5, 6, 7]
+    assert sorted(set(path_changes_to_tests(tree))) == [3, 4, 5, 6, 7, 10]
     assert {"tests", "conftest", "flightsql_toy_server", "clients"} <= names_of_tests()
 
 
