@@ -10,9 +10,10 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
 from spark_flight_sql.flightsql.lifetime import wait_interruptibly
@@ -108,6 +109,16 @@ class FlightSqlNode:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # A started node that was never closed keeps both servers, and Spark jobs, running.
+        if getattr(self, "router", None) is not None:
+            warnings.warn(
+                "unclosed FlightSqlNode: close() it, or use it in a with statement",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
+
 
 def quiet_logs() -> None:
     """Keep Spark's Python-side loggers from flooding the node's log with stack traces."""
@@ -193,34 +204,49 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
     spark = build_spark(master, conf)
     spark.sparkContext.setLogLevel("ERROR")
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s; shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = _stop_on_signals(stop)
     if "PYSPARK_GATEWAY_PORT" in os.environ:
         _exit_with_parent(signal.SIGTERM)
     try:
-        if demo:
-            from spark_flight_sql.flightsql.devtools.demo import register_demo_tables
-
-            tables = register_demo_tables(spark)
-            log.info("demo tables: %s", ", ".join(tables))
-        try:
-            run_init_scripts(spark, init_scripts)
-        except InitScriptError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        with FlightSqlNode(spark) as node:
-            print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
-            wait_interruptibly(stop)
-            _exit_if_shutdown_hangs(SHUTDOWN_DEADLINE)
+        code = _serve_until_stopped(spark, demo, init_scripts, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_spark(spark)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    print("spark-flight-sql: stopped", flush=True)
+    if code == 0:
+        print("spark-flight-sql: stopped", flush=True)
+    return code
+
+
+def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
+    """Set ``stop`` on SIGINT and SIGTERM; the handlers this replaces, by signal."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _serve_until_stopped(
+    spark: SparkSession, demo: bool, init_scripts: Sequence[str], stop: threading.Event
+) -> int:
+    """Register the demo tables, run the init scripts, then serve a node until ``stop`` is set;
+    the process exit code."""
+    if demo:
+        from spark_flight_sql.flightsql.devtools.demo import register_demo_tables
+
+        tables = register_demo_tables(spark)
+        log.info("demo tables: %s", ", ".join(tables))
+    try:
+        run_init_scripts(spark, init_scripts)
+    except InitScriptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with FlightSqlNode(spark) as node:
+        print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
+        wait_interruptibly(stop)
+        _exit_if_shutdown_hangs(SHUTDOWN_DEADLINE)
     return 0
