@@ -5,7 +5,6 @@ audit lines, and the refusals (wrong password, forged token, another user's tick
 from __future__ import annotations
 
 import base64
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,9 +16,11 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, ServerProcess, start_server
-from test_cluster import start_cluster, wait_for_members
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+from support import ROOT
+from support.cluster import start_cluster, wait_for_members
+from support.flight_calls import PASSWORDS, SECRET, write_users
+from support.processes import COMMAND_TIMEOUT, run_command
+from support.server import ServerProcess, start_server
 
 from spark_flight_sql.flightsql.auth.base import Identity
 from spark_flight_sql.flightsql.auth.tokens import TokenService
@@ -32,17 +33,7 @@ from spark_flight_sql.flightsql.protocol import (
     pack_command,
 )
 
-PASSWORDS = {"alice": "correct horse battery staple", "bob": "hunter2-but-longer"}
-SECRET = "a-cluster-secret-of-at-least-32-bytes-0123456789"
 CALL = flight.FlightCallOptions(timeout=60)
-
-
-def write_users(folder: Path) -> Path:
-    path = folder / "users"
-    users = UsersFile(str(path))
-    for name, password in PASSWORDS.items():
-        users.add(name, password)
-    return path
 
 
 def auth_conf(users: Path, *extra: str) -> list[str]:
@@ -164,7 +155,7 @@ def test_a_node_reachable_from_other_machines_needs_an_explicit_auth_mode() -> N
         "--conf",
         "spark.flight.port=0",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_command(command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     assert result.returncode != 0
     assert "spark.flight.auth" in result.stderr and "0.0.0.0" in result.stderr
 
@@ -181,7 +172,7 @@ def test_a_cluster_with_authentication_needs_a_configured_secret(users_file: Pat
         "--conf",
         "spark.flight.manager.zookeeper.url=127.0.0.1:1",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_command(command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     assert result.returncode != 0 and "spark.flight.auth.secretFile" in result.stderr
 
 
@@ -355,7 +346,7 @@ def _any_value(data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def secure_pair(zookeeper, users_file: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+def secure_pair(zookeeper, users_file: Path, tmp_path_factory: pytest.TempPathFactory):
     secret_file = tmp_path_factory.mktemp("secret") / "secret"
     secret_file.write_text(SECRET + "\n")
     root, nodes = start_cluster(
@@ -405,7 +396,7 @@ def _cancel_body(info: flight.FlightInfo) -> bytes:
 
 
 def test_adbc_logs_in_through_ldap_with_a_required_group() -> None:
-    from ldap_server import ALICE, CAROL, GROUPS_OU, PEOPLE, SKIP_REASON, SlapdServer, find_slapd
+    from support.ldap_server import ALICE, CAROL, GROUPS_OU, PEOPLE, SKIP_REASON, SlapdServer, find_slapd
 
     if find_slapd() is None:
         pytest.skip(SKIP_REASON)

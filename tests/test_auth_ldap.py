@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ldap_server import (
+from support.ldap_server import (
     ALICE,
     BOB,
     CAROL,

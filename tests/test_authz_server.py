@@ -12,8 +12,8 @@ import adbc_driver_flightsql.dbapi
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
-from conftest import ServerProcess, start_server
-from test_auth import PASSWORDS, SECRET, write_users
+from support.flight_calls import PASSWORDS, SECRET, write_users
+from support.server import ServerProcess, start_server
 
 POLICY = """
 [users.alice]

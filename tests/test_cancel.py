@@ -9,7 +9,8 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import stalling_query
+from support.flight_calls import cancel_flight_info
+from support.server import stalling_query
 
 from spark_flight_sql.flightsql import protocol
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
@@ -28,12 +29,6 @@ def start_query(client: flight.FlightClient, sql: str) -> flight.FlightInfo:
     return client.get_flight_info(
         flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=sql)))
     )
-
-
-def cancel_flight_info(client: flight.FlightClient, info: flight.FlightInfo) -> CancelStatus:
-    body = protocol.encode_cancel_flight_info_request(info)
-    (result,) = client.do_action(flight.Action("CancelFlightInfo", body))
-    return protocol.decode_cancel_flight_info_result(result.body.to_pybytes())
 
 
 def cancellations(server, reason: str) -> int:

@@ -10,17 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, descendants, port_is_free, start_server, wait_until_gone
+from support import ROOT
+from support.processes import COMMAND_TIMEOUT, run_command
+from support.server import port_is_free, start_server
+from support.waiting import descendants, wait_until_gone
 
 from spark_flight_sql.flightsql.devtools.java import parse_java_version
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_command(
         [sys.executable, *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=COMMAND_TIMEOUT,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         check=False,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,119 +9,28 @@ import adbc_driver_flightsql.dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import ServerProcess, stalling_query, start_server
-from kazoo.client import KazooClient
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
-
-from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
-from spark_flight_sql.flightsql.protocol import pack_command
-
-TTL_SECONDS = 30
-WAIT = 60.0
-
-
-def cluster_conf(zookeeper_url: str, root: str, node_id: str, *extra: str) -> list[str]:
-    return [
-        "--conf",
-        "spark.flight.manager=zookeeper",
-        "--conf",
-        f"spark.flight.manager.zookeeper.url={zookeeper_url}",
-        "--conf",
-        f"spark.flight.manager.zookeeper.membershipPath={root}",
-        "--conf",
-        "spark.flight.manager.zookeeper.sessionTimeout=4",
-        "--conf",
-        f"spark.flight.node.id={node_id}",
-        "--conf",
-        f"spark.flight.result.ttl={TTL_SECONDS}",
-        *extra,
-    ]
-
-
-def start_cluster(zookeeper_url: str, size: int, *extra: str) -> tuple[str, list[ServerProcess]]:
-    root = f"/test-{uuid.uuid4().hex[:8]}"
-    nodes: list[ServerProcess] = []
-    try:
-        for index in range(size):
-            nodes.append(
-                start_server(*cluster_conf(zookeeper_url, root, f"node-{index + 1}", *extra), demo=False)
-            )
-    except BaseException:
-        for node in nodes:
-            node.stop()
-        raise
-    return root, nodes
+from support.cluster import (
+    TTL_SECONDS,
+    WAIT,
+    assert_every_node_serves_a_share,
+    cluster_conf,
+    read_endpoint,
+    start_cluster,
+    statement,
+    wait_for_children,
+    wait_for_members,
+)
+from support.flight_calls import CookieJar, bind, cancel_flight_info, get_options, prepare, run_prepared
+from support.server import ServerProcess, stalling_query, start_server
 
 
 @pytest.fixture(scope="module")
-def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
+def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
     root, nodes = start_cluster(zookeeper.url, 2)
     wait_for_members(zookeeper.url, root, 2)
     yield root, nodes
     for node in nodes:
         assert node.stop() == 0, "\n".join(node.lines[-40:])
-
-
-@pytest.fixture
-def kazoo(zookeeper) -> Iterator[KazooClient]:  # noqa: F811
-    client = KazooClient(hosts=zookeeper.url)
-    client.start(timeout=30)
-    yield client
-    client.stop()
-    client.close()
-
-
-def wait_for_children(client: KazooClient, path: str, predicate, timeout: float = WAIT) -> list[str]:
-    """Wait (with a ZooKeeper watch, not a poll) until the children of ``path`` satisfy ``predicate``."""
-    changed = threading.Condition()
-    latest: list[list[str]] = [[]]
-
-    def watch(children: list[str]) -> bool:
-        with changed:
-            latest[0] = children
-            changed.notify_all()
-        return not predicate(children)
-
-    client.ensure_path(path)
-    client.ChildrenWatch(path, watch)
-    with changed:
-        assert changed.wait_for(lambda: predicate(latest[0]), timeout=timeout), f"{path}: still {latest[0]}"
-    return latest[0]
-
-
-def wait_for_members(zookeeper_url: str, root: str, count: int) -> None:
-    client = KazooClient(hosts=zookeeper_url)
-    client.start(timeout=30)
-    try:
-        wait_for_children(client, f"{root}/nodes", lambda children: len(children) == count)
-    finally:
-        client.stop()
-        client.close()
-
-
-def statement(sql: str) -> flight.FlightDescriptor:
-    return flight.FlightDescriptor.for_command(pack_command(sql_pb2.CommandStatementQuery(query=sql)))
-
-
-def read_endpoint(endpoint: flight.FlightEndpoint) -> pa.Table:
-    with flight.FlightClient(endpoint.locations[0]) as client:
-        return client.do_get(endpoint.ticket).read_all()
-
-
-def assert_every_node_serves_a_share(connection, sql: str, locations: list[str]) -> list[int]:
-    """Run ``sql`` (a query of an ``id`` column) through ADBC's partitions: one endpoint at each of
-    ``locations``, each serving a non-empty share; the ids of every share, in one list."""
-    with connection.cursor() as cursor:
-        partitions, _ = cursor.adbc_execute_partitions(sql)
-        served = [flight.FlightInfo.deserialize(p).endpoints[0].locations[0].uri.decode() for p in partitions]
-        assert sorted(served) == sorted(locations)
-        ids: list[int] = []
-        for partition in partitions:
-            cursor.adbc_read_partition(partition)
-            share = cursor.fetch_arrow_table().column("id").to_pylist()
-            assert share, "every node serves part of the result"
-            ids.extend(share)
-    return ids
 
 
 def test_every_node_serves_one_endpoint(pair) -> None:
@@ -212,7 +119,7 @@ def test_sequential_reader_in_reverse_order(pair) -> None:
     assert sorted(ids) == list(range(2_000_000))
 
 
-def test_a_node_that_joins_later_serves_only_new_queries(zookeeper, pair, kazoo) -> None:  # noqa: F811
+def test_a_node_that_joins_later_serves_only_new_queries(zookeeper, pair, kazoo) -> None:
     root, nodes = pair
     with flight.FlightClient(nodes[0].location) as client:
         before = client.get_flight_info(statement("SELECT id FROM range(0, 30000, 1, 3)"))
@@ -237,7 +144,7 @@ INIT_SCRIPT = str(Path(__file__).parent / "init_scripts" / "flaky_udfs.py")
 
 
 @pytest.fixture(scope="module")
-def flaky_pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:  # noqa: F811
+def flaky_pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
     """Two nodes whose Spark retries failed tasks and speculates on stragglers."""
     root, nodes = start_cluster(
         zookeeper.url,
@@ -284,8 +191,6 @@ def test_retried_and_speculative_attempts_never_duplicate_rows(flaky_pair, udf: 
 
 def session_cookie(location: str) -> tuple[bytes, bytes]:
     """A new session's cookie, as the node at ``location`` sets it."""
-    from test_sessions import CookieJar, get_options
-
     jar = CookieJar()
     with flight.FlightClient(location, middleware=[jar]) as client:
         get_options(client)
@@ -357,8 +262,6 @@ def test_a_session_is_honoured_by_every_node(pair) -> None:
 
 
 def test_a_statement_prepared_and_bound_on_one_node_runs_on_another(pair) -> None:
-    from test_prepared import bind, prepare, run_prepared
-
     _, (first, second) = pair
     with flight.FlightClient(first.location) as client:
         prepared = prepare(client, "SELECT id FROM range(0, 40000, 1, 4) WHERE id % ? = 0")
@@ -369,8 +272,6 @@ def test_a_statement_prepared_and_bound_on_one_node_runs_on_another(pair) -> Non
 
 
 def test_cancel_sent_to_another_node_stops_the_owner_s_job(pair, kazoo) -> None:
-    from test_cancel import cancel_flight_info
-
     root, (owner, other) = pair
     before = sum("cancelling the job" in line for line in owner.lines)
     with flight.FlightClient(owner.location) as client:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pyarrow.flight as flight
 import pytest
-from conftest import ServerProcess, stalling_query
 from kazoo.client import KazooClient
-from test_cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
+from support.cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
+from support.server import ServerProcess, stalling_query
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +23,11 @@ import adbc_driver_flightsql.dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import ServerProcess, start_server
 from kazoo.client import KazooClient
-from test_cancel import cancel_flight_info
-from test_cluster import cluster_conf, statement, wait_for_children, wait_for_members
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+from support.cluster import cluster_conf, statement, wait_for_children, wait_for_members
+from support.flight_calls import cancel_flight_info
+from support.server import ServerProcess, start_server
+from support.waiting import wait_until
 
 NODE_ID = "plane-1"
 INTERNAL_HOST = "127.0.0.2"
@@ -36,13 +35,13 @@ INTERNAL_HOST = "127.0.0.2"
 # their pushes, and not one batch reaches the node until the query is cancelled. Over 10,000 rows
 # (spark.flight.sql.single.maxRows), so it is distributed, not collected on the driver.
 SLOW = "SELECT id, java_method('java.lang.Thread', 'sleep', 1000L) AS pause FROM range(0, 1000000, 1, 2)"
-WAIT = 60.0
+WAIT = 120.0
 PUSH_QUERY_HEADER = b"x-spark-flight-push-query"
 PUSH_SECRET_HEADER = b"x-spark-flight-push-secret"
 
 
 @pytest.fixture(scope="module")
-def plane(zookeeper) -> Iterator[tuple[str, ServerProcess]]:  # noqa: F811
+def plane(zookeeper) -> Iterator[tuple[str, ServerProcess]]:
     """(ZooKeeper root, node): one node of a cluster, internal server on 127.0.0.2."""
     root = f"/test-plane-{uuid.uuid4().hex[:8]}"
     node = start_server(
@@ -57,7 +56,7 @@ def plane(zookeeper) -> Iterator[tuple[str, ServerProcess]]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def zk(zookeeper) -> Iterator[KazooClient]:  # noqa: F811
+def zk(zookeeper) -> Iterator[KazooClient]:
     client = KazooClient(hosts=zookeeper.url)
     client.start(timeout=30)
     yield client
@@ -89,12 +88,19 @@ def node_stats(node: ServerProcess) -> dict[str, object]:
 def wait_for_stats(
     node: ServerProcess, predicate: Callable[[dict[str, object]], bool], timeout: float = WAIT
 ) -> None:
-    deadline = time.monotonic() + timeout
-    stats = node_stats(node)
-    while not predicate(stats):
-        assert time.monotonic() < deadline, f"node stats never satisfied the condition: {stats}"
-        time.sleep(0.2)
-        stats = node_stats(node)
+    """Wait until the node's NodeStats satisfy ``predicate``."""
+    seen: list[dict[str, object]] = []
+
+    def satisfied() -> bool:
+        seen[:] = [node_stats(node)]
+        return predicate(seen[0])
+
+    wait_until(
+        satisfied,
+        timeout=timeout,
+        interval=0.2,
+        message=lambda: f"node stats never satisfied the condition: {seen[0] if seen else None}",
+    )
 
 
 def descriptor(query_id: str, partition: int = 0, attempt: int = 999_999) -> flight.FlightDescriptor:
@@ -214,23 +220,29 @@ def test_every_other_rpc_on_the_internal_port_is_refused(plane, zk) -> None:
     for headers in ([], valid):  # even a valid push secret opens nothing but DoPut
         options = flight.FlightCallOptions(headers=headers, timeout=30)
         with flight.FlightClient(location) as client:
-
-            def exchange() -> object:
+            # Each call binds this iteration's client and options (default arguments, not the loop's names).
+            def exchange(
+                client: flight.FlightClient = client, options: flight.FlightCallOptions = options
+            ) -> object:
                 writer, reader = client.do_exchange(cmd, options)
                 with writer:
                     return reader.read_all()
 
             calls: dict[str, Callable[[], object]] = {
-                "GetFlightInfo": lambda: client.get_flight_info(cmd, options),
-                "GetSchema": lambda: client.get_schema(cmd, options),
-                "DoGet": lambda: client.do_get(
+                "GetFlightInfo": lambda client=client, options=options: client.get_flight_info(cmd, options),
+                "GetSchema": lambda client=client, options=options: client.get_schema(cmd, options),
+                "DoGet": lambda client=client, options=options: client.do_get(
                     flight.Ticket(json.dumps({"q": query_id, "n": NODE_ID})), options
                 ).read_all(),
-                "DoAction": lambda: list(client.do_action(flight.Action("NodeStats", b""), options)),
-                "ListFlights": lambda: list(client.list_flights(b"", options)),
-                "ListActions": lambda: client.list_actions(options),
+                "DoAction": lambda client=client, options=options: list(
+                    client.do_action(flight.Action("NodeStats", b""), options)
+                ),
+                "ListFlights": lambda client=client, options=options: list(client.list_flights(b"", options)),
+                "ListActions": lambda client=client, options=options: client.list_actions(options),
                 "DoExchange": exchange,
-                "Handshake": lambda: client.authenticate_basic_token("user", "password", options),
+                "Handshake": lambda client=client, options=options: client.authenticate_basic_token(
+                    "user", "password", options
+                ),
             }
             messages = {name: assert_refused(call) for name, call in calls.items()}
         assert len(set(messages.values())) == 1, messages  # one fixed message: nothing about the node leaks
@@ -300,7 +312,7 @@ def test_queries_still_work_and_query_znodes_hold_no_secret(plane, zk) -> None:
 
 def test_the_cluster_secret_is_configured_shared_through_zookeeper_or_random_per_node(
     spark, zookeeper, zk
-) -> None:  # noqa: F811
+) -> None:
     from spark_flight_sql.flightmanager import FlightConfig, create_manager
 
     configured = b"c" * 40

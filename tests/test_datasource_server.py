@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import ServerProcess
-from test_cluster import start_cluster, wait_for_members
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+from support.cluster import start_cluster, wait_for_members
+from support.processes import COMMAND_TIMEOUT, run_command
+from support.server import ServerProcess
 
 from spark_flight_sql import datasource
 
@@ -24,7 +24,7 @@ def spark_ds(spark):
 
 
 @pytest.fixture(scope="module")
-def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:  # noqa: F811
+def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:
     root, nodes = start_cluster(zookeeper.url, 2)
     wait_for_members(zookeeper.url, root, 2)
     yield nodes
@@ -40,20 +40,20 @@ def load(spark, uri: str, **options: str):
 
 
 def test_a_two_node_cluster_gives_two_partitions_and_every_row_once(spark_ds, two_nodes) -> None:
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
     sql = f"SELECT id, concat('v', id) AS label FROM range(0, {CLUSTER_ROWS}, 1, 4)"
     df = load(spark_ds, two_nodes[1].location, query=sql)
     # One action: our server serves each ticket once, and Spark reuses a loaded DataFrame's tickets.
     stats = (
-        df.withColumn("p", F.spark_partition_id())
+        df.withColumn("p", sf.spark_partition_id())
         .agg(
-            F.count("*").alias("n"),
-            F.count_distinct("id").alias("ids"),
-            F.min("id").alias("low"),
-            F.max("id").alias("high"),
-            F.sum((F.col("label") == F.concat(F.lit("v"), F.col("id"))).cast("int")).alias("labels"),
-            F.count_distinct("p").alias("partitions"),
+            sf.count("*").alias("n"),
+            sf.count_distinct("id").alias("ids"),
+            sf.min("id").alias("low"),
+            sf.max("id").alias("high"),
+            sf.sum((sf.col("label") == sf.concat(sf.lit("v"), sf.col("id"))).cast("int")).alias("labels"),
+            sf.count_distinct("p").alias("partitions"),
         )
         .collect()[0]
     )
@@ -136,7 +136,6 @@ def test_a_second_action_on_one_loaded_dataframe_says_why_its_tickets_are_spent(
 def test_pyspark_finds_the_format_without_registering(server) -> None:
     """A fresh Spark application reads through format("flightsql") with no register() call."""
     import os
-    import subprocess
     import sys
 
     code = (
@@ -148,8 +147,13 @@ def test_pyspark_finds_the_format_without_registering(server) -> None:
         "spark.stop()\n"
     )
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env, check=False
+    result = run_command(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "answer 42" in result.stdout

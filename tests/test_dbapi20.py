@@ -19,7 +19,7 @@ from typing import Any
 import adbc_driver_flightsql.dbapi
 import dbapi20
 import pytest
-from conftest import ServerProcess
+from support.server import ServerProcess
 
 PREFIX = "dbapi20test_"
 

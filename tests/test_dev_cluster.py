@@ -19,6 +19,7 @@ from pathlib import Path
 
 import adbc_driver_flightsql.dbapi
 import pytest
+from support.processes import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "dev" / "cluster.py"
@@ -59,7 +60,7 @@ class DevCluster:
 
     def run(self, command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run ``dev/cluster.py <command>`` against this cluster."""
-        return subprocess.run(
+        return run_command(
             [sys.executable, str(SCRIPT), command],
             check=False,
             env=self.env,
@@ -175,7 +176,7 @@ def test_a_table_created_through_node_a_is_read_through_node_b(cluster: DevClust
 
 
 def test_a_distributed_result_is_served_by_both_nodes(cluster: DevCluster) -> None:
-    from test_cluster import assert_every_node_serves_a_share
+    from support.cluster import assert_every_node_serves_a_share
 
     with connect(cluster.node_b) as connection:
         ids = assert_every_node_serves_a_share(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from support.processes import COMMAND_TIMEOUT, run_command
 
 import spark_flight_sql.flightmanager.errors as manager_errors
 from spark_flight_sql.flightmanager.errors import (
@@ -201,7 +201,7 @@ def test_importing_the_protocol_layer_does_not_import_pyspark() -> None:
         "import sys, spark_flight_sql.flightsql.errors, spark_flight_sql.flightsql.router, spark_flight_sql.flightsql.protocol, spark_flight_sql.flightsql.schemas;"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_command([sys.executable, "-c", code], timeout=COMMAND_TIMEOUT, check=True, capture_output=False)
 
 
 # --- SQLSTATE rules, checked without a JVM ------------------------------------------------
@@ -591,7 +591,7 @@ def test_importing_the_flight_manager_errors_does_not_import_pyspark() -> None:
         "import sys, spark_flight_sql.flightmanager.errors;"
         "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, sorted(sys.modules)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_command([sys.executable, "-c", code], timeout=COMMAND_TIMEOUT, check=True, capture_output=False)
 
 
 def test_an_unreachable_zookeeper_is_unavailable() -> None:

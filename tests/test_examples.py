@@ -18,9 +18,10 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 from adbc_driver_manager.dbapi import Connection
-from conftest import ROOT, ServerProcess, free_port_for_tests, port_is_free
-from test_cluster import wait_for_members
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+from support import ROOT
+from support.cluster import wait_for_members
+from support.processes import COMMAND_TIMEOUT, kill_group, run_command, start
+from support.server import ServerProcess, free_port_for_tests, port_is_free
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
@@ -35,9 +36,9 @@ KINDS = ("a", "b", "c", "d")
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def run_example(name: str, *args: str, cwd: Path | None = None, timeout: float = 240) -> str:
+def run_example(name: str, *args: str, cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
     """Run ``examples/<name>`` with warnings as errors; its stdout, after checking it succeeded."""
-    result = subprocess.run(
+    result = run_command(
         [sys.executable, "-W", "error", str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
@@ -94,19 +95,13 @@ def start_parquet_server(data: Path, workdir: Path, *conf: str, port: int = 0) -
     for setting in conf:
         command += ["--conf", setting]
     # A session of its own, so that a stop can signal the whole group (the JVM too) as Ctrl-C does.
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=workdir,
-        start_new_session=True,
-    )
+    process = start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir)
     node = ServerProcess(process, ready_marker=PARQUET_READY)
     try:
         node.wait_ready()
     except BaseException:
-        node.stop()
+        kill_group(process)
+        node.wait_exit()
         raise
     return node
 
@@ -236,7 +231,7 @@ def test_the_client_example_reads_every_flight(parquet_node: ServerProcess) -> N
 def test_two_example_servers_form_a_cluster(
     zookeeper: EmbeddedZooKeeper,
     parquet_data: Path,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     root = f"/examples-{uuid.uuid4().hex[:8]}"
     conf = (

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow
 import pytest
-from conftest import ROOT, ServerProcess
+from support import ROOT
+from support.processes import COMMAND_TIMEOUT, run_command
+from support.server import ServerProcess
 
 SQLALCHEMY14_DIR = ROOT / ".venv" / "sqlalchemy14"
 SCRIPT = Path(__file__).parent / "clients" / "flightsql_dbapi_query.py"
@@ -34,11 +35,11 @@ def run_client(server: ServerProcess, *args: str) -> Steps:
     if not (SQLALCHEMY14_DIR / "sqlalchemy").is_dir():
         pytest.fail(f"SQLAlchemy 1.4 is not installed in {SQLALCHEMY14_DIR}: run `make test`")
     host, port = server.location.removeprefix("grpc://").rsplit(":", 1)
-    result = subprocess.run(
+    result = run_command(
         [sys.executable, str(SCRIPT), host, port, *args],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=COMMAND_TIMEOUT,
         cwd=SQLALCHEMY14_DIR,
         env={**os.environ, "PYTHONPATH": str(SQLALCHEMY14_DIR)},
         check=False,

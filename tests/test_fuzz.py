@@ -35,6 +35,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from support.waiting import wait_until
 
 from spark_flight_sql.flightsql import protocol
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
@@ -134,7 +135,9 @@ def read_endpoints(client: flight.FlightClient, info: flight.FlightInfo, what: s
     result or a deliberate status. A result that could not be read is cancelled."""
     unread = False
     for endpoint in info.endpoints:
-        status, _ = result = outcome(lambda: client.do_get(endpoint.ticket, OPTIONS).read_all())
+        status, _ = result = outcome(
+            lambda endpoint=endpoint: client.do_get(endpoint.ticket, OPTIONS).read_all()
+        )
         unread |= status != "OK"
         check(f"{what}: DoGet of its endpoint", result)
     if unread:
@@ -808,15 +811,15 @@ def test_the_node_still_serves_and_holds_nothing_left(client, baseline) -> None:
     )
     info = client.get_flight_info(query, OPTIONS)
     assert client.do_get(info.endpoints[0].ticket, OPTIONS).read_all().column(0)[0].as_py() > 0
-    deadline = time.monotonic() + 60
-    while True:
-        stats = node_stats(client)
-        if all(
-            stats[key] <= baseline[key]
-            for key in ("results", "buffered_bytes", "spill_files", "spilled_bytes")
-        ):
-            break
-        assert time.monotonic() < deadline, (
-            f"the node still holds what the fuzzing left: {stats} (before: {baseline})"
-        )
-        time.sleep(0.2)
+    seen: list[dict[str, Any]] = []
+
+    def holds_nothing_left() -> bool:
+        seen[:] = [node_stats(client)]
+        keys = ("results", "buffered_bytes", "spill_files", "spilled_bytes")
+        return all(seen[0][key] <= baseline[key] for key in keys)
+
+    wait_until(
+        holds_nothing_left,
+        interval=0.2,
+        message=lambda: f"the node still holds what the fuzzing left: {seen[0]} (before: {baseline})",
+    )

@@ -21,14 +21,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import ROOT, ServerProcess, start_server
+from support import ROOT
+from support.server import ServerProcess, start_server
+from support.waiting import wait_until
 
 from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
 from spark_flight_sql.flightmanager.errors import StreamTimeoutError
@@ -45,17 +47,6 @@ OPTIONS = flight.FlightCallOptions(timeout=120)
 # About 50 MB: several times what gRPC and TCP buffers hold between a server and a client that
 # stopped reading (about 9 MB on loopback), so the node is left holding most of it.
 BIG_QUERY = "SELECT id, repeat('x', 1000) AS pad FROM range(0, 50000, 1, 4)"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something true; fail naming ``what`` past ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s (last: {value!r})"
-        time.sleep(0.1)
 
 
 def statement(sql: str) -> flight.FlightDescriptor:
@@ -225,7 +216,7 @@ def test_the_store_releases_a_result_whose_reader_keeps_a_batch_too_long() -> No
         assert next(batches).column(0).to_pylist() == [0]
         assert store.buffered_bytes() > 0
         wait_until(
-            lambda: store.query_ids() == [] and store.buffered_bytes() == 0, 10, "the result is released"
+            lambda: store.query_ids() == [] and store.buffered_bytes() == 0, message="the result is released"
         )
         assert abandoned == ["q"]
         with pytest.raises(StreamTimeoutError, match=r"for 0\.3 s \(spark\.flight\.stream\.idleTimeout\)"):
@@ -337,7 +328,7 @@ def test_a_reader_that_stops_reading_loses_its_result_after_the_idle_timeout(nod
     assert reader.read_chunk().data.num_rows > 0
     # The client keeps its connection and reads no more: the node holds the rest, then lets it go.
     node.wait_for_count(STALLED, stalls + 1, timeout=60)
-    wait_until(lambda: holds_no_more_than(client, before), 30, "the stalled result is released")
+    wait_until(lambda: holds_no_more_than(client, before), message="the stalled result is released")
     # When the client reads again, what was already on its way arrives, then the reason.
     with pytest.raises(flight.FlightTimedOutError, match=r"spark\.flight\.stream\.idleTimeout"):
         while True:
@@ -354,7 +345,9 @@ def test_a_reader_that_vanishes_loses_its_result_after_the_idle_timeout(node, cl
         assert reader.read_chunk().data.num_rows > 0
         proxy.vanish()
         node.wait_for_count(STALLED, stalls + 1, timeout=60)
-        wait_until(lambda: holds_no_more_than(client, before), 30, "the vanished reader's result is released")
+        wait_until(
+            lambda: holds_no_more_than(client, before), message="the vanished reader's result is released"
+        )
         answers_a_query(client)
         proxy.close()  # the connection finally dies: the client learns it
         with pytest.raises((flight.FlightError, pa.ArrowException, OSError)):
@@ -381,13 +374,14 @@ def test_an_upload_that_stalls_holds_a_thread_until_its_connection_dies(node, cl
             flight.FlightDescriptor.for_command(protocol.pack_command(command)), batch.schema, OPTIONS
         )
         writer.write_batch(batch)
-        wait_until(lambda: staged_uploads(staging), 60, "the node stages the upload")
+        wait_until(lambda: staged_uploads(staging), message="the node stages the upload")
         proxy.vanish()
         answers_a_query(client)
         assert staged_uploads(staging), "the upload is still open: nothing tells the node it is over"
         proxy.close()
         wait_until(
-            lambda: not staged_uploads(staging), 60, "the staged upload is removed once its connection died"
+            lambda: not staged_uploads(staging),
+            message="the staged upload is removed once its connection died",
         )
         with pytest.raises((flight.FlightError, pa.ArrowException, OSError)):
             writer.close()
@@ -548,8 +542,8 @@ def test_two_hundred_hostile_connections_leave_the_node_responsive_and_clean(nod
         child.stdin.close()
         child.stdout.close()
     answers_a_query(client)
-    wait_until(lambda: holds_no_more_than(client, before), 60, "the node releases every abandoned result")
-    wait_until(lambda: not staged_uploads(staging), 60, "the node removes every abandoned upload")
+    wait_until(lambda: holds_no_more_than(client, before), message="the node releases every abandoned result")
+    wait_until(lambda: not staged_uploads(staging), message="the node removes every abandoned upload")
     assert not [line for line in node.lines if "mapped to INTERNAL" in line]
 
 

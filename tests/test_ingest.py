@@ -13,9 +13,8 @@ import decimal
 import os
 import subprocess
 import sys
-import time
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,9 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, ServerProcess, port_is_free, start_server
+from support import ROOT
+from support.server import ServerProcess, port_is_free, start_server
+from support.waiting import wait_until
 
 from spark_flight_sql.flightsql import ingest as ingest_module
 from spark_flight_sql.flightsql.errors import AlreadyExists, InvalidArgument, NotFound
@@ -118,13 +119,6 @@ def table_names(adbc, schema: str = "default") -> set[str]:
     """The names of the permanent tables in ``schema`` (SHOW TABLES lists temporary views too)."""
     listed = fetch(adbc, f"SHOW TABLES IN {schema}").to_pylist()
     return {row["tableName"] for row in listed if not row["isTemporary"]}
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def ids(start: int, stop: int) -> pa.Table:
@@ -641,10 +635,12 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_table_and_no_files(serve
     ) as client:
         try:
             assert client.stdout is not None and client.stdout.readline().strip() == "sent"
-            wait_for(lambda: len(staging.new_folders()) == 1, "the upload's staging folder")
+            wait_until(
+                lambda: len(staging.new_folders()) == 1, message="no staging folder of the upload appeared"
+            )
         finally:
             client.kill()
-    wait_for(lambda: not staging.new_folders(), "the staging folder to be removed")
+    wait_until(lambda: not staging.new_folders(), message="the staging folder was not removed")
     assert "cut_off" not in table_names(adbc)
     assert ingest(adbc, "cut_off", ids(0, 1)) == 1  # the name is free, the node still serves
 

@@ -16,8 +16,8 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import ServerProcess, start_server
 from google.protobuf.message import Message
+from support.server import ServerProcess, start_server
 
 from spark_flight_sql.flightsql import protocol, schemas
 from spark_flight_sql.flightsql.catalog import like, named

@@ -12,8 +12,8 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from support.flight_calls import action, bind, prepare, run_prepared
 
-from spark_flight_sql.flightsql import protocol
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 from spark_flight_sql.flightsql.protocol import pack_command
@@ -28,42 +28,6 @@ def table_name() -> str:
 def client(server) -> Iterator[flight.FlightClient]:
     with flight.FlightClient(server.location) as flight_client:
         yield flight_client
-
-
-def action(client: flight.FlightClient, name: str, request) -> list[bytes]:
-    body = protocol.encode_action_body(name, request)
-    return [result.body.to_pybytes() for result in client.do_action(flight.Action(name, body))]
-
-
-def prepare(client: flight.FlightClient, sql: str) -> sql_pb2.ActionCreatePreparedStatementResult:
-    (body,) = action(
-        client, "CreatePreparedStatement", sql_pb2.ActionCreatePreparedStatementRequest(query=sql)
-    )
-    return protocol.decode_action_result("CreatePreparedStatement", body)
-
-
-def bind(client: flight.FlightClient, handle: bytes, parameters: pa.Table) -> bytes:
-    command = sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle)
-    writer, metadata = client.do_put(
-        flight.FlightDescriptor.for_command(pack_command(command)), parameters.schema
-    )
-    writer.write_table(parameters)
-    writer.done_writing()
-    answer = metadata.read()
-    writer.close()
-    result = sql_pb2.DoPutPreparedStatementResult()
-    result.ParseFromString(answer.to_pybytes())
-    return result.prepared_statement_handle
-
-
-def run_prepared(client: flight.FlightClient, handle: bytes) -> pa.Table:
-    command = sql_pb2.CommandPreparedStatementQuery(prepared_statement_handle=handle)
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(pack_command(command)))
-    tables = []
-    for endpoint in info.endpoints:
-        with flight.FlightClient(endpoint.locations[0]) as reader:
-            tables.append(reader.do_get(endpoint.ticket).read_all())
-    return pa.concat_tables(tables)
 
 
 def test_parameters_bind_values_of_every_common_type(adbc) -> None:

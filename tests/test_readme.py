@@ -6,7 +6,8 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from support import ROOT
+from support.processes import COMMAND_TIMEOUT, run_command, start
 
 
 def test_readme_adbc_snippet_prints_rows(server) -> None:
@@ -16,11 +17,11 @@ def test_readme_adbc_snippet_prints_rows(server) -> None:
     )
     assert "grpc://127.0.0.1:32010" in snippet
     code = snippet.replace("grpc://127.0.0.1:32010", server.location)
-    result = subprocess.run(
+    result = run_command(
         [sys.executable, "-W", "ignore::Warning", "-c", code],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=COMMAND_TIMEOUT,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -42,7 +43,7 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
 
     import adbc_driver_flightsql.dbapi
     import pyarrow.flight as flight
-    from conftest import ServerProcess, free_port_for_tests
+    from support.server import ServerProcess, free_port_for_tests
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## A cluster on one machine", 1)[1]
@@ -66,7 +67,7 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
         for argv, ready in zip(
             commands, ("ZooKeeper serving on", "serving Flight SQL on", "serving Flight SQL on")
         ):
-            process = subprocess.Popen(
+            process = start(
                 localize(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
             )
             node = ServerProcess(process)
@@ -97,11 +98,11 @@ def run_snippet(code: str, server) -> str:
     code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace(
         "127.0.0.1:32010", server.location.removeprefix("grpc://")
     )
-    result = subprocess.run(
+    result = run_command(
         [sys.executable, "-W", "ignore::Warning", "-c", code],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=COMMAND_TIMEOUT,
         check=False,
     )
     assert result.returncode == 0, result.stderr

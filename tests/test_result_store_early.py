@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from support.waiting import wait_until
 
 from spark_flight_sql.flightmanager.config import FlightConfig
 from spark_flight_sql.flightmanager.errors import StreamInterruptedError, status_of
@@ -23,14 +23,6 @@ DEADLINE = 30.0
 
 def batch(*values: int) -> pa.RecordBatch:
     return pa.record_batch([pa.array(values, pa.int64())], schema=SCHEMA)
-
-
-def eventually(condition: Callable[[], bool]) -> None:
-    """Wait, with a deadline, until ``condition`` holds (pushes run on their own threads)."""
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
 
 
 class Push:
@@ -208,11 +200,15 @@ def test_an_attempt_that_spills_is_read_from_its_file_once_complete(tmp_path: Pa
         waiting = Push(store, 1, 1)  # partition 1 fills memory while partition 0 streams
         for _ in range(3):
             waiting.send(*range(1000))
-        eventually(lambda: store.buffered_bytes() == limit)
+        wait_until(
+            lambda: store.buffered_bytes() == limit, interval=0.01, message="the buffers never held the limit"
+        )
         streamed = Push(store, 0, 1)
         for start in range(0, 5000, 1000):
             streamed.send(*range(start, start + 1000))  # all of it spills: memory is full
-        eventually(lambda: store.spilled_bytes() >= 5 * one.nbytes)
+        wait_until(
+            lambda: store.spilled_bytes() >= 5 * one.nbytes, interval=0.01, message="the pushes never spilled"
+        )
         assert store.spill_files() == 1 and store.buffered_bytes() == limit
         assert not reader.values  # a spilling attempt is read only once its file is complete
         streamed.end()

@@ -6,8 +6,8 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from conftest import stalling_query
 from google.protobuf import any_pb2
+from support.server import stalling_query
 
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 from spark_flight_sql.flightsql.protocol import pack_command

@@ -11,6 +11,7 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+from support.flight_calls import CookieJar, get_options
 
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
@@ -108,46 +109,12 @@ def test_unknown_names_and_bad_values_are_refused_by_name(connect) -> None:
 # ---- the wire, with a raw client --------------------------------------------------------------
 
 
-class CookieJar(flight.ClientMiddlewareFactory):
-    """Keeps the session cookie the server sets and sends it back."""
-
-    def __init__(self) -> None:
-        self.cookie: str | None = None
-        self.set_cookies: list[str] = []
-
-    def start_call(self, info: flight.CallInfo) -> flight.ClientMiddleware:
-        return _Cookies(self)
-
-
-class _Cookies(flight.ClientMiddleware):
-    def __init__(self, jar: CookieJar) -> None:
-        self.jar = jar
-
-    def sending_headers(self) -> dict[str, str]:
-        return {"cookie": self.jar.cookie} if self.jar.cookie else {}
-
-    def received_headers(self, headers: dict[str, list[str]]) -> None:
-        for value in headers.get("set-cookie", []):
-            self.jar.set_cookies.append(value)
-            self.jar.cookie = value.split(";", 1)[0]
-
-    def call_completed(self, exception: Exception | None) -> None:
-        pass
-
-
 def set_options(client: flight.FlightClient, **values: str) -> session_pb2.SetSessionOptionsResult:
     request = session_pb2.SetSessionOptionsRequest()
     for name, value in values.items():
         request.session_options[name].string_value = value
     (result,) = client.do_action(flight.Action("SetSessionOptions", request.SerializeToString()))
     return session_pb2.SetSessionOptionsResult.FromString(result.body.to_pybytes())
-
-
-def get_options(client: flight.FlightClient) -> dict[str, str]:
-    body = session_pb2.GetSessionOptionsRequest().SerializeToString()
-    (result,) = client.do_action(flight.Action("GetSessionOptions", body))
-    answer = session_pb2.GetSessionOptionsResult.FromString(result.body.to_pybytes())
-    return {name: value.string_value for name, value in answer.session_options.items()}
 
 
 def test_the_first_call_sets_a_session_cookie_and_close_forgets_the_session(server) -> None:

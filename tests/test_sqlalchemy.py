@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import adbc_driver_flightsql.dbapi
 import pytest
 import sqlalchemy
-from conftest import ServerProcess
 from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, bindparam, inspect, select, text
 from sqlalchemy.engine import Engine
+from support.server import ServerProcess
 
 SCHEMA = "sqla"
 TABLE = "items"

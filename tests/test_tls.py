@@ -16,10 +16,9 @@ import adbc_driver_flightsql.dbapi
 import adbc_driver_manager
 import pyarrow.flight as flight
 import pytest
-from certificates import Certificates, make_certificates
-from conftest import ServerProcess, start_server
-from test_cluster import assert_every_node_serves_a_share, cluster_conf, statement, wait_for_members
-from zookeeper_fixtures import zookeeper  # noqa: F401 - a fixture
+from support.certificates import Certificates, make_certificates
+from support.cluster import assert_every_node_serves_a_share, cluster_conf, statement, wait_for_members
+from support.server import ServerProcess, start_server
 
 from spark_flight_sql.datasource.options import OptionError, parse_options
 from spark_flight_sql.flightmanager.config import FlightConfig
@@ -53,7 +52,7 @@ def tls_node(certs: Certificates) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def mtls_pair(zookeeper, certs: Certificates) -> Iterator[list[ServerProcess]]:  # noqa: F811
+def mtls_pair(zookeeper, certs: Certificates) -> Iterator[list[ServerProcess]]:
     """Two nodes of a ZooKeeper cluster, TLS with client certificates required."""
     root = f"/test-tls-{uuid.uuid4().hex[:8]}"
     tls = (

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, pid_alive, port_is_free
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
-from zookeeper_fixtures import zookeeper  # noqa: F401
+from support import ROOT
+from support.processes import COMMAND_TIMEOUT, kill_group, run_command, start
+from support.server import START_TIMEOUT, STOP_TIMEOUT, ServerProcess, port_is_free
+from support.waiting import pid_alive, wait_until
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper, ZooKeeperStartError, _free_port
 
@@ -37,10 +37,6 @@ def kazoo(url: str, **options: object) -> Iterator[KazooClient]:
         client.close()
 
 
-def wait_for(condition: threading.Event, timeout: float, what: str) -> None:
-    assert condition.wait(timeout), f"{what} did not happen within {timeout} s"
-
-
 def java_children() -> set[int]:
     """Living java child processes of this test process."""
     found = set()
@@ -55,7 +51,7 @@ def java_children() -> set[int]:
     return found
 
 
-def test_the_session_fixture_serves(zookeeper: EmbeddedZooKeeper) -> None:  # noqa: F811
+def test_the_session_fixture_serves(zookeeper: EmbeddedZooKeeper) -> None:
     assert zookeeper.running
     assert zookeeper.url == f"127.0.0.1:{zookeeper.port}"
     with kazoo(zookeeper.url) as client:
@@ -78,7 +74,7 @@ def test_znodes_and_ephemerals_on_a_free_port(tmp_path: Path) -> None:
             watcher.exists(member, watch=lambda event: gone.set() if event.type == "DELETED" else None)
             assert watcher.get_children("/app/members") == [member.rsplit("/", 1)[1]]
             writer.stop()
-            wait_for(gone, 10, "the ephemeral znode's deletion")
+            wait_until(gone.is_set, timeout=60, message="the ephemeral znode was not deleted")
             assert watcher.get_children("/app/members") == []
             assert watcher.get("/app/config")[0] == b"v1"
         assert (tmp_path / "zk" / "zookeeper.log").stat().st_size > 0
@@ -103,8 +99,8 @@ def test_restart_keeps_data_and_clients_reconnect(tmp_path: Path) -> None:
             server.restart()
             assert server.port == port and server.url.endswith(f":{port}")
             assert server.pid != old_pid and old_pid is not None and not pid_alive(old_pid)
-            wait_for(lost, 10, "the client's SUSPENDED state")
-            wait_for(back, 20, "the client's reconnection")
+            wait_until(lost.is_set, timeout=60, message="the client did not become SUSPENDED")
+            wait_until(back.is_set, timeout=120, message="the client did not reconnect")
             assert client.state == KazooState.CONNECTED
             assert client.get("/kept")[0] == b"persistent"
         with kazoo(server.url) as fresh:
@@ -124,7 +120,7 @@ def test_stop_frees_the_port_and_leaves_no_java(tmp_path: Path) -> None:
     server.stop()  # a second stop is harmless
 
 
-def test_a_port_in_use_is_a_clear_error(zookeeper: EmbeddedZooKeeper, tmp_path: Path) -> None:  # noqa: F811
+def test_a_port_in_use_is_a_clear_error(zookeeper: EmbeddedZooKeeper, tmp_path: Path) -> None:
     before = java_children()
     with pytest.raises(ZooKeeperStartError, match=f"cannot listen on 127.0.0.1:{zookeeper.port}"):
         EmbeddedZooKeeper(tmp_path / "other", port=zookeeper.port).start()
@@ -149,39 +145,6 @@ def test_a_jvm_that_exits_while_starting_shows_its_log(
     assert not server.running
 
 
-class CommandOutput:
-    """Lines a child process prints, read in a thread so waits can have deadlines."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"no line starting with {prefix!r} within {timeout} s; saw {self.seen}")
-
-    def join(self) -> None:
-        self._thread.join(timeout=10)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int) -> None:
     port = _free_port("127.0.0.1")
@@ -195,38 +158,36 @@ def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int
         "--data-dir",
         str(tmp_path / "zk"),
     ]
-    process = subprocess.Popen(
+    process = start(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT
     )
+    output = ServerProcess(process, ready_marker=READY)
     try:
-        output = CommandOutput(process)
-        assert output.wait_for(READY, timeout=60) == f"{READY}127.0.0.1:{port}"
+        assert output.wait_for_line(READY, timeout=START_TIMEOUT) == f"{READY}127.0.0.1:{port}"
         with kazoo(f"127.0.0.1:{port}") as client:
             client.create("/from-cli", b"ok")
             assert client.get("/from-cli")[0] == b"ok"
         process.send_signal(signum)
-        assert process.wait(timeout=30) == 0
-        assert output.wait_for(STOPPED, timeout=10) == STOPPED
-        output.join()
+        assert process.wait(timeout=STOP_TIMEOUT) == 0
+        assert output.wait_for_line(STOPPED, timeout=STOP_TIMEOUT) == STOPPED
         assert process.stderr is not None
         assert process.stderr.read() == ""
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
+            kill_group(process)
+        output.wait_exit()
+        if process.stderr is not None:
+            process.stderr.close()
     assert port_is_free(port)
     assert "binding to port" in (tmp_path / "zk" / "zookeeper.log").read_text()
 
 
 def test_the_zookeeper_command_without_java_says_what_to_install(tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = run_command(
         [sys.executable, "-m", "flightsql", "zookeeper", "--port", "0", "--data-dir", str(tmp_path / "zk")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=COMMAND_TIMEOUT,
         cwd=ROOT,
         check=False,
         env={**os.environ, "JAVA_HOME": str(tmp_path / "nothing")},

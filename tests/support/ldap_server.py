@@ -18,11 +18,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from support.processes import start
+from support.waiting import wait_until
 
 with warnings.catch_warnings():
     # ldap3 2.9.1, its last release, imports names that pyasn1 0.6.1 and later deprecate.
@@ -43,8 +45,8 @@ SKIP_REASON = (
     "OpenLDAP's slapd is not installed: install the Debian packages 'slapd' and 'ldap-utils' "
     "(bash tests/ensure_slapd.sh does it as root)"
 )
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 60.0
 SCHEMA_DIRS = ("/etc/ldap/schema", "/etc/openldap/schema", "/usr/local/etc/openldap/schema")
 MODULE_DIRS = ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap", "/usr/libexec/openldap")
 
@@ -355,7 +357,7 @@ class SlapdServer:
             if self.port == self.ldaps_port:
                 continue
             with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(
+                self.process = start(
                     [self.binary, "-d", "0", "-f", str(config), "-h", f"{self.url}/ {self.ldaps_url}/"],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -370,15 +372,21 @@ class SlapdServer:
 
     def _wait_ready(self, timeout: float) -> str:
         """'' once slapd answers a root DSE search on both ports, else why it did not."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return f"exited with {self.process.returncode}:\n{self.log_path.read_text(errors='replace')[-4000:]}"
-            if all(_answers(url) for url in (self.url, self.ldaps_url)):
-                return ""
-            time.sleep(0.05)  # polling interval, bounded by the deadline
-        return f"no answer within {timeout} s:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+        process = self.process
+        assert process is not None
+        try:
+            wait_until(
+                lambda: (
+                    process.poll() is not None or all(_answers(url) for url in (self.url, self.ldaps_url))
+                ),
+                timeout=timeout,
+                interval=0.05,
+            )
+        except AssertionError:
+            return f"no answer within {timeout} s:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+        if process.poll() is not None:
+            return f"exited with {process.returncode}:\n{self.log_path.read_text(errors='replace')[-4000:]}"
+        return ""
 
     def _terminate(self) -> None:
         if self.process is None:
