@@ -15,29 +15,16 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from bench_common import MASTER, SPARK_CONF, WORKER_TIMEOUT, run, signals_end_the_run
+from bench_node import NodeProcess, start_node, wait_for_members
 
-from conftest import ServerProcess, start_server  # noqa: E402 - needs the tests folder on the path
-
-SPARK_CONF = {
-    "spark.driver.memory": "6g",
-    "spark.driver.maxResultSize": "4g",
-    "spark.ui.enabled": "false",
-    "spark.sql.session.timeZone": "UTC",
-}
-MASTER = "local[2]"  # what start_server passes to every node, and what toArrow() runs on
-MEMBERS_PATH = "/spark-flight-sql/nodes"  # spark.flight.manager.zookeeper.membershipPath's default + /nodes
-MEMBERS_TIMEOUT = 120.0
 ONE_NODE = "ADBC through one node"
 TWO_NODES = "ADBC through two nodes (ZooKeeper, both endpoints)"
 TO_ARROW_PATH = "in-process df.toArrow()"
@@ -74,9 +61,9 @@ def spark_conf_args(extra: dict[str, str] | None = None) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_node(extra: dict[str, str] | None = None, master: str | None = None) -> Iterator[ServerProcess]:
+def running_node(extra: dict[str, str] | None = None, master: str | None = None) -> Iterator[NodeProcess]:
     """A node (no demo data) with the benchmark's Spark settings (on ``master``, else local), stopped on exit."""
-    server = start_server(*(("--master", master) if master else ()), *spark_conf_args(extra), demo=False)
+    server = start_node(*spark_conf_args(extra), master=master or MASTER)
     try:
         yield server
     finally:
@@ -116,7 +103,8 @@ def node_stats(location: str) -> dict[str, object]:
     import pyarrow.flight as flight
 
     with flight.FlightClient(location) as client:
-        return json.loads(list(client.do_action(flight.Action("NodeStats", b"")))[0].body.to_pybytes())
+        (result,) = client.do_action(flight.Action("NodeStats", b""))
+        return json.loads(result.body.to_pybytes())
 
 
 def jvm_peak_rss(server_pid: int) -> int | None:
@@ -135,7 +123,7 @@ def jvm_peak_rss(server_pid: int) -> int | None:
     return None
 
 
-def node_memory(name: str, server: ServerProcess) -> NodeMemory:
+def node_memory(name: str, server: NodeProcess) -> NodeMemory:
     """Read a running node's peaks (call it after the runs, before stopping the node)."""
     stats = node_stats(server.location)
     return NodeMemory(
@@ -148,32 +136,6 @@ def measure_one_node(rows: int, runs: int) -> tuple[Timing, list[NodeMemory]]:
     with running_node() as server:
         timing = fetch_adbc(server.location, rows, runs)
         return timing, [node_memory("one node", server)]
-
-
-def wait_for_members(zookeeper_url: str, count: int, timeout: float = MEMBERS_TIMEOUT) -> None:
-    """Wait, with a ZooKeeper watch and a deadline, until ``count`` nodes are members."""
-    from kazoo.client import KazooClient
-
-    changed = threading.Condition()
-    members: list[str] = []
-
-    def watch(children: list[str]) -> bool:
-        with changed:
-            members[:] = children
-            changed.notify_all()
-        return len(children) != count  # False ends the watch
-
-    client = KazooClient(hosts=zookeeper_url)
-    client.start(timeout=30)
-    try:
-        client.ensure_path(MEMBERS_PATH)
-        client.ChildrenWatch(MEMBERS_PATH, watch)
-        with changed:
-            if not changed.wait_for(lambda: len(members) == count, timeout=timeout):
-                raise TimeoutError(f"{MEMBERS_PATH}: {members} after {timeout} s, expected {count} members")
-    finally:
-        client.stop()
-        client.close()
 
 
 def measure_two_nodes(rows: int, runs: int) -> tuple[Timing, list[NodeMemory]]:
@@ -224,13 +186,12 @@ spark.stop()
 
 def measure_to_arrow(rows: int, runs: int) -> Timing:
     """``spark.sql(...).toArrow()`` in a plain PySpark process with the same settings."""
-    result = subprocess.run(
+    result = run(
         [sys.executable, "-c", TO_ARROW, str(rows), str(runs), json.dumps(SPARK_CONF), MASTER, query(rows)],
-        capture_output=True,
-        text=True,
-        check=True,
+        timeout=WORKER_TIMEOUT,
         env={**os.environ, "PYSPARK_PYTHON": sys.executable},
     )
+    result.check_returncode()
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return Timing(measured["seconds"], measured["bytes"])
 
@@ -297,6 +258,12 @@ def main() -> None:
         help="measure one node, the two-node cluster, or both (default)",
     )
     args = parser.parse_args()
+    with signals_end_the_run():  # SIGTERM stops the nodes and ZooKeeper on its way out
+        measure_and_report(args)
+
+
+def measure_and_report(args: argparse.Namespace) -> None:
+    """Measure the chosen paths and print the report."""
     timings: dict[str, Timing] = {}
     memory: list[NodeMemory] = []
     for path, wanted, measure in ((ONE_NODE, "1", measure_one_node), (TWO_NODES, "2", measure_two_nodes)):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import harness
 import netns
+from bench_common import mb
+from fetch_paths import Figures
 
 GOAL_SIZE = 10_000_000
 """The size the speed and first-batch goals name (the largest measured size stands in when it is missing)."""
@@ -28,7 +29,7 @@ def verdict(met: bool) -> str:
     return "**met**" if met else "**NOT met**"
 
 
-def goal_lines(fetch: Sequence[harness.Figures], network: Sequence[netns.LinkFigures] = ()) -> list[str]:
+def goal_lines(fetch: Sequence[Figures], network: Sequence[netns.LinkFigures] = ()) -> list[str]:
     """One Markdown list item per goal and configuration."""
     measured = [f for f in fetch if f.seconds]
     sizes = sorted({f.rows for f in measured})
@@ -46,7 +47,7 @@ def goal_lines(fetch: Sequence[harness.Figures], network: Sequence[netns.LinkFig
     return lines
 
 
-def speed_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
+def speed_lines(at: dict[str, Figures], size: int) -> list[str]:
     connect, floor = at.get("d"), at.get("g")
     lines = []
     for key, name in ONE_NODE:
@@ -70,7 +71,7 @@ def speed_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
     return lines
 
 
-def thrift_lines(measured: Sequence[harness.Figures]) -> list[str]:
+def thrift_lines(measured: Sequence[Figures]) -> list[str]:
     """At every size both the Thrift path and one node were measured."""
     lines = []
     for thrift in (f for f in measured if f.path == "e"):
@@ -85,13 +86,13 @@ def thrift_lines(measured: Sequence[harness.Figures]) -> list[str]:
     return lines or ["- Thrift Server: not measured."]
 
 
-def owner_peak(figures: harness.Figures) -> int | None:
+def owner_peak(figures: Figures) -> int | None:
     if figures.owner_python_peak is None or figures.owner_jvm_peak is None:
         return None
     return figures.owner_python_peak + figures.owner_jvm_peak
 
 
-def memory_lines(measured: Sequence[harness.Figures], sizes: list[int]) -> list[str]:
+def memory_lines(measured: Sequence[Figures], sizes: list[int]) -> list[str]:
     """The query-owning node's peak (Python + JVM) from the smallest to the largest size."""
     if len(sizes) < 2:
         return ["- Owner memory growth: needs two sizes."]
@@ -107,15 +108,15 @@ def memory_lines(measured: Sequence[harness.Figures], sizes: list[int]) -> list[
         jvm = last.owner_jvm_peak / first.owner_jvm_peak - 1
         lines.append(
             f"- {name.capitalize()}, the owning node's peak memory grows less than {MEMORY_GROWTH:.0%} from {small:,} "
-            f"to {large:,} rows: {growth:+.0%} ({harness.mb(owner_peak(first))} MB to {harness.mb(owner_peak(last))} "
-            f"MB; its Python server {python:+.0%}, {harness.mb(first.owner_python_peak)} to "
-            f"{harness.mb(last.owner_python_peak)} MB; its JVM {jvm:+.0%}), {verdict(growth < MEMORY_GROWTH)}."
+            f"to {large:,} rows: {growth:+.0%} ({mb(owner_peak(first))} MB to {mb(owner_peak(last))} "
+            f"MB; its Python server {python:+.0%}, {mb(first.owner_python_peak)} to "
+            f"{mb(last.owner_python_peak)} MB; its JVM {jvm:+.0%}), {verdict(growth < MEMORY_GROWTH)}."
         )
     return lines
 
 
-def first_batch_lines(at: dict[str, harness.Figures], size: int) -> list[str]:
-    def line(figures: harness.Figures, name: str) -> str:
+def first_batch_lines(at: dict[str, Figures], size: int) -> list[str]:
+    def line(figures: Figures, name: str) -> str:
         if figures.first_batch is None or not figures.seconds:
             return f"- {name.capitalize()}: no time to the first batch measured."
         share = figures.first_batch / figures.seconds

@@ -18,13 +18,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_data import query
 from bench_worker import peak_rss, timed_runs

@@ -30,8 +30,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,16 +37,31 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import harness
+import bench_common
 import simnet
+from bench_common import (
+    CONNECT_CLASS,
+    DEFAULT_OUT,
+    HERE,
+    SPARK_CONF,
+    Throughput,
+    accepts,
+    alive_workers,
+    machine_info,
+    median,
+    missing_connect,
+    missing_modules,
+    pyspark_home,
+    run_worker,
+    signals_end_the_run,
+    start,
+    stop,
+    worker_env,
+)
 from bench_data import parse_sizes, query
-from conftest import ServerProcess  # harness (through fetch_vs_to_arrow) put tests/ on the path
+from bench_node import NodeProcess, node_command, wait_for_members
 
 NET_WORKER = HERE / "net_worker.py"
 DEFAULT_RATE_MBIT = 200.0
@@ -73,8 +86,8 @@ CONNECT_PORT = 15002
 MASTER_PORT = 7077
 MASTER_WEBUI_PORT = 8080
 WORKER_WEBUI_PORT = 8081
-START_TIMEOUT = 240.0
-ENDPOINTS_TIMEOUT = 120.0
+START_TIMEOUT = 900.0
+ENDPOINTS_TIMEOUT = 300.0
 STOP_TIMEOUT = 60.0
 GOAL_TWO_NODES = 1.8
 HEADROOM_WARNING = 1.25
@@ -82,7 +95,7 @@ HEADROOM_WARNING = 1.25
 
 
 @dataclass
-class LinkFigures(harness.Throughput):
+class LinkFigures(Throughput):
     """One configuration's figures at one size (medians over the timed runs), or why it was skipped or failed."""
 
     key: str
@@ -132,7 +145,7 @@ class Options:
     """Also measure ADBC's ``fetch_record_batch()`` for every node count above one."""
     early: bool = False
     """Nodes stream partitions early (``spark.flight.stream.early``)."""
-    out: Path = harness.DEFAULT_OUT
+    out: Path = DEFAULT_OUT
 
 
 @dataclass
@@ -142,7 +155,7 @@ class Started:
     name: str
     process: subprocess.Popen[Any]
     log: Path | None = None
-    server: ServerProcess | None = None
+    server: NodeProcess | None = None
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the process printed (a node's from its pipe, the others' from their log file)."""
@@ -156,12 +169,9 @@ class Started:
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM, wait with a deadline, SIGKILL; close the node's output."""
         if self.server is not None:
-            with contextlib.suppress(
-                AssertionError
-            ):  # killed past the deadline: reported by stop_all's caller
-                self.server.stop(timeout)
+            self.server.stop(timeout)
             return
-        harness.stop_process(self.process, timeout)
+        stop(self.process, timeout)
 
 
 @dataclass
@@ -183,46 +193,17 @@ class Cluster:
         return server.location
 
 
-# ---------------------------------------------------------------- signals
-
-
-@contextlib.contextmanager
-def signals_end_the_run() -> Iterator[None]:
-    """The first Ctrl-C, SIGTERM or SIGHUP ends the run (as KeyboardInterrupt or SystemExit, so that the
-    ``finally`` blocks tear the network down); later ones are ignored, so the teardown runs to its end.
-    The previous handlers come back on exit."""
-    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    ending = []
-
-    def end(signum: int, _frame: FrameType | None) -> None:
-        """The handler: raise once, ignore afterwards."""
-        if ending:
-            return
-        ending.append(signum)
-        print("stopping: tearing the simulated network down", file=sys.stderr, flush=True)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, end) for sig in handled}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 # ---------------------------------------------------------------- starting things
 
 
 def base_env(host: simnet.Host, workdir: Path) -> dict[str, str]:
     """Every process's environment: this interpreter for Spark's Python workers, Spark's home, the host's address."""
-    env = harness.worker_env()
+    env = worker_env()
     env.pop("SPARK_CONF_DIR", None)
     local = workdir / "local" / host.key
     local.mkdir(parents=True, exist_ok=True)
     env.update(
-        SPARK_HOME=str(harness.pyspark_home()),
+        SPARK_HOME=str(pyspark_home()),
         SPARK_LOCAL_IP=host.address,
         SPARK_LOCAL_DIRS=str(local),
         SPARK_DAEMON_MEMORY="512m",
@@ -237,7 +218,7 @@ def launch(name: str, host: simnet.Host, command: list[str], workdir: Path, *, p
     cwd = workdir / name
     cwd.mkdir(parents=True, exist_ok=True)
     if pipe:
-        process = subprocess.Popen(
+        process = start(
             [*host.exec_prefix(), *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -245,10 +226,10 @@ def launch(name: str, host: simnet.Host, command: list[str], workdir: Path, *, p
             cwd=cwd,
             env=env,
         )
-        return Started(name, process, server=ServerProcess(process, workdir=None))
+        return Started(name, process, server=NodeProcess(process))
     log = workdir / f"{name}.log"
     with log.open("w") as output:
-        process = subprocess.Popen(
+        process = start(
             [*host.exec_prefix(), *command], stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env
         )
     return Started(name, process, log=log)
@@ -261,30 +242,21 @@ def progress(message: str, since: float | None = None) -> None:
 
 
 def wait_until(what: str, check: Callable[[], bool], deadline: float, started: Started | None = None) -> None:
-    """Poll ``check`` until it holds; fail at the deadline, or at once when ``started`` exits."""
-    while not check():
-        if started is not None and started.process.poll() is not None:
-            raise RuntimeError(
-                f"{started.name} exited with {started.process.returncode} while waiting for "
-                f"{what}:\n{started.log_tail()}"
-            )
-        if time.monotonic() > deadline:
-            tail = f":\n{started.log_tail()}" if started is not None else ""
-            raise TimeoutError(f"{what}: not within {START_TIMEOUT:.0f} s{tail}")
-        time.sleep(0.2)
-
-
-def accepts(address: str, port: int) -> bool:
-    """Whether something accepts TCP connections on ``address:port``."""
-    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1):
-        return True
-    return False
+    """Poll ``check`` until it holds; fail at ``deadline`` (the run's start's), or at once when ``started``
+    exits (with what it printed last)."""
+    bench_common.wait_until(
+        what,
+        check,
+        max(deadline - time.monotonic(), 1.0),
+        started.process if started is not None else None,
+        started.log_tail if started is not None else None,
+    )
 
 
 def start_spark(cluster: Cluster, host: simnet.Host, options: Options, deadline: float) -> None:
     """A standalone master in ``host`` (waited for), and one worker (started, not waited for) offering every
     application ``slots`` cores; both join ``cluster.others`` as soon as they run."""
-    spark_class = str(harness.pyspark_home() / "bin" / "spark-class")
+    spark_class = str(pyspark_home() / "bin" / "spark-class")
     cluster.master_url = f"spark://{host.address}:{MASTER_PORT}"
     apps = max(options.nodes) + (1 if options.connect else 0)
     memory_gb = apps * int(EXECUTOR_MEMORY.rstrip("g"))
@@ -335,7 +307,7 @@ def wait_for_worker(cluster: Cluster, deadline: float) -> None:
     worker = cluster.others[-1]
     wait_until(
         "the Spark worker to register",
-        lambda: harness.alive_workers(MASTER_WEBUI_PORT, host.address) == 1,
+        lambda: alive_workers(MASTER_WEBUI_PORT, host.address) == 1,
         deadline,
         worker,
     )
@@ -344,7 +316,7 @@ def wait_for_worker(cluster: Cluster, deadline: float) -> None:
 def app_conf(host: simnet.Host, name: str, options: Options) -> dict[str, str]:
     """The Spark settings every application (node or Spark Connect server) of the run shares."""
     return {
-        **harness.SPARK_CONF,
+        **SPARK_CONF,
         "spark.app.name": name,
         "spark.driver.memory": DRIVER_MEMORY,
         "spark.driver.host": host.address,
@@ -381,17 +353,7 @@ def launch_node(index: int, host: simnet.Host, cluster: Cluster, options: Option
         "spark.flight.buffer.spillDir": str(cluster.workdir / name / "spill"),
         "spark.flight.stream.early": str(options.early).lower(),
     }
-    command = [
-        sys.executable,
-        "-W",
-        "ignore::Warning",
-        "-m",
-        "flightsql",
-        "serve",
-        "--master",
-        cluster.master_url,
-        *conf_args(conf),
-    ]
+    command = node_command("--master", cluster.master_url, *conf_args(conf))
     return launch(name, host, command, cluster.workdir, pipe=True)
 
 
@@ -405,11 +367,11 @@ def launch_connect(host: simnet.Host, cluster: Cluster, options: Options) -> Sta
         "spark.sql.warehouse.dir": str(cluster.workdir / "connect" / "warehouse"),
     }
     command = [
-        str(harness.pyspark_home() / "bin" / "spark-submit"),
+        str(pyspark_home() / "bin" / "spark-submit"),
         "--master",
         cluster.master_url,
         "--class",
-        harness.CONNECT_CLASS,
+        CONNECT_CLASS,
         *conf_args(conf),
         "spark-internal",
     ]
@@ -437,21 +399,23 @@ def wait_for_endpoints(location: str, expected: int, timeout: float = ENDPOINTS_
     descriptor = flight.FlightDescriptor.for_command(
         pack_command(sql_pb2.CommandStatementQuery(query=query(1000)))
     )
-    deadline = time.monotonic() + timeout
-    while True:
+    seen: list[int] = []
+
+    def endpoints_as_expected() -> bool:
         with flight.FlightClient(location) as client:
             info = client.get_flight_info(descriptor)
             for endpoint in info.endpoints:
                 with flight.FlightClient(endpoint.locations[0] if endpoint.locations else location) as reader:
                     reader.do_get(endpoint.ticket).read_all()
-        if len(info.endpoints) == expected:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{location} still gives {len(info.endpoints)} endpoints after {timeout} s, "
-                f"expected {expected}"
-            )
-        time.sleep(0.5)
+        seen[:] = [len(info.endpoints)]
+        return len(info.endpoints) == expected
+
+    try:
+        bench_common.wait_until(f"{expected} endpoints through {location}", endpoints_as_expected, timeout)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{location} still gives {seen[0]} endpoints after {timeout} s, expected {expected}"
+        ) from None
 
 
 # ---------------------------------------------------------------- measuring
@@ -497,7 +461,7 @@ def measure_nodes(
     figures = node_row(nodes, rows, options, capped, fetch)
     try:
         if fetch:
-            measured = harness.run_worker(
+            measured = run_worker(
                 "adbc",
                 "--location",
                 cluster.node_location(),
@@ -507,7 +471,7 @@ def measure_nodes(
                 str(options.runs),
             )
         else:
-            measured = harness.run_worker(
+            measured = run_worker(
                 "--location",
                 cluster.node_location(),
                 "--rows",
@@ -532,7 +496,7 @@ def measure_connect(cluster: Cluster, rows: int, options: Options) -> LinkFigure
     assert cluster.connect is not None
     host = cluster.network.hosts["sc"]
     try:
-        measured = harness.run_worker(
+        measured = run_worker(
             "connect",
             "--remote",
             f"sc://{host.address}:{CONNECT_PORT}",
@@ -550,9 +514,9 @@ def measure_connect(cluster: Cluster, rows: int, options: Options) -> LinkFigure
 
 def fill(figures: LinkFigures, measured: dict[str, Any]) -> LinkFigures:
     """``figures`` with the medians of a measuring worker's JSON result."""
-    figures.seconds = harness.median(measured["seconds"])
+    figures.seconds = median(measured["seconds"])
     figures.bytes = measured["bytes"]
-    figures.first_batch = harness.median(measured["first_batch"])
+    figures.first_batch = median(measured["first_batch"])
     return figures
 
 
@@ -583,7 +547,7 @@ def run_measurements(cluster: Cluster, options: Options, report: Callable[[LinkF
     for count in counts:
         while len(cluster.nodes) > count:
             stop_node(cluster)
-        harness.legacy.wait_for_members(cluster.zookeeper_url, count)
+        wait_for_members(cluster.zookeeper_url, count)
         wait_for_endpoints(cluster.node_location(), count)
         for rows in options.sizes:
             report(measure_nodes(cluster, count, rows, options))
@@ -625,7 +589,7 @@ def measure_all(options: Options) -> list[LinkFigures]:
         for row in planned:
             row.skipped = reason
         return planned
-    missing = harness.missing_connect() if options.connect else None
+    missing = missing_connect() if options.connect else None
     if missing:
         for row in planned:
             if row.key == "connect":
@@ -677,7 +641,7 @@ def cluster_running(options: Options, workdir: Path) -> Iterator[Cluster]:
         wait_for_worker(cluster, deadline)
         progress("Spark worker registered", started)
         wait_ready(cluster.nodes, deadline)
-        harness.legacy.wait_for_members(cluster.zookeeper_url, len(cluster.nodes))
+        wait_for_members(cluster.zookeeper_url, len(cluster.nodes))
         progress(f"{len(cluster.nodes)} nodes serve", started)
         if cluster.connect is not None:
             connect = cluster.connect
@@ -848,7 +812,7 @@ def markdown(results: list[LinkFigures], meta: dict[str, Any], chart: str | None
 
 def draw_chart(results: list[LinkFigures], out: Path, rate_mbit: float) -> str | None:
     """MB/s per configuration and size, with the capped links' sums as dashed lines, in ``out/network.png``."""
-    if harness.missing_modules(("matplotlib", "matplotlib")):
+    if missing_modules(("matplotlib", "matplotlib")):
         return None
     import matplotlib
 
@@ -974,7 +938,7 @@ def meta_of(options: Options) -> dict[str, Any]:
         "slots": options.slots,
         "early": options.early,
         "cores": os.cpu_count(),
-        "machine": harness.machine_info(),
+        "machine": machine_info(),
     }
 
 
@@ -1002,7 +966,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
     parser.add_argument(
         "--smoke", action="store_true", help=f"tiny sizes, one run, {SMOKE_RATE_MBIT:g} Mbit/s links"
     )
-    parser.add_argument("--out", type=Path, default=harness.DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     add_arguments(parser)
     return parser.parse_args(argv), parser
 

@@ -26,11 +26,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
-
-import harness
+import fetch_paths
+from bench_common import DEFAULT_OUT, MASTER, SPARK_CONF, signals_end_the_run, start, stop, worker_env
 from bench_data import parse_size, query
 from bench_worker import floor_rdd, spark_session
 
@@ -64,15 +61,13 @@ def serve_discard() -> None:
 @contextlib.contextmanager
 def discard_server() -> Iterator[str]:
     """``serve_discard`` in a process of its own; yields its location."""
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-discard"], stdout=subprocess.PIPE, text=True
-    )
+    process = start([sys.executable, __file__, "--serve-discard"], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
         yield f"grpc://127.0.0.1:{port}"
     finally:
-        harness.stop_process(process)
+        stop(process)
 
 
 def python_stage(spark: Any, rows: int) -> Callable[[], object]:
@@ -120,8 +115,8 @@ def pushed_stage(spark: Any, rows: int, location: str) -> Callable[[], object]:
 def measure(rows: int, runs: int) -> list[tuple[str, float]]:
     """Stages 1-3 in one PySpark process, then stage 4 (path a) in its own processes."""
     stages: list[tuple[str, float]] = []
-    os.environ.update(harness.worker_env())  # Spark's Python workers run this interpreter
-    spark = spark_session(harness.MASTER, harness.SPARK_CONF)
+    os.environ.update(worker_env())  # Spark's Python workers run this interpreter
+    spark = spark_session(MASTER, SPARK_CONF)
     try:
         stages.append(
             (
@@ -141,7 +136,7 @@ def measure(rows: int, runs: int) -> list[tuple[str, float]]:
             )
     finally:
         spark.stop()
-    served = harness.measure(harness.PATHS["a"], rows, runs)
+    served = fetch_paths.measure(fetch_paths.PATHS["a"], rows, runs)
     if served.seconds is None:
         raise RuntimeError(f"path a did not run: {served.failed or served.skipped}")
     stages.append(("+ a node holds them and streams them to an ADBC client (path a)", served.seconds))
@@ -152,7 +147,7 @@ def markdown(stages: list[tuple[str, float]], rows: int, runs: int) -> str:
     total = stages[-1][1]
     lines = [
         f"Stages of one node's data path, {rows:,} rows, median of {runs} run(s) after a warm-up, "
-        f"{harness.MASTER} on this machine:",
+        f"{MASTER} on this machine:",
         "",
         "| stage | seconds | added by this step | share of path a |",
         "| --- | --- | --- | --- |",
@@ -170,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=parse_size, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=harness.DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--serve-discard", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_discard:
         serve_discard()
         return 0
-    stages = measure(args.rows, args.runs)
+    with signals_end_the_run():  # SIGTERM stops the discarding server and the node on its way out
+        stages = measure(args.rows, args.runs)
     text = markdown(stages, args.rows, args.runs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stages.md").write_text(text)

@@ -10,99 +10,115 @@ import json
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
+# The benchmark modules import each other by name, as scripts in benchmarks/ do: conftest.py puts that
+# folder on sys.path.
+import bench_common
+import fetch_paths
 import goals
 import harness
 import netns
+import pytest
 import render_docs
 import simnet
 from bench_data import parse_sizes, query
+from support import ROOT
+from support.processes import kill_group, run_command, session_members, start
+from support.waiting import wait_until
 
-SMOKE_TIMEOUT = 300.0
-NETWORK_SMOKE_TIMEOUT = 240.0
-"""A hard limit only: on an idle two-core machine the network smoke run takes about half a minute."""
+SMOKE_TIMEOUT = 1800.0
+"""A limit, not a budget: the smoke run starts a dozen Spark applications, a Spark Connect and a Thrift
+server one after another: minutes on an idle two-core machine, many more on a busy one. Past it the run
+is killed with everything it started."""
+NETWORK_SMOKE_TIMEOUT = 1800.0
+"""A limit only: on an idle two-core machine the network smoke run takes about half a minute."""
+TEST_TIMEOUT = SMOKE_TIMEOUT + 300
+"""pytest-timeout's limit for a test that waits for a run: above the run's own, so that the run's
+outcome (and what it printed) is what a failure shows."""
 NETWORK_SMOKE = ("--network", "--smoke", "--nodes", "1,2", "--no-connect")
 """Tiny rows, 2000 Mbit/s links, one and two nodes and the uncapped ceiling: the namespaces, the caps,
 nodes on a standalone Spark in namespaces and the teardown, in the least time (Spark Connect's server
 would add two JVMs; the full run measures it)."""
-EXIT_TIMEOUT = 30.0
+EXIT_TIMEOUT = 120.0
 MEASURED = ("f", "g", "a", "h", "c", "b", "i")
 """The paths whose dependencies ship with the project; the others may be skipped, never failed."""
 
 
-def session_members(session: int) -> set[int]:
-    """Every living process of the given session id (Linux /proc)."""
-    members = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == session:
-            members.add(int(stat.parent.name))
-    return members
-
-
 def wait_until_empty(session: int, timeout: float) -> set[int]:
-    """Wait, with a deadline, until no process of ``session`` runs; returns those still running."""
-    deadline = time.monotonic() + timeout
-    while (left := session_members(session)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
+    """Wait until no process of ``session`` runs; returns those still running at the deadline."""
+    try:
+        wait_until(lambda: not session_members(session), timeout=timeout, interval=0.2)
+    except AssertionError:
+        pass
+    return session_members(session)
 
 
-def run_harness(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], int]:
-    """``harness.py args`` in a session of its own (so that its processes can be found by session id),
-    killed past ``timeout``: its outcome and its process id (the session's id)."""
-    process = subprocess.Popen(
+@dataclass
+class HarnessRun:
+    """One ``harness.py`` run in a session of its own (so that its processes can be found by session id,
+    which is its process id)."""
+
+    result: subprocess.CompletedProcess[str]
+    process: subprocess.Popen[str]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def run_harness(*args: str, timeout: float) -> HarnessRun:
+    """``harness.py args`` in a session of its own; past ``timeout`` it is ended with its whole session
+    (SIGTERM first, which the harness answers by stopping what it started), and the test fails."""
+    process = start(
         [sys.executable, "-W", "ignore::Warning", str(ROOT / "benchmarks" / "harness.py"), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), process.pid
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"the harness did not finish within {timeout} s:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    except BaseException:
+        kill_group(process)
+        raise
+    return HarnessRun(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), process)
 
 
 @pytest.fixture(scope="module")
 def smoke(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[subprocess.CompletedProcess[str], list[dict], int]:
-    """One ``--smoke`` run of every path, in a session of its own so that its processes can be found."""
+) -> Iterator[tuple[subprocess.CompletedProcess[str], list[dict], int]]:
+    """One ``--smoke`` run of every path, in a session of its own so that its processes can be found;
+    whatever it left running is killed once the module's tests have looked."""
     out = tmp_path_factory.mktemp("bench")
-    result, pid = run_harness(
-        "--smoke", "--paths", ",".join(harness.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT
+    run = run_harness(
+        "--smoke", "--paths", ",".join(fetch_paths.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT
     )
-    return result, harness.read_json(out / "results.json") or [], pid
+    yield run.result, bench_common.read_json(out / "results.json") or [], run.pid
+    kill_group(run.process)
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_smoke_run_succeeds(smoke: tuple[subprocess.CompletedProcess[str], list[dict], int]) -> None:
     result, _, _ = smoke
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_a_row_per_path_with_positive_figures(
     smoke: tuple[subprocess.CompletedProcess[str], list[dict], int],
 ) -> None:
     result, rows, _ = smoke
     by_path = {row["path"]: row for row in rows}
-    assert sorted(by_path) == sorted(harness.ALL_PATHS), rows
+    assert sorted(by_path) == sorted(fetch_paths.ALL_PATHS), rows
     for key, row in by_path.items():
         assert row["failed"] is None, row
         if key in MEASURED or row["skipped"] is None:
@@ -117,16 +133,18 @@ def test_a_row_per_path_with_positive_figures(
     assert [by_path[key]["endpoints"] for key in ("a", "b", "c", "h", "i")] == [1, 2, 1, 1, 2]
     same_bytes = {by_path[key]["bytes"] for key in ("f", "g")}
     assert len(same_bytes) == 1, same_bytes  # the floor measures the same Arrow data as toArrow()
-    for key in harness.ALL_PATHS:
-        assert f"| {key} | {harness.PATHS[key].label} | 20,000 |" in result.stdout
+    for key in fetch_paths.ALL_PATHS:
+        assert f"| {key} | {fetch_paths.PATHS[key].label} | 20,000 |" in result.stdout
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_markdown_written(smoke: tuple[subprocess.CompletedProcess[str], list[dict], int]) -> None:
     result, _, _ = smoke
-    assert harness.HEADER in result.stdout
-    assert "| time / Spark Connect | time / floor |" in harness.HEADER
+    assert fetch_paths.HEADER in result.stdout
+    assert "| time / Spark Connect | time / floor |" in fetch_paths.HEADER
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_no_process_left_behind(smoke: tuple[subprocess.CompletedProcess[str], list[dict], int]) -> None:
     _, _, session = smoke
     assert not wait_until_empty(session, EXIT_TIMEOUT)
@@ -144,16 +162,16 @@ def test_every_type_in_the_query() -> None:
 
 
 def test_missing_dependencies_skip_not_crash() -> None:
-    spec = harness.PathSpec(
+    spec = fetch_paths.PathSpec(
         "x",
         "needs a module",
-        lambda: harness.missing_modules(("no_such_module_x", "nsm")),
+        lambda: bench_common.missing_modules(("no_such_module_x", "nsm")),
         lambda *_: pytest.fail("a path with missing dependencies must not run"),
     )
-    figures = harness.measure(spec, 10, 1)
+    figures = fetch_paths.measure(spec, 10, 1)
     assert figures.skipped == "not installed: nsm" and figures.failed is None
-    row = harness.table_row(figures, {})
-    assert "skipped: not installed: nsm" in row and row.count("|") == harness.HEADER.count("|")
+    row = fetch_paths.table_row(figures, {})
+    assert "skipped: not installed: nsm" in row and row.count("|") == fetch_paths.HEADER.count("|")
 
 
 def test_unknown_path_rejected() -> None:
@@ -175,18 +193,20 @@ class NetworkSmoke:
 
 
 @pytest.fixture(scope="module")
-def network_smoke(tmp_path_factory: pytest.TempPathFactory) -> NetworkSmoke:
+def network_smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetworkSmoke]:
     """One network smoke run in a session of its own; skipped where ``ip netns`` does not work."""
     reason = simnet.netns_unavailable()
     if reason is not None:
         pytest.skip(f"the network benchmark needs ip netns: {reason}")
     out = tmp_path_factory.mktemp("bench-network")
-    result, pid = run_harness(*NETWORK_SMOKE, "--out", str(out), timeout=NETWORK_SMOKE_TIMEOUT)
-    left_behind = simnet.owned_by(pid)
+    run = run_harness(*NETWORK_SMOKE, "--out", str(out), timeout=NETWORK_SMOKE_TIMEOUT)
+    left_behind = simnet.owned_by(run.pid)
     simnet.sweep_stale()  # the run's process is gone: whatever it left is removed before the assertions
-    return NetworkSmoke(result, harness.read_json(out / "network.json") or {}, pid, left_behind)
+    yield NetworkSmoke(run.result, bench_common.read_json(out / "network.json") or {}, run.pid, left_behind)
+    kill_group(run.process)
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_network_smoke_run_succeeds(network_smoke: NetworkSmoke) -> None:
     """The run exits 0 and prints the report with the two-node ratio."""
     result = network_smoke.result
@@ -194,6 +214,7 @@ def test_network_smoke_run_succeeds(network_smoke: NetworkSmoke) -> None:
     assert netns.HEADER in result.stdout and "2 nodes / 1 node = **" in result.stdout
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_network_rows_have_positive_figures(network_smoke: NetworkSmoke) -> None:
     """One, two nodes (both clients) and the ceiling, each measured, the same bytes through each, an
     endpoint per node."""
@@ -208,6 +229,7 @@ def test_network_rows_have_positive_figures(network_smoke: NetworkSmoke) -> None
     assert network_smoke.report["meta"]["machine"]["cores"] == os.cpu_count()
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_network_run_leaves_no_namespace_and_no_process(network_smoke: NetworkSmoke) -> None:
     """Every namespace, link and process of the run is gone once it has exited."""
     assert network_smoke.left_behind == []
@@ -285,24 +307,28 @@ def test_docs_render_from_the_json(tmp_path: Path) -> None:
             "partitions": 12,
             "slots": 6,
             "cores": 2,
-            "machine": harness.machine_info(),
+            "machine": bench_common.machine_info(),
         },
         results,
     )
-    figures = [harness.Figures("a", harness.PATHS["a"].label, 1_000_000, seconds=2.0, bytes=55_000_000)]
-    harness.write_results(figures, 3, results)
+    figures = [
+        fetch_paths.Figures("a", fetch_paths.PATHS["a"].label, 1_000_000, seconds=2.0, bytes=55_000_000)
+    ]
+    fetch_paths.write_results(figures, 3, results)
     render_docs.render(results, doc)
     text = doc.read_text()
     assert text.startswith("# Title") and text.rstrip().endswith("after")
-    assert harness.HEADER in text and netns.HEADER in text and "2 nodes / 1 node = **1.92x**" in text
+    assert fetch_paths.HEADER in text and netns.HEADER in text and "2 nodes / 1 node = **1.92x**" in text
     assert "two nodes deliver at least 1.8x one node's throughput at 1,000,000 rows: 1.92x, **met**" in text
     assert "](results/network.png)" in text and "](results/results.png)" in text
     render_docs.render(results, doc)
     assert doc.read_text() == text  # rendering again changes nothing
 
 
-def made(path: str, rows: int, seconds: float, **extra: Any) -> harness.Figures:
-    return harness.Figures(path, harness.PATHS[path].label, rows, seconds=seconds, bytes=rows * 55, **extra)
+def made(path: str, rows: int, seconds: float, **extra: Any) -> fetch_paths.Figures:
+    return fetch_paths.Figures(
+        path, fetch_paths.PATHS[path].label, rows, seconds=seconds, bytes=rows * 55, **extra
+    )
 
 
 def test_goals_are_judged_from_the_figures() -> None:
@@ -353,9 +379,10 @@ def test_goals_are_judged_from_the_figures() -> None:
     assert "- Simulated network: not measured." in text
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_stages_smoke(tmp_path: Path) -> None:
     """benchmarks/stages.py measures its four stages of one node's data path and writes them out."""
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             "-W",
@@ -368,11 +395,9 @@ def test_stages_smoke(tmp_path: Path) -> None:
             "--out",
             str(tmp_path),
         ],
-        capture_output=True,
         text=True,
         timeout=SMOKE_TIMEOUT,
         cwd=ROOT,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     measured = json.loads((tmp_path / "stages.json").read_text())
@@ -383,7 +408,9 @@ def test_stages_smoke(tmp_path: Path) -> None:
 
 def test_update_replaces_only_what_was_measured_again(tmp_path: Path) -> None:
     """--update keeps the last run's other rows and orders the table by size, then path."""
-    harness.write_results([made("a", 1_000, 1.0), made("d", 1_000, 2.0), made("a", 2_000, 3.0)], 3, tmp_path)
+    fetch_paths.write_results(
+        [made("a", 1_000, 1.0), made("d", 1_000, 2.0), made("a", 2_000, 3.0)], 3, tmp_path
+    )
     result = harness.merged(
         harness.previous_results(tmp_path, 3), [made("d", 1_000, 5.0), made("f", 2_000, 4.0)]
     )
@@ -404,8 +431,8 @@ def test_a_worker_failure_names_its_cause() -> None:
         "Caused by: org.apache.spark.SparkException: Job aborted: results bigger than spark.driver.maxResultSize\n"
         "\tat org.apache.spark.Bar(Bar.scala:2)\n"
     )
-    assert harness.failure_reason(stderr).endswith("bigger than spark.driver.maxResultSize")
-    assert harness.failure_reason("one\ntwo\n") == "one\ntwo"
+    assert bench_common.failure_reason(stderr).endswith("bigger than spark.driver.maxResultSize")
+    assert bench_common.failure_reason("one\ntwo\n") == "one\ntwo"
 
 
 def test_the_documentation_has_a_generated_section() -> None:

@@ -5,14 +5,20 @@ One run covers every path: one node, the two-node ZooKeeper cluster, and ``df.to
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+from support import ROOT
+from support.processes import run_command
+
+SMOKE_TIMEOUT = 1800.0
+"""A limit, not a budget: the script starts three Spark applications and a ZooKeeper one after another,
+minutes on a busy two-core machine. Past it the script is killed with everything it started."""
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT + 300)
 def test_fetch_vs_to_arrow_smoke() -> None:
-    result = subprocess.run(
+    result = run_command(
         [
             sys.executable,
             "-W",
@@ -25,7 +31,7 @@ def test_fetch_vs_to_arrow_smoke() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=SMOKE_TIMEOUT,
         cwd=ROOT,
         check=False,
     )
