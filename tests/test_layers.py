@@ -11,8 +11,8 @@ real imports in fresh interpreters:
   the driver side (:data:`DRIVER_ONLY` says what that is, and why pyspark itself is allowed), and
   the data source's modules import only light modules at module level;
 - the project's packages are imported only as ``spark_flight_sql.<package>``: a bare
-  ``flightsql`` is flightsql-dbapi's package, and ``python -m flightsql`` in the project folder
-  would load this project's modules a second time under another name.
+  ``flightsql`` is flightsql-dbapi's package, and running the bare name with ``python -m`` in the
+  project folder would load this project's modules a second time under another name.
 
 What counts as an import: every ``import``/``from ... import`` statement anywhere in a module, at
 module level, inside a function or class, or under ``if TYPE_CHECKING:``, and
