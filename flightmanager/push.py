@@ -99,7 +99,8 @@ def push_partition(
     """Push every batch of one partition attempt as one DoPut stream, and wait for the node's answer."""
     node = target.node_for(partition, host)
     descriptor = PushDescriptor(target.query_id, partition, attempt).to_descriptor()
-    options = flight.FlightCallOptions(headers=push_headers(target.query_id, target.secret))
+    headers = push_headers(target.query_id, target.secret)
+    options = flight.FlightCallOptions(headers=headers)  # type: ignore[arg-type]  # - bytes: stubs say str
     try:
         writer, reader = _client(node.internal_location, target.tls_root_certs).do_put(
             descriptor, target.schema, options

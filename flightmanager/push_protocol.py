@@ -24,9 +24,13 @@ PUSH_SECRET_HEADER = "x-spark-flight-push-secret"
 """Call header carrying the query's push secret, hex-encoded."""
 
 
-def push_headers(query_id: str, secret: bytes) -> list[tuple[str, str]]:
-    """The call headers of a push into ``query_id`` with its push ``secret``."""
-    return [(PUSH_QUERY_HEADER, query_id), (PUSH_SECRET_HEADER, secret.hex())]
+def push_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
+    """The call headers of a push into ``query_id`` with its push ``secret`` (bytes: pyarrow's
+    FlightCallOptions refuses str)."""
+    return [
+        (PUSH_QUERY_HEADER.encode(), query_id.encode()),
+        (PUSH_SECRET_HEADER.encode(), secret.hex().encode()),
+    ]
 
 
 class PushDescriptor:
