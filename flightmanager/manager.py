@@ -3,11 +3,26 @@
 ``FlightManager`` holds what every implementation shares: the node's internal Flight server that
 receives pushed batches, the store of this node's shares, and the Spark push job. Implementations
 (``local``, ``zookeeper``) supply the coordination: which nodes are alive, and where query metadata
-lives. A Flight server embeds it in three calls::
+lives. A Flight server embeds it in a few calls::
 
-    with create_manager(config, spark) as manager:
-        result = manager.distribute(df)          # in get_flight_info: endpoints, at once
+    with create_manager(config, spark) as manager:      # creating it starts nothing
+        manager.start(public_port)                      # internal server, reaper, listener, cluster
+        result = manager.distribute(df)                 # in get_flight_info: endpoints, at once
         schema, batches = manager.open_stream(ticket, context.is_cancelled)   # in do_get
+                                                        # leaving the block closes it
+
+Lifetime: ``__init__`` only builds objects; :meth:`FlightManager.start` starts the result store's
+reaper, registers the Spark task listener, starts the internal server and joins the cluster;
+:meth:`FlightManager.close` undoes all of it (also on a manager that never started).
+
+Control flow goes one way. The manager calls down: into the :class:`ResultStore`, the Spark job,
+and its coordination (the implementation's hooks: ``_open_query``, ``_confirm``,
+``_record_outcome``...; the ``zookeeper`` manager's query registry then writes ZooKeeper, whose
+watches apply the cluster's decisions to the store). The layers below never hold the manager:
+what they must report goes up through :class:`~spark_flight_sql.flightmanager.events.QueryEvents`,
+which the manager implements and hands down explicitly when it creates them (the store's
+``on_abandoned``, the task listener's callback, the internal server's ``ensure_query``, the query
+registry's ``events``); see :mod:`spark_flight_sql.flightmanager.events` for the table.
 """
 
 from __future__ import annotations
@@ -32,7 +47,6 @@ from spark_flight_sql.flightmanager.batches import split_batch
 from spark_flight_sql.flightmanager.config import FlightConfig
 from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
-    QueryFailedError,
     WrongNodeError,
     from_spark_exception,
     to_flight_error,
@@ -41,6 +55,7 @@ from spark_flight_sql.flightmanager.internal_server import InternalFlightServer
 from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
 from spark_flight_sql.flightmanager.push import PushNode, PushSummary, PushTarget
 from spark_flight_sql.flightmanager.results import ResultStore
+from spark_flight_sql.flightmanager.shared_records import SharedRecords
 from spark_flight_sql.flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
 from spark_flight_sql.flightmanager.task_listener import TaskSuccessListener
 
@@ -69,7 +84,14 @@ class DistributedResult:
 
 
 class FlightManager(ABC):
-    """Distributes results over the nodes of a cluster; one instance per node."""
+    """Distributes results over the nodes of a cluster; one instance per node.
+
+    Implements :class:`~spark_flight_sql.flightmanager.events.QueryEvents`: the layers below call
+    it only through those methods (see the module docstring).
+    """
+
+    _records: SharedRecords
+    """Where :meth:`put_record` and its siblings keep records; set by each implementation."""
 
     def __init__(self, config: FlightConfig, spark: SparkSession, *, node_id: str | None = None) -> None:
         self.config = config
@@ -78,7 +100,7 @@ class FlightManager(ABC):
         self.store = ResultStore(
             ttl=config.result_ttl,
             stream_timeout=config.stream_timeout,
-            on_abandoned=self._abandoned,
+            on_abandoned=self.result_abandoned,
             max_memory_bytes=config.buffer_max_bytes,
             spill_dir=config.buffer_spill_dir,
             idle_timeout=config.stream_idle_timeout,
@@ -89,22 +111,27 @@ class FlightManager(ABC):
         self._finished_shares: OrderedDict[str, None] = OrderedDict()
         self._jobs_lock = threading.Lock()
         self._internal: InternalFlightServer | None = None
-        self._listener = TaskSuccessListener.for_context(spark.sparkContext)
+        self._listener: TaskSuccessListener | None = None
         self._node: NodeInfo | None = None
+        self._closed = False
         self._cluster_secret: bytes | None = None
         self._secret_lock = threading.Lock()
 
     # ---- lifetime ---------------------------------------------------------------------------
 
     def start(self, public_port: int) -> NodeInfo:
-        """Start the internal server and join the cluster as the node reachable on ``public_port``."""
-        cluster_secret = (
-            self.cluster_secret
-        )  # the zookeeper manager reads it from the cluster now, not mid-push
+        """Start the result store's reaper, the Spark task listener and the internal server, and join
+        the cluster as the node reachable on ``public_port``. Once; :meth:`close` undoes it."""
+        if self._node is not None or self._closed:
+            raise RuntimeError("a FlightManager starts once, and not after close()")
+        # The zookeeper manager reads the cluster secret from the cluster now, not mid-push.
+        cluster_secret = self.cluster_secret
+        self.store.start()
+        self._listener = TaskSuccessListener.for_context(self.spark.sparkContext)
         self._internal = InternalFlightServer(
             self.config.location(self.config.internal_host, self.config.internal_port),
             self.store,
-            self._ensure_query,
+            self.query_needed,
             push_secret=lambda query_id: push_secret(cluster_secret, query_id),
             **self.config.server_tls_options(public=False),
         )
@@ -125,17 +152,23 @@ class FlightManager(ABC):
         return self._node
 
     def close(self) -> None:
-        """Cancel running jobs, leave the cluster, stop the internal server, free every result."""
+        """Cancel running jobs, leave the cluster, stop the internal server, free every result, and
+        release the task listener. Safe on a manager that never started, and more than once."""
         with self._jobs_lock:
             running = list(self._jobs)
+            already, self._closed = self._closed, True
         for query_id in running:
-            self._cancel_job(query_id, "the node is shutting down")
+            self.cancel_job(query_id, "the node is shutting down")
+        if already:
+            return
         self.store.close()
         if self._node is not None:
             self._leave(self._node)
         if self._internal is not None:
             self._internal.shutdown()
             self._internal = None
+        if self._listener is not None:
+            self._listener.close()
 
     def __enter__(self) -> FlightManager:
         return self
@@ -201,7 +234,7 @@ class FlightManager(ABC):
             tls_root_certs=self.config.push_root_certs,
         )
         self._open_query(query_id, schema, nodes)
-        self._listener.register(query_id, self._confirm)
+        self._task_listener().register(query_id, self.task_succeeded)
         job = PushJob(
             df, target, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id
         )
@@ -267,7 +300,7 @@ class FlightManager(ABC):
             raise WrongNodeError(
                 f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: use the endpoint's location"
             )
-        self._ensure_query(parsed.query_id)
+        self.query_needed(parsed.query_id)
         schema, batches = self.store.open_stream(parsed.query_id, is_cancelled)
         return schema, self._notify_drained(parsed.query_id, batches)
 
@@ -277,10 +310,11 @@ class FlightManager(ABC):
             yield from batches
             drained = True
         finally:
-            self._finish_share(query_id, abandoned=not drained)
+            self.share_over(query_id, abandoned=not drained)
 
-    def _finish_share(self, query_id: str, *, abandoned: bool) -> None:
-        """Report this node's share as over, once, however many paths notice it."""
+    def share_over(self, query_id: str, *, abandoned: bool) -> None:
+        """Report this node's share as over, once, however many paths notice it (a QueryEvents
+        method: the zookeeper manager's query registry calls it when the outcome ends the share)."""
         with self._jobs_lock:
             if query_id in self._finished_shares:
                 return
@@ -290,7 +324,7 @@ class FlightManager(ABC):
             collected_here = query_id in self._collected_here
             self._collected_here.discard(query_id)
         if collected_here:  # no other node knows the query: settle it here
-            if abandoned and self._cancel_job(query_id, "its reader went away"):
+            if abandoned and self.cancel_job(query_id, "its reader went away"):
                 self.store.cancel(query_id, "the reader went away")
             self.store.release(query_id)
             return
@@ -321,7 +355,7 @@ class FlightManager(ABC):
         decided = self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
         if not decided and state is None:
             return False
-        self._cancel_job(query_id, reason)
+        self.cancel_job(query_id, reason)
         with self._jobs_lock:
             self._collected_here.discard(query_id)
         self.store.cancel(query_id, reason)
@@ -344,21 +378,21 @@ class FlightManager(ABC):
 
     # ---- small records shared by every node (e.g. a front end's client sessions) -------------
 
-    @abstractmethod
     def put_record(self, kind: str, key: str, value: bytes) -> None:
         """Store a small record (under a few KiB) that every node of the cluster can read."""
+        self._records.put(kind, key, value)
 
-    @abstractmethod
     def get_record(self, kind: str, key: str) -> bytes | None:
         """A record stored by any node, or None."""
+        return self._records.get(kind, key)
 
-    @abstractmethod
     def delete_record(self, kind: str, key: str) -> None:
         """Forget a record (nothing happens if there is none)."""
+        self._records.delete(kind, key)
 
-    @abstractmethod
     def expire_records(self, kind: str, max_age: float) -> int:
         """Forget the records of ``kind`` last written more than ``max_age`` seconds ago; how many."""
+        return self._records.expire(kind, max_age)
 
     # ---- coordination, supplied by each implementation ---------------------------------------
 
@@ -383,9 +417,10 @@ class FlightManager(ABC):
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         """Tell each serving node which partitions it will receive (node id -> partition indexes)."""
 
+    @abstractmethod
     def _ensure_query(self, query_id: str) -> None:
         """Make sure this node holds its share of ``query_id`` if the cluster knows the query (a push or
-        a reader may arrive before the node heard of the query). Nothing to do on a single node."""
+        a reader may arrive before the node heard of the query)."""
 
     @abstractmethod
     def _share_finished(self, query_id: str, *, abandoned: bool) -> None:
@@ -434,33 +469,31 @@ class FlightManager(ABC):
         else:
             self._record_outcome(query_id, QueryState.FINISHED, attempts=_attempts_by_node(summaries))
         finally:
-            self._listener.unregister(query_id)
+            self._task_listener().unregister(query_id)
             with self._jobs_lock:
                 self._jobs.pop(query_id, None)
 
-    def _settle_share(
-        self,
-        query_id: str,
-        state: QueryState,
-        *,
-        error: str | None,
-        status: str | None,
-        attempts: Sequence[tuple[int, int]],
-    ) -> None:
-        """Apply a query's outcome to this node's share: ``attempts`` are the (partition, attempt)
-        pairs this node serves when FINISHED."""
-        if state is QueryState.FINISHED:
-            self.store.finish(query_id, attempts)
-        elif state is QueryState.FAILED:
-            self.store.fail(query_id, QueryFailedError(error or "the query failed", status))
-        elif state is QueryState.CANCELLED:
-            self.store.cancel(query_id, error or "the query was cancelled")
+    # ---- QueryEvents: what the layers below report ------------------------------------------
 
-    def _abandoned(self, query_id: str) -> None:
+    def result_abandoned(self, query_id: str) -> None:
+        """The store gave this node's share up before it was read to the end."""
         log.info("query %s: the reader went away or never came", query_id)
-        self._finish_share(query_id, abandoned=True)
+        self.share_over(query_id, abandoned=True)
 
-    def _cancel_job(self, query_id: str, reason: str) -> bool:
+    def task_succeeded(self, query_id: str, partition: int, attempt: int) -> None:
+        """The task listener saw Spark count this push attempt as successful."""
+        self._confirm(query_id, partition, attempt)
+
+    def query_needed(self, query_id: str) -> None:
+        """A push or a reader names ``query_id``: load it if the cluster knows it."""
+        self._ensure_query(query_id)
+
+    def _task_listener(self) -> TaskSuccessListener:
+        if self._listener is None:
+            raise RuntimeError("the FlightManager is not started")
+        return self._listener
+
+    def cancel_job(self, query_id: str, reason: str) -> bool:
         """Cancel the query's Spark job if it runs here; whether it did."""
         with self._jobs_lock:
             job = self._jobs.get(query_id)

@@ -9,26 +9,9 @@ each batch freed as soon as it is handed out.
 
 Memory and spill
 ----------------
-``max_memory_bytes`` bounds the bytes of batches the store keeps in memory, over every result and
-every attempt (being received, staged or committed); None keeps everything in memory. A pushed
-batch is counted and kept, under the store's lock, only if it fits under the limit. The first batch
-of an attempt that does not fit, and every later batch of that attempt, is appended to that
-attempt's spill file (one Arrow IPC stream file per attempt, see :mod:`spark_flight_sql.flightmanager.spill`). So an
-attempt is an in-memory prefix followed by an optional file, and is read back in that order: its
-in-memory batches, then its file, streamed batch by batch. Memory the reader frees goes to later
-pushes, never back to an attempt already spilling, which keeps one file per attempt in order.
-
-A push never waits for memory. A client that reads endpoints one at a time (the JDBC driver's
-default) reads another node to the end while this node's share keeps arriving; a push that blocked
-here would block its Spark task, the job, and so that other node's stream: a deadlock. It spills.
-
-The bound, exactly: ``buffered_bytes() <= max_memory_bytes`` at every moment (so
-``peak_buffered_bytes() <= max_memory_bytes`` too; a batch larger than the limit is never kept).
-Besides what it counts, the process holds for a moment one uncounted batch per concurrent push
-(just decoded from its DoPut stream, on its way to memory or disk) and one per reader (being sent
-to its client). Executors split batches to ``spark.flight.batch.maxBytes`` (4 MiB by default), so
-result data in memory stays under ``max_memory_bytes + (concurrent pushes + readers) * maxBytes``.
-
+``max_memory_bytes`` bounds the batches the store keeps in memory, over every result and every
+attempt; above it a push goes on into its attempt's spill file and never waits for memory. The
+budget, the bound it keeps and when a push spills are :mod:`spark_flight_sql.flightmanager.memory_budget`'s.
 Spill files of an attempt that loses to another attempt of its partition, fails mid-push, or
 arrives for a finished result are deleted at once; a committed attempt keeps its file until its
 partition has been read, or the result is cancelled, failed, released or expires, or the store
@@ -40,7 +23,8 @@ A reader that stops taking batches (its client stopped reading but keeps the con
 vanished without closing it) blocks its gRPC thread inside pyarrow.flight, which a Python server
 cannot interrupt; what it can do is not hold the result for it. When a reader has not come back
 for the next batch ``idle_timeout`` seconds after it got the previous one
-(``spark.flight.stream.idleTimeout``; default: ``ttl``), the reaper releases the result (its
+(``spark.flight.stream.idleTimeout``; default: ``ttl``), the reaper
+(:mod:`spark_flight_sql.flightmanager.reaper`) releases the result (its
 memory and spill files go at once) and reports it abandoned, which cancels the job; if the reader
 ever asks for more, its stream ends with DEADLINE_EXCEEDED saying why. Time the reader spends
 waiting for data that has not arrived yet does not count: that is ``stream_timeout``'s.
@@ -58,10 +42,15 @@ StreamInterruptedError (UNAVAILABLE) instead of Spark's retry reaching the clien
 runs the query again. An attempt that spills is read up to its file, then from its file once its
 push is complete.
 
-Spill files are uncompressed by default: on the reference machine (2 cores, ext4) a 101 MB
-result of bigint, double and string wrote at 4.7 GB/s and streamed back at 10 GB/s uncompressed,
-against 1.3 GB/s and 2.5 GB/s with lz4, for files 45% smaller. lz4 spends CPU the executors on the
-same cores need; ``spill_compression="lz4"`` pays off only on a disk slower than about 1 GB/s.
+Pieces and lifetime
+-------------------
+The store composes a :class:`~spark_flight_sql.flightmanager.memory_budget.MemoryBudget` (the
+bytes in memory, and the spill area) and a :class:`~spark_flight_sql.flightmanager.reaper.Reaper`
+(the loop that releases expired and stalled results). Creating a store starts nothing:
+:meth:`ResultStore.start` starts the reaper, :meth:`ResultStore.close` stops it and frees
+everything (``with ResultStore(...) as store`` does both). What the store must tell its owner (a
+share given up) goes through ``on_abandoned``, which the manager passes in (see
+:mod:`spark_flight_sql.flightmanager.events`).
 """
 
 from __future__ import annotations
@@ -70,7 +59,6 @@ import hmac
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -83,12 +71,15 @@ from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
     PushRejectedError,
     QueryCancelledError,
+    QueryFailedError,
     StreamInterruptedError,
     StreamTimeoutError,
     UnknownTicketError,
 )
+from spark_flight_sql.flightmanager.memory_budget import MemoryBudget, Part
 from spark_flight_sql.flightmanager.model import QueryState
-from spark_flight_sql.flightmanager.spill import SpillArea, SpillError, SpillFile, SpillWriter
+from spark_flight_sql.flightmanager.reaper import Reaper
+from spark_flight_sql.flightmanager.spill import SpillError, SpillFile, SpillWriter
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +88,11 @@ _CANCEL_CHECK_SECONDS = 0.25
 
 
 @dataclass
-class _Part:
-    """One partition attempt's batches: those kept in memory, then the rest in a spill file."""
-
-    batches: deque[pa.RecordBatch] = field(default_factory=deque)
-    memory_bytes: int = 0
-    spill: SpillFile | None = None
-
-
-@dataclass
 class _Incoming:
     """A push being received: what it kept so far, its spill file while being written, whether it is
     still wanted, and whether it was received completely (``complete``: staged)."""
 
-    part: _Part = field(default_factory=_Part)
+    part: Part = field(default_factory=Part)
     writer: SpillWriter | None = None
     wanted: bool = True
     complete: bool = False
@@ -133,10 +115,10 @@ class _Result:
     secret: bytes
     created: float
     partitions: list[int] | None = None
-    committed: dict[int, _Part] = field(default_factory=dict)
+    committed: dict[int, Part] = field(default_factory=dict)
     committed_attempts: dict[int, int] = field(default_factory=dict)
-    staged: dict[tuple[int, int], _Part] = field(default_factory=dict)
-    reading: _Part | None = None
+    staged: dict[tuple[int, int], Part] = field(default_factory=dict)
+    reading: Part | None = None
     receiving: dict[tuple[int, int], _Incoming] = field(default_factory=dict)
     """Pushes being received, by (partition, attempt); tracked only with ``early_streaming``."""
     early: _Early | None = None
@@ -189,8 +171,6 @@ class ResultStore:
         idle_timeout: float | None = None,
         early_streaming: bool = False,
     ) -> None:
-        if max_memory_bytes is not None and max_memory_bytes < 0:
-            raise ValueError(f"max_memory_bytes must be None or at least 0, not {max_memory_bytes}")
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be None or positive, not {idle_timeout}")
         self._results: dict[str, _Result] = {}
@@ -204,13 +184,21 @@ class ResultStore:
         self._idle_timeout = ttl if idle_timeout is None else idle_timeout
         self._on_abandoned = on_abandoned
         self._early_streaming = early_streaming
-        self._max_memory = max_memory_bytes
-        self._memory = 0
-        self._peak_memory = 0
-        self._spill = SpillArea(spill_dir, spill_compression)
-        self._closed = threading.Event()
-        self._reaper = threading.Thread(target=self._reap, name="flight-result-reaper", daemon=True)
+        self._budget = MemoryBudget(max_memory_bytes, spill_dir, spill_compression)
+        self._reaper = Reaper(self, ttl=ttl, idle_timeout=self._idle_timeout, on_abandoned=on_abandoned)
+
+    # ---- lifetime of the store -----------------------------------------------------------------
+
+    def start(self) -> ResultStore:
+        """Start the reaper (results that expire, readers that stall); returns the store."""
         self._reaper.start()
+        return self
+
+    def __enter__(self) -> ResultStore:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ---- lifecycle of a result -------------------------------------------------------------
 
@@ -258,6 +246,25 @@ class ResultStore:
         """Mark the result cancelled and drop its buffers."""
         self._set_state(query_id, QueryState.CANCELLED, QueryCancelledError(reason), None)
 
+    def settle(
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None = None,
+        status: str | None = None,
+        attempts: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Apply a query's outcome as the cluster recorded it: ``attempts`` are the (partition,
+        attempt) pairs this node serves when FINISHED; ``error`` and ``status`` say why it FAILED
+        (or was CANCELLED)."""
+        if state is QueryState.FINISHED:
+            self.finish(query_id, attempts)
+        elif state is QueryState.FAILED:
+            self.fail(query_id, QueryFailedError(error or "the query failed", status))
+        elif state is QueryState.CANCELLED:
+            self.cancel(query_id, error or "the query was cancelled")
+
     def release(self, query_id: str) -> None:
         """Forget the result and free everything it holds, in memory and on disk. A reader still
         reading it ends with an error rather than a short result."""
@@ -286,7 +293,7 @@ class ResultStore:
     def close(self) -> None:
         """Stop the reaper, fail every open result so blocked readers return, and free every buffer
         and spill file (and the spill directory when the store made it)."""
-        self._closed.set()
+        self._reaper.stop()
         with self._changed:
             for result in self._results.values():
                 if not result.state.terminal:
@@ -294,33 +301,33 @@ class ResultStore:
                 result.error = result.error or QueryCancelledError("the server is shutting down")
                 self._drop_all_locked(result)  # their files go with the whole spill area below
             self._changed.notify_all()
-        self._spill.close()
-        self._reaper.join(timeout=5)
+        self._budget.close()
+        self._reaper.close()
 
     # ---- accounting --------------------------------------------------------------------------
 
     def buffered_bytes(self) -> int:
         """Bytes of batches held in memory, over all results (never above ``max_memory_bytes``)."""
         with self._lock:
-            return self._memory
+            return self._budget.used
 
     def peak_buffered_bytes(self) -> int:
         """The highest :meth:`buffered_bytes` since the store was created."""
         with self._lock:
-            return self._peak_memory
+            return self._budget.peak
 
     def spilled_bytes(self) -> int:
         """Bytes of the spill files on disk now."""
-        return self._spill.bytes_on_disk()
+        return self._budget.spill.bytes_on_disk()
 
     def spill_files(self) -> int:
         """Number of spill files on disk now."""
-        return self._spill.file_count()
+        return self._budget.spill.file_count()
 
     @property
     def spill_dir(self) -> Path | None:
         """The spill directory; None while a default one has not been needed yet."""
-        return self._spill.directory
+        return self._budget.spill.directory
 
     # ---- the push side ---------------------------------------------------------------------
 
@@ -397,7 +404,7 @@ class ResultStore:
         """Keep one pushed batch in memory if it fits, else append it to the attempt's spill file."""
         with self._lock:
             wanted = self._wants_locked(result, partition)
-            kept = wanted and incoming.writer is None and self._keep_locked(incoming.part, batch)
+            kept = wanted and incoming.writer is None and self._budget.keep(incoming.part, batch)
             if kept and self._early_streaming and (result.early is None or result.early.incoming is incoming):
                 self._changed.notify_all()  # a reader may be waiting to stream this attempt
         if not wanted:
@@ -408,7 +415,7 @@ class ResultStore:
         if incoming.writer is None:
             # Once an attempt spills, the rest of it goes to its file, so an early reader of it waits
             # for the whole push before it reads on from the file.
-            incoming.writer = self._spill.new_file(
+            incoming.writer = self._budget.spill_file(
                 result.schema, f"{result.query_id}-p{partition}-a{attempt}"
             )
             if incoming.writer is None:  # the store is closing
@@ -419,7 +426,7 @@ class ResultStore:
                 result.query_id,
                 partition,
                 attempt,
-                self._spill.directory,
+                self._budget.spill.directory,
             )
         incoming.writer.write(batch)
 
@@ -434,7 +441,7 @@ class ResultStore:
             if staged:
                 previous = result.staged.pop((partition, attempt), None)
                 if previous is not None:  # the same attempt pushed twice: keep the later copy
-                    replaced = self._drop_locked(previous)
+                    replaced = self._budget.drop(previous)
                 result.staged[(partition, attempt)] = incoming.part
                 incoming.complete = True
                 self._changed.notify_all()
@@ -447,7 +454,7 @@ class ResultStore:
         """Drop what a push kept in memory and delete its spill file."""
         with self._changed:
             incoming.wanted = False
-            dropped = self._drop_locked(incoming.part)
+            dropped = self._budget.drop(incoming.part)
             self._changed.notify_all()
         _delete(dropped)
         if incoming.writer is not None:
@@ -474,7 +481,7 @@ class ResultStore:
             attempt,
             result.committed_attempts.get(partition, -1),
         )
-        return self._drop_locked(dropped)
+        return self._budget.drop(dropped)
 
     def _is_released(self, query_id: str, secret: bytes) -> bool:
         with self._lock:
@@ -541,7 +548,7 @@ class ResultStore:
                 self._on_abandoned(result.query_id)
 
     def _read_partition(
-        self, result: _Result, part: _Part, take: Callable[[], pa.RecordBatch | None] | None = None
+        self, result: _Result, part: Part, take: Callable[[], pa.RecordBatch | None] | None = None
     ) -> Generator[pa.RecordBatch, None, None]:
         """Hand out a partition's in-memory batches (``take``: the next one, or None when there are no
         more; default :meth:`_take`), then stream its spill file, freeing as it goes."""
@@ -567,24 +574,15 @@ class ResultStore:
         finally:
             spill.delete()
 
-    def _take(self, result: _Result, part: _Part) -> pa.RecordBatch | None:
+    def _take(self, result: _Result, part: Part) -> pa.RecordBatch | None:
         """The partition's next in-memory batch, uncounted; None when none is left."""
         with self._lock:
             if result.error is not None:
                 raise result.error
-            return self._take_locked(part)
-
-    def _take_locked(self, part: _Part) -> pa.RecordBatch | None:
-        if not part.batches:
-            return None
-        batch = part.batches.popleft()
-        size = batch.nbytes
-        part.memory_bytes -= size
-        self._memory -= size
-        return batch
+            return self._budget.take(part)
 
     def _read_early(
-        self, result: _Result, part: _Part, early: _Early, is_cancelled: Callable[[], bool]
+        self, result: _Result, part: Part, early: _Early, is_cancelled: Callable[[], bool]
     ) -> Generator[pa.RecordBatch, None, None]:
         """Stream an attempt that is not confirmed yet: its batches as they arrive, then its spill file
         once the push is complete, then wait for Spark to confirm that very attempt."""
@@ -599,7 +597,7 @@ class ResultStore:
                     result.early = None
 
     def _take_arriving(
-        self, result: _Result, part: _Part, early: _Early, is_cancelled: Callable[[], bool]
+        self, result: _Result, part: Part, early: _Early, is_cancelled: Callable[[], bool]
     ) -> pa.RecordBatch | None:
         """The streamed attempt's next in-memory batch, waiting for it while the push goes on; None
         once the push is complete and its in-memory batches are handed out."""
@@ -608,7 +606,7 @@ class ResultStore:
             while True:
                 if result.error is not None:
                     raise result.error
-                batch = self._take_locked(part)
+                batch = self._budget.take(part)
                 if batch is not None:
                     return batch
                 incoming = early.incoming
@@ -658,7 +656,7 @@ class ResultStore:
 
     def _next_partition(
         self, result: _Result, position: int, is_cancelled: Callable[[], bool]
-    ) -> _Part | None:
+    ) -> Part | None:
         """Wait until the partition at ``position`` of this node's list is committed; None at the end."""
         deadline = time.monotonic() + self._stream_timeout
         with self._changed:
@@ -682,7 +680,7 @@ class ResultStore:
                         return part
                 self._wait_locked(result, deadline, is_cancelled)
 
-    def _bind_early_locked(self, result: _Result, partition: int) -> _Part | None:
+    def _bind_early_locked(self, result: _Result, partition: int) -> Part | None:
         """Choose the attempt of ``partition`` to stream before it is confirmed: a completely received
         one, else one being received that has sent something; None while there is neither."""
         staged = sorted(attempt for (p, attempt) in result.staged if p == partition)
@@ -707,25 +705,6 @@ class ResultStore:
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _keep_locked(self, part: _Part, batch: pa.RecordBatch) -> bool:
-        """Count and keep ``batch`` in memory if it fits under the limit."""
-        size = batch.nbytes
-        if self._max_memory is not None and self._memory + size > self._max_memory:
-            return False
-        part.batches.append(batch)
-        part.memory_bytes += size
-        self._memory += size
-        self._peak_memory = max(self._peak_memory, self._memory)
-        return True
-
-    def _drop_locked(self, part: _Part) -> list[SpillFile]:
-        """Free a part's memory; its spill file, for the caller to delete outside the lock."""
-        self._memory -= part.memory_bytes
-        part.memory_bytes = 0
-        part.batches.clear()
-        spill, part.spill = part.spill, None
-        return [spill] if spill is not None else []
-
     def _drop_all_locked(self, result: _Result) -> list[SpillFile]:
         """Free every attempt of a result, staged, committed and being read."""
         parts = [*result.staged.values(), *result.committed.values()]
@@ -734,7 +713,7 @@ class ResultStore:
         result.staged.clear()
         result.committed.clear()
         result.reading = None
-        return [spill for part in parts for spill in self._drop_locked(part)]
+        return [spill for part in parts for spill in self._budget.drop(part)]
 
     def _set_state(
         self,
@@ -763,7 +742,7 @@ class ResultStore:
     def _stalled_locked(self, result: _Result, now: float) -> bool:
         return result.handed_out is not None and now - result.handed_out > self._idle_timeout
 
-    def _release_stalled(self, query_id: str) -> bool:
+    def release_stalled(self, query_id: str) -> bool:
         """Fail and release a result whose reader stalled (checked again under the lock)."""
         with self._lock:
             result = self._results.get(query_id)
@@ -777,41 +756,20 @@ class ResultStore:
         self.release(query_id)
         return True
 
-    def _reap(self) -> None:
-        interval = min(max(min(self._ttl, self._idle_timeout) / 4, 0.05), 5.0)
-        while not self._closed.wait(interval):
-            now = time.monotonic()
-            with self._lock:
-                for query_id, (_, when) in list(self._released.items()):
-                    if now - when > self._ttl:
-                        del self._released[query_id]
-                # Unread, or claimed by a DoGet whose stream never started (its client left first).
-                expired = [
-                    r.query_id
-                    for r in self._results.values()
-                    if not r.started and now - r.created > self._ttl
-                ]
-                stalled = [r.query_id for r in self._results.values() if self._stalled_locked(r, now)]
-            for query_id in stalled:
-                try:
-                    if self._release_stalled(query_id):
-                        log.info(
-                            "query %s: its reader took no batch for %g s; released the result",
-                            query_id,
-                            self._idle_timeout,
-                        )
-                        if self._on_abandoned is not None:
-                            self._on_abandoned(query_id)
-                except Exception:
-                    log.exception("query %s: releasing a stalled result failed", query_id)
-            for query_id in expired:
-                log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
-                try:
-                    self.release(query_id)
-                    if self._on_abandoned is not None:
-                        self._on_abandoned(query_id)
-                except Exception:
-                    log.exception("query %s: releasing an expired result failed", query_id)
+    def due(self) -> tuple[list[str], list[str]]:
+        """For the reaper: the results that expired (unread, or claimed by a DoGet whose stream never
+        started because its client left first) and those whose reader stalled; forgets the secrets of
+        results released longer than ``ttl`` ago."""
+        now = time.monotonic()
+        with self._lock:
+            for query_id, (_, when) in list(self._released.items()):
+                if now - when > self._ttl:
+                    del self._released[query_id]
+            expired = [
+                r.query_id for r in self._results.values() if not r.started and now - r.created > self._ttl
+            ]
+            stalled = [r.query_id for r in self._results.values() if self._stalled_locked(r, now)]
+        return expired, stalled
 
 
 def _finished_without(result: _Result, partition: int) -> FlightManagerError:

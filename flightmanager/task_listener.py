@@ -65,7 +65,12 @@ def _ignore(*_: object) -> None:
 
 
 class TaskSuccessListener:
-    """One per SparkContext: routes successful push tasks to the callback registered for their query."""
+    """One per SparkContext: routes successful push tasks to the callback registered for their query.
+
+    Shared by every FlightManager of the process that uses that SparkContext: each one takes it
+    with :meth:`for_context` when it starts and gives it back with :meth:`close`; when the last one
+    does, the listener is removed from the SparkContext and forgotten.
+    """
 
     _instances: ClassVar[dict[int, TaskSuccessListener]] = {}
     _instances_lock = threading.Lock()
@@ -74,10 +79,15 @@ class TaskSuccessListener:
         self._lock = threading.Lock()
         self._stages: dict[int, str] = {}
         self._callbacks: dict[str, TaskCallback] = {}
+        self._key: int | None = None
+        self._owners = 0
+        self._context: Any = None
+        self._proxy: _Listener | None = None
 
     @classmethod
     def for_context(cls, spark_context: Any) -> TaskSuccessListener:
-        """The listener of this SparkContext, registered with it on first use."""
+        """The listener of this SparkContext, registered with it on first use; :meth:`close` it when
+        done."""
         with cls._instances_lock:
             key = id(spark_context)
             instance = cls._instances.get(key)
@@ -87,9 +97,26 @@ class TaskSuccessListener:
                 gateway = spark_context._gateway
                 ensure_callback_server_started(gateway)
                 instance = cls()
-                spark_context._jsc.sc().addSparkListener(_Listener(instance))
+                instance._key, instance._context, instance._proxy = key, spark_context, _Listener(instance)
+                spark_context._jsc.sc().addSparkListener(instance._proxy)
                 cls._instances[key] = instance
+            instance._owners += 1
             return instance
+
+    def close(self) -> None:
+        """Give the listener back; the last owner removes it from its SparkContext."""
+        with self._instances_lock:
+            self._owners -= 1
+            if self._owners > 0 or self._key is None:
+                return
+            if self._instances.get(self._key) is self:
+                del self._instances[self._key]
+            context, proxy, self._context, self._proxy = self._context, self._proxy, None, None
+        try:
+            if context is not None and proxy is not None and context._jsc is not None:
+                context._jsc.sc().removeSparkListener(proxy)
+        except Exception:
+            log.debug("could not remove the task listener from the SparkContext", exc_info=True)
 
     def register(self, query_id: str, callback: TaskCallback) -> None:
         """Call ``callback`` for each successful result task of the job marked with ``query_id``."""

@@ -193,7 +193,7 @@ def test_an_unread_result_expires_after_its_ttl() -> None:
         seen.append(query_id)
         expired.set()
 
-    short = ResultStore(ttl=0.2, stream_timeout=DEADLINE, on_abandoned=on_abandoned)
+    short = ResultStore(ttl=0.2, stream_timeout=DEADLINE, on_abandoned=on_abandoned).start()
     try:
         short.create("q", SCHEMA, SECRET, partitions=[0])
         push(short, 0, 1, 1)
@@ -479,7 +479,7 @@ def test_an_expired_result_deletes_its_spill_files(spill_dir: Path) -> None:
         on_abandoned=lambda _: expired.set(),
         max_memory_bytes=LIMIT,
         spill_dir=spill_dir,
-    )
+    ).start()
     try:
         store.create("q", SCHEMA, SECRET, partitions=[0, 1])
         push_partition(store, 0, 1)

@@ -1,0 +1,420 @@
+"""The queries of a ``zookeeper`` cluster: their znodes, their outcome, and the watches on them.
+
+Under ``<root>/queries`` (see :mod:`spark_flight_sql.flightmanager.zookeeper` for the whole tree)::
+
+    <query>                    {owner, nodes, schema}: a query and its node set (no secret: every
+                               node derives the query's push secret)
+    <query>/assignment         {node: [partition, ...]} when placement is known in advance
+    <query>/confirmed/<p>      the task attempt of partition p that Spark counted as successful;
+                               the first one created wins
+    <query>/outcome            {state, error, status, attempts: {node: [[p, attempt], ...]}}
+    <query>/done/<node>        "drained" or "abandoned": that node's share is over
+
+:class:`QueryRegistry` writes these for the manager (calls down) and applies what its watches see
+to the node's :class:`~spark_flight_sql.flightmanager.results.ResultStore` (ZooKeeper -> store).
+What it must tell the manager (cancel a job, a share is over) goes up through
+:class:`~spark_flight_sql.flightmanager.events.QueryEvents`, given to it explicitly.
+
+Writes run under kazoo's retry, and are idempotent or guarded by ZooKeeper itself: creations that
+may race (a confirmation, a share's end) end in ``NodeExistsError``, the first outcome wins by
+version, deletes end in ``NoNodeError``. The one transaction (a new query's znodes) is not retried:
+its failure fails the query. Reads inside watch callbacks are not retried (a watch must not block
+kazoo's event thread; a failed read is logged, and the next event reads again).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch
+
+from spark_flight_sql.flightmanager.errors import QueryFailedError
+from spark_flight_sql.flightmanager.events import QueryEvents
+from spark_flight_sql.flightmanager.membership import Membership
+from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.results import ResultStore
+
+__all__ = ["ABANDONED", "DRAINED", "QueryRegistry"]
+
+log = logging.getLogger(__name__)
+
+_FORGOTTEN_LIMIT = 10_000
+_DELETE_ATTEMPTS = 5
+
+DRAINED = b"drained"
+ABANDONED = b"abandoned"
+
+
+@dataclass
+class _Tracked:
+    """A query this node serves a share of."""
+
+    query_id: str
+    owner: str
+    nodes: tuple[str, ...]
+    confirmed: set[str] = field(default_factory=set)
+    finished: bool = False
+
+
+def _logged(watch: Callable[..., bool]) -> Callable[..., bool]:
+    """A watch function that logs its failures instead of dying silently inside kazoo."""
+
+    def guarded(*args: Any) -> bool:
+        try:
+            return watch(*args)
+        except Exception:
+            log.exception("ZooKeeper watch failed")
+            return True
+
+    return guarded
+
+
+class QueryRegistry:
+    """The queries this node serves a share of, kept in step with their znodes."""
+
+    def __init__(
+        self,
+        zk: KazooClient,
+        queries_path: str,
+        node_id: str,
+        *,
+        store: ResultStore,
+        membership: Membership,
+        events: QueryEvents,
+        push_secret: Callable[[str], bytes],
+    ) -> None:
+        self._zk = zk
+        self._queries_path = queries_path
+        self._node_id = node_id
+        self._store = store
+        self._membership = membership
+        self._events = events
+        self._push_secret = push_secret
+        self._tracked: dict[str, _Tracked] = {}
+        # Queries whose share this node already finished, so a late push does not reopen them.
+        self._forgotten: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.RLock()
+        self._closing = False
+
+    # ---- lifetime ------------------------------------------------------------------------------
+
+    def watch(self) -> None:
+        """Start watching the queries (after this node joined the cluster)."""
+        self._zk.retry(self._zk.ensure_path, self._queries_path)
+        ChildrenWatch(self._zk, self._queries_path, self._on_queries)
+
+    def close(self) -> list[str]:
+        """Stop reacting to ZooKeeper; the paths of the queries this node owns (their jobs are
+        cancelled: nobody will finish them), for the caller to delete."""
+        with self._lock:
+            self._closing = True
+            owned = [q for q, t in self._tracked.items() if t.owner == self._node_id]
+        return [self.query_path(q) for q in owned]
+
+    def query_path(self, query_id: str, *parts: str) -> str:
+        """The znode of ``query_id``, or of one of its children."""
+        return "/".join((self._queries_path, query_id, *parts))
+
+    def query_ids(self) -> list[str]:
+        """The queries whose metadata ZooKeeper holds."""
+        return sorted(self._zk.retry(self._zk.get_children, self._queries_path))
+
+    # ---- the owner's side ----------------------------------------------------------------------
+
+    def open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
+        """Create a RUNNING query's znodes in one transaction, and track it."""
+        node_ids = tuple(n.node_id for n in nodes)
+        body = {
+            "owner": self._node_id,
+            "nodes": list(node_ids),
+            "schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+        }
+        transaction = self._zk.transaction()
+        transaction.create(self.query_path(query_id), json.dumps(body).encode())
+        transaction.create(self.query_path(query_id, "confirmed"))
+        transaction.create(self.query_path(query_id, "done"))
+        # Created empty, filled once: their data watches then end when the query's znodes go.
+        transaction.create(self.query_path(query_id, "assignment"))
+        transaction.create(self.query_path(query_id, "outcome"))
+        results = transaction.commit()
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise failures[0]
+        self._track(query_id, self._node_id, node_ids, schema)
+
+    def set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
+        """Publish which node serves which partitions."""
+        self._store.set_partitions(query_id, assignment.get(self._node_id, []))
+        try:
+            self._zk.retry(
+                self._zk.set, self.query_path(query_id, "assignment"), json.dumps(assignment).encode()
+            )
+        except NoNodeError:
+            pass  # released (cancelled) before the job started
+
+    def confirm(self, query_id: str, partition: int, attempt: int) -> None:
+        """Publish the attempt Spark counted for ``partition`` (the first one published wins)."""
+        self._store.confirm(query_id, partition, attempt)
+        try:
+            self._zk.retry(
+                self._zk.create,
+                self.query_path(query_id, "confirmed", str(partition)),
+                str(attempt).encode(),
+            )
+        except NodeExistsError:
+            pass  # a speculative copy already won
+        except NoNodeError:
+            pass  # the query was released meanwhile
+
+    def record_outcome(
+        self,
+        query_id: str,
+        state: QueryState,
+        *,
+        error: str | None = None,
+        attempts: dict[str, list[tuple[int, int]]] | None = None,
+        status: str | None = None,
+    ) -> bool:
+        """Write the query's outcome; whether this call decided it (the first outcome written stands)."""
+        with self._lock:
+            tracked = self._tracked.get(query_id)
+            if tracked is not None:
+                tracked.finished = True
+        body = {"state": state.value, "error": error, "status": status, "attempts": attempts or {}}
+        try:
+            # Version 0 is the empty outcome created with the query: the first outcome written stands.
+            self._zk.retry(
+                self._zk.set, self.query_path(query_id, "outcome"), json.dumps(body).encode(), version=0
+            )
+        except BadVersionError:
+            return False
+        except NoNodeError:
+            decided = self._store.state(query_id) is QueryState.RUNNING
+            self._apply_outcome(query_id, body)  # already released, or never in ZooKeeper: this node only
+            return decided
+        return True
+
+    def node_left(self, node_id: str) -> None:
+        """A node left the cluster: fail what it owned, and as the owner fail what it served."""
+        with self._lock:
+            affected = [t for t in self._tracked.values() if node_id == t.owner or node_id in t.nodes]
+        for tracked in affected:
+            if tracked.owner == node_id:
+                log.warning("query %s: its owner %s left the cluster", tracked.query_id, node_id)
+                self._store.fail(
+                    tracked.query_id,
+                    QueryFailedError(
+                        f"the node running this query ({node_id}) left the cluster", "UNAVAILABLE"
+                    ),
+                )
+                # The failed share stays until its reader has seen the error (or the TTL passes).
+                self._forget(tracked.query_id, delete=True, release=False)
+            elif tracked.owner == self._node_id:
+                if not tracked.finished:
+                    reason = f"node {node_id}, which serves part of this result, left the cluster"
+                    self._events.cancel_job(tracked.query_id, reason)
+                    self.record_outcome(
+                        tracked.query_id, QueryState.FAILED, error=reason, status="UNAVAILABLE"
+                    )
+                self._settle(tracked)
+
+    # ---- every serving node's side -------------------------------------------------------------
+
+    def ensure_query(self, query_id: str) -> None:
+        """Track ``query_id`` if ZooKeeper knows it and this node serves part of it."""
+        with self._lock:
+            if query_id in self._tracked or query_id in self._forgotten:
+                return
+        try:
+            data, _ = self._zk.get(self.query_path(query_id))
+        except NoNodeError:
+            return
+        body = json.loads(data)
+        if self._node_id not in body["nodes"]:
+            return
+        owner_alive = body["owner"] == self._node_id or self._membership.is_member(body["owner"])
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"])))
+        self._track(query_id, body["owner"], tuple(body["nodes"]), schema)
+        if not owner_alive:
+            self.node_left(body["owner"])
+
+    def share_finished(self, query_id: str, *, abandoned: bool) -> None:
+        """Publish that this node's share is over (drained or abandoned)."""
+        try:
+            self._zk.retry(
+                self._zk.create,
+                self.query_path(query_id, "done", self._node_id),
+                ABANDONED if abandoned else DRAINED,
+            )
+        except (NodeExistsError, NoNodeError):
+            pass
+        with self._lock:
+            tracked = self._tracked.get(query_id)
+        if tracked is not None and tracked.owner != self._node_id:
+            self._forget(query_id, delete=False)
+
+    def delete_tree(self, path: str) -> None:
+        """Delete ``path`` and its children, retrying while children keep appearing."""
+        # A recursive delete is not atomic: a late confirmation or outcome may add a child meanwhile.
+        for _ in range(_DELETE_ATTEMPTS):
+            try:
+                self._zk.retry(self._zk.delete, path, recursive=True)
+                return
+            except NoNodeError:
+                return
+            except NotEmptyError:
+                continue
+        log.warning("could not delete %s: children keep appearing", path)
+
+    # ---- watches -------------------------------------------------------------------------------
+
+    def _on_queries(self, children: list[str]) -> bool:
+        if self._closing:
+            return False
+        present = set(children)
+        with self._lock:
+            unknown = [q for q in children if q not in self._tracked]
+            vanished = [t for q, t in self._tracked.items() if q not in present]
+        for query_id in unknown:
+            try:
+                self.ensure_query(query_id)
+            except Exception:
+                log.exception("query %s: could not load it", query_id)
+        for tracked in vanished:
+            try:
+                self._vanished(tracked)
+            except Exception:
+                log.exception("query %s: could not settle its disappearance", tracked.query_id)
+        return True
+
+    def _vanished(self, tracked: _Tracked) -> None:
+        """A query's znodes are gone (settled without this node, or its owner was declared dead)."""
+        if self._zk.exists(self.query_path(tracked.query_id)) is not None:
+            return  # created after the children list was read
+        if self._store.state(tracked.query_id) is QueryState.RUNNING:
+            self._events.cancel_job(tracked.query_id, "its metadata left ZooKeeper")
+            self._store.fail(
+                tracked.query_id,
+                QueryFailedError("the cluster gave this query up (a node left the cluster)", "UNAVAILABLE"),
+            )
+        self._forget(tracked.query_id, delete=False, release=False)
+
+    def _track(self, query_id: str, owner: str, nodes: tuple[str, ...], schema: pa.Schema) -> None:
+        with self._lock:
+            if query_id in self._tracked or query_id in self._forgotten:
+                return
+            tracked = _Tracked(query_id, owner, nodes)
+            # The result exists before the query is visible as tracked, so a concurrent push or
+            # reader that finds it tracked also finds its result.
+            self._store.create(query_id, schema, self._push_secret(query_id))
+            self._tracked[query_id] = tracked
+        DataWatch(self._zk, self.query_path(query_id, "assignment"), self._watch_assignment(query_id))
+        ChildrenWatch(self._zk, self.query_path(query_id, "confirmed"), self._watch_confirmed(tracked))
+        DataWatch(self._zk, self.query_path(query_id, "outcome"), self._watch_outcome(query_id))
+        if owner == self._node_id:
+            ChildrenWatch(self._zk, self.query_path(query_id, "done"), self._watch_done(tracked))
+
+    def _is_tracked(self, query_id: str) -> bool:
+        with self._lock:
+            return query_id in self._tracked and not self._closing
+
+    def _watch_assignment(self, query_id: str) -> Any:
+        def on_change(data: bytes | None, stat: Any, event: Any = None) -> bool:
+            if not self._is_tracked(query_id) or stat is None:  # stat None: the znode is gone
+                return False
+            if data:
+                self._store.set_partitions(query_id, json.loads(data).get(self._node_id, []))
+                return False
+            return True
+
+        return _logged(on_change)
+
+    def _watch_confirmed(self, tracked: _Tracked) -> Any:
+        def on_change(children: list[str]) -> bool:
+            if not self._is_tracked(tracked.query_id):
+                return False
+            for partition in children:
+                if partition in tracked.confirmed:
+                    continue
+                try:
+                    data, _ = self._zk.get(self.query_path(tracked.query_id, "confirmed", partition))
+                except NoNodeError:
+                    return False
+                tracked.confirmed.add(partition)
+                self._store.confirm(tracked.query_id, int(partition), int(data))
+            return True
+
+        return _logged(on_change)
+
+    def _watch_outcome(self, query_id: str) -> Any:
+        def on_change(data: bytes | None, stat: Any, event: Any = None) -> bool:
+            if not self._is_tracked(query_id) or stat is None:  # stat None: the znode is gone
+                return False
+            if data:
+                self._apply_outcome(query_id, json.loads(data))
+                return False
+            return True
+
+        return _logged(on_change)
+
+    def _apply_outcome(self, query_id: str, body: dict[str, Any]) -> None:
+        state = QueryState(body["state"])
+        attempts = [(int(p), int(a)) for p, a in body["attempts"].get(self._node_id, [])]
+        self._store.settle(
+            query_id, state, error=body.get("error"), status=body.get("status"), attempts=attempts
+        )
+        if state is QueryState.CANCELLED:
+            self._events.share_over(query_id, abandoned=True)
+
+    def _watch_done(self, tracked: _Tracked) -> Any:
+        def on_change(children: list[str]) -> bool:
+            if not self._is_tracked(tracked.query_id):
+                return False
+            return not self._settle(tracked, children)
+
+        return _logged(on_change)
+
+    def _settle(self, tracked: _Tracked, done: list[str] | None = None) -> bool:
+        """As the owner: once every live serving node's share is over, cancel the job if a share was
+        abandoned, and delete the query. Returns whether the query is settled."""
+        if done is None:
+            try:
+                done = self._zk.get_children(self.query_path(tracked.query_id, "done"))
+            except NoNodeError:
+                return True
+        live = set(self._membership.live()) | {self._node_id}
+        if any(n in live and n not in done for n in tracked.nodes):
+            return False
+        if not tracked.finished and any(self._done_state(tracked.query_id, n) == ABANDONED for n in done):
+            self._events.cancel_job(tracked.query_id, "its readers went away")
+            self.record_outcome(tracked.query_id, QueryState.CANCELLED, error="the readers went away")
+        self._forget(tracked.query_id, delete=True)
+        return True
+
+    def _done_state(self, query_id: str, node_id: str) -> bytes | None:
+        try:
+            data, _ = self._zk.get(self.query_path(query_id, "done", node_id))
+        except NoNodeError:
+            return None
+        return bytes(data)
+
+    def _forget(self, query_id: str, *, delete: bool, release: bool = True) -> None:
+        with self._lock:
+            self._tracked.pop(query_id, None)
+            self._forgotten[query_id] = None
+            while len(self._forgotten) > _FORGOTTEN_LIMIT:
+                self._forgotten.popitem(last=False)
+        if release:
+            self._store.release(query_id)
+        if delete:
+            self.delete_tree(self.query_path(query_id))
