@@ -205,7 +205,7 @@ def test_the_store_releases_a_result_whose_reader_keeps_a_batch_too_long() -> No
     """The mechanism behind the node tests below, in the store alone."""
     schema = pa.schema([("x", pa.int64())])
     abandoned: list[str] = []
-    store = ResultStore(ttl=600, stream_timeout=30, on_abandoned=abandoned.append, idle_timeout=0.3)
+    store = ResultStore(ttl=600, stream_timeout=30, on_abandoned=abandoned.append, idle_timeout=0.3).start()
     try:
         store.create("q", schema, b"s", partitions=[0])
         store.receive(
@@ -228,7 +228,7 @@ def test_the_store_releases_a_result_whose_reader_keeps_a_batch_too_long() -> No
 def test_a_reader_waiting_for_data_is_not_idle() -> None:
     """Waiting for the query's next batch is the stream timeout's business, not the idle timeout's."""
     schema = pa.schema([("x", pa.int64())])
-    store = ResultStore(ttl=600, stream_timeout=30, idle_timeout=0.2)
+    store = ResultStore(ttl=600, stream_timeout=30, idle_timeout=0.2).start()
     try:
         store.create("q", schema, b"s", partitions=[0, 1])
         store.receive("q", b"s", 0, 0, [pa.record_batch([pa.array([1])], schema=schema)], schema)
