@@ -478,7 +478,7 @@ class Starter:
             [
                 sys.executable,
                 "-m",
-                "flightsql",
+                "spark_flight_sql.flightsql",
                 "zookeeper",
                 "--host",
                 s.host,
@@ -556,7 +556,7 @@ class Starter:
     def nodes(self, demo: bool) -> None:
         s = self.settings
         for node_id in NODE_IDS:
-            argv = [sys.executable, "-m", "flightsql", "serve", "--master", s.master_url]
+            argv = [sys.executable, "-m", "spark_flight_sql.flightsql", "serve", "--master", s.master_url]
             for key, value in node_conf(s, node_id).items():
                 argv += ["--conf", f"{key}={value}"]
             if demo and node_id == NODE_IDS[0]:

@@ -148,7 +148,7 @@ def test_a_node_reachable_from_other_machines_needs_an_explicit_auth_mode() -> N
     command = [
         sys.executable,
         "-m",
-        "flightsql",
+        "spark_flight_sql.flightsql",
         "serve",
         "--conf",
         "spark.flight.host=0.0.0.0",
@@ -164,7 +164,7 @@ def test_a_cluster_with_authentication_needs_a_configured_secret(users_file: Pat
     command = [
         sys.executable,
         "-m",
-        "flightsql",
+        "spark_flight_sql.flightsql",
         "serve",
         *auth_conf(users_file),
         "--conf",

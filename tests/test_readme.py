@@ -53,7 +53,7 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
     ports = {p: str(free_port_for_tests()) for p in ("2181", "32010", "32011", "32020", "32021")}
 
     def localize(argv: list[str]) -> list[str]:
-        out = [sys.executable, "-m", "flightsql"]
+        out = [sys.executable, "-m", "spark_flight_sql.flightsql"]
         for arg in argv[1:]:
             for old, new in ports.items():
                 arg = arg.replace(f":{old}", f":{new}").replace(f"={old}", f"={new}")

@@ -151,7 +151,7 @@ def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int
     command = [
         sys.executable,
         "-m",
-        "flightsql",
+        "spark_flight_sql.flightsql",
         "zookeeper",
         "--port",
         str(port),
@@ -184,7 +184,16 @@ def test_the_zookeeper_command_serves_until_a_signal(tmp_path: Path, signum: int
 
 def test_the_zookeeper_command_without_java_says_what_to_install(tmp_path: Path) -> None:
     result = run_command(
-        [sys.executable, "-m", "flightsql", "zookeeper", "--port", "0", "--data-dir", str(tmp_path / "zk")],
+        [
+            sys.executable,
+            "-m",
+            "spark_flight_sql.flightsql",
+            "zookeeper",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "zk"),
+        ],
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
