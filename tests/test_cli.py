@@ -31,13 +31,13 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_help_lists_serve() -> None:
-    result = run("-m", "flightsql", "--help")
+    result = run("-m", "spark_flight_sql.flightsql", "--help")
     assert result.returncode == 0
     assert "serve" in result.stdout
 
 
 def test_serve_help_names_the_options() -> None:
-    result = run("-m", "flightsql", "serve", "--help")
+    result = run("-m", "spark_flight_sql.flightsql", "serve", "--help")
     assert result.returncode == 0
     for option in ("--master", "--conf", "--demo"):
         assert option in result.stdout
@@ -52,7 +52,7 @@ def test_serve_help_names_the_options() -> None:
     ],
 )
 def test_bad_conf_is_a_usage_error(conf: str, message: str) -> None:
-    result = run("-m", "flightsql", "serve", "--conf", conf)
+    result = run("-m", "spark_flight_sql.flightsql", "serve", "--conf", conf)
     assert result.returncode == 2
     assert message in result.stderr
 
@@ -88,7 +88,7 @@ def test_too_old_java_says_what_to_install(tmp_path: Path) -> None:
 
 
 def test_missing_java_says_what_to_install(tmp_path: Path) -> None:
-    result = run("-m", "flightsql", "serve", env={"JAVA_HOME": str(tmp_path / "nothing")})
+    result = run("-m", "spark_flight_sql.flightsql", "serve", env={"JAVA_HOME": str(tmp_path / "nothing")})
     assert result.returncode == 1
     assert "Java not found" in result.stderr
     assert "Java 17 or newer" in result.stderr
