@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -65,26 +65,52 @@ def read_parameters(
     return table
 
 
+BIGINT_MAX = 2**63 - 1
+"""Largest integer Spark binds (as BIGINT); unsigned 64-bit parameters may hold more."""
+
+
 def _check_python_values(parameters: pa.Table) -> None:
     """InvalidArgument when a parameter value has no Python (hence no Spark) value: valid Arrow
-    dates, timestamps and durations reach far beyond Python's years 1 to 9999. Parameters become
-    Python values to be bound, and an OverflowError then would be the server's error."""
+    dates, timestamps and durations reach far beyond Python's years 1 to 9999, and unsigned 64-bit
+    integers beyond Spark's BIGINT. Parameters become Python values to be bound, and an
+    OverflowError (or py4j's refusal of the integer) then would be the server's error."""
     for name, column in zip(parameters.column_names, parameters.columns):
-        if not _has_temporal(column.type):
+        if not _has_type(column.type, _binds_with_care):
             continue
         try:
-            column.to_pylist()
+            values = column.to_pylist()
         except (OverflowError, ValueError, pa.ArrowException) as exc:
             raise InvalidArgument(f"parameter {name!r} holds a value that cannot be bound: {exc}") from None
+        if _has_type(column.type, pa.types.is_uint64) and _beyond_bigint(values):
+            raise InvalidArgument(
+                f"parameter {name!r} holds an integer beyond Spark's BIGINT range (at most {BIGINT_MAX}): "
+                "send it as a decimal or a string"
+            )
 
 
-def _has_temporal(data_type: pa.DataType) -> bool:
-    if pa.types.is_temporal(data_type):
+def _binds_with_care(data_type: pa.DataType) -> bool:
+    return pa.types.is_temporal(data_type) or pa.types.is_uint64(data_type)
+
+
+def _beyond_bigint(value: object) -> bool:
+    """Whether ``value``, or a value nested in it, is an integer over :data:`BIGINT_MAX`."""
+    if isinstance(value, int):
+        return value > BIGINT_MAX
+    if isinstance(value, dict):
+        return any(_beyond_bigint(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_beyond_bigint(item) for item in value)
+    return False
+
+
+def _has_type(data_type: pa.DataType, matches: Callable[[pa.DataType], bool]) -> bool:
+    """Whether ``data_type``, or a type nested in it, ``matches``."""
+    if matches(data_type):
         return True
     if pa.types.is_dictionary(data_type):
-        return _has_temporal(data_type.value_type)
+        return _has_type(data_type.value_type, matches)
     if pa.types.is_map(data_type):
-        return _has_temporal(data_type.key_type) or _has_temporal(data_type.item_type)
+        return _has_type(data_type.key_type, matches) or _has_type(data_type.item_type, matches)
     if hasattr(data_type, "value_type"):  # lists
-        return _has_temporal(data_type.value_type)
-    return any(_has_temporal(data_type.field(i).type) for i in range(data_type.num_fields))
+        return _has_type(data_type.value_type, matches)
+    return any(_has_type(data_type.field(i).type, matches) for i in range(data_type.num_fields))
