@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 
 class ExecutionMode(str, Enum):
@@ -70,36 +71,18 @@ class SqlSettings:
             return None if found is None or str(found).strip() == "" else str(found).strip()
 
         mode = value(SqlConfKey.EXECUTION_MODE)
-        rows = value(SqlConfKey.SINGLE_MAX_ROWS)
-        ttl = value(SqlConfKey.PREPARED_TTL)
-        session_ttl = value(SqlConfKey.SESSION_TTL)
-        sql_length = value(SqlConfKey.MAX_SQL_LENGTH)
-        try:
-            single_max_rows = cls.single_max_rows if rows is None else int(rows)
-        except ValueError:
-            raise ValueError(
-                f"{SqlConfKey.SINGLE_MAX_ROWS.value} must be a whole number, not {rows!r}"
-            ) from None
-        try:
-            prepared_ttl = cls.prepared_ttl if ttl is None else float(ttl.lower().removesuffix("s"))
-        except ValueError:
-            raise ValueError(
-                f"{SqlConfKey.PREPARED_TTL.value} must be a number of seconds, not {ttl!r}"
-            ) from None
-        try:
-            session_seconds = (
-                cls.session_ttl if session_ttl is None else float(session_ttl.lower().removesuffix("s"))
-            )
-        except ValueError:
-            raise ValueError(
-                f"{SqlConfKey.SESSION_TTL.value} must be a number of seconds, not {session_ttl!r}"
-            ) from None
-        try:
-            max_sql_length = cls.max_sql_length if sql_length is None else int(sql_length)
-        except ValueError:
-            raise ValueError(
-                f"{SqlConfKey.MAX_SQL_LENGTH.value} must be a whole number of characters, not {sql_length!r}"
-            ) from None
+        single_max_rows = _number(
+            SqlConfKey.SINGLE_MAX_ROWS, value, cls.single_max_rows, int, "a whole number"
+        )
+        prepared_ttl = _number(
+            SqlConfKey.PREPARED_TTL, value, cls.prepared_ttl, _seconds, "a number of seconds"
+        )
+        session_seconds = _number(
+            SqlConfKey.SESSION_TTL, value, cls.session_ttl, _seconds, "a number of seconds"
+        )
+        max_sql_length = _number(
+            SqlConfKey.MAX_SQL_LENGTH, value, cls.max_sql_length, int, "a whole number of characters"
+        )
         if max_sql_length <= 0:
             raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be positive")
         if session_seconds <= 0:
@@ -118,6 +101,31 @@ class SqlSettings:
             ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
             max_sql_length=max_sql_length,
         )
+
+
+N = TypeVar("N", int, float)
+
+
+def _seconds(text: str) -> float:
+    return float(text.lower().removesuffix("s"))
+
+
+def _number(
+    key: SqlConfKey,
+    value: Callable[[SqlConfKey], str | None],
+    default: N,
+    parse: Callable[[str], N],
+    what: str,
+) -> N:
+    """The setting ``key`` parsed, ``default`` when unset; ValueError naming the key and ``what`` it
+    must be."""
+    raw = value(key)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"{key.value} must be {what}, not {raw!r}") from None
 
 
 def parse_execution_mode(text: str, where: str) -> ExecutionMode:
