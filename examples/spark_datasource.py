@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import functions as sf
 
 from spark_flight_sql import datasource
 
@@ -43,11 +43,11 @@ def main(argv: Sequence[str] = ()) -> int:
         datasource.register(spark)  # optional once this package is installed: PySpark finds the format
         sales = read(spark, uri, query="SELECT date, quantity FROM demo.sales")
         print(f"read: schema {sales.schema.simpleString()}")  # from the server, before the query runs
-        by_day = sales.groupBy("date").agg(F.sum("quantity").alias("units"))
+        by_day = sales.groupBy("date").agg(sf.sum("quantity").alias("units"))
         by_day.write.format("flightsql").option("uri", uri).option("table", table).mode("overwrite").save()
         back = (
             read(spark, uri, dbtable=table)
-            .agg(F.count("*").alias("days"), F.sum("units").alias("units"))
+            .agg(sf.count("*").alias("days"), sf.sum("units").alias("units"))
             .first()
         )
         print(f"wrote {table}: {back.days} days, {back.units} units")

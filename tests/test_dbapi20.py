@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unittest
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import adbc_driver_flightsql.dbapi
 import dbapi20
@@ -29,7 +29,7 @@ class TestADBCFlightSQL(dbapi20.DatabaseAPI20Test):
 
     driver = adbc_driver_flightsql.dbapi
     connect_args: tuple[str, ...] = ()
-    connect_kw_args: dict[str, Any] = {}
+    connect_kw_args: ClassVar[dict[str, Any]] = {}
     table_prefix = PREFIX
     # The upstream DDL is computed from its own class attribute, so it is restated for our prefix;
     # dropping with IF EXISTS keeps tearDown quiet when a test created only one of the tables.
@@ -168,5 +168,5 @@ class TestADBCFlightSQL(dbapi20.DatabaseAPI20Test):
         """Skipped (see the reason)."""
 
     @unittest.skip("ADBC DBAPI: the module has no Binary constructor (bytes are bound as they are)")
-    def test_Binary(self) -> None:
+    def test_Binary(self) -> None:  # noqa: N802 - overrides the DB-API suite's own test_Binary
         """Skipped (see the reason)."""

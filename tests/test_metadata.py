@@ -499,40 +499,44 @@ def test_xdbc_type_info_lists_spark_types_in_order(client: flight.FlightClient) 
         "INTERVAL YEAR TO MONTH",
         "INTERVAL DAY TO SECOND",
     } <= set(by_name)
-    X = sql_pb2
+    pb = sql_pb2
     codes = {
         name: (row["data_type"], row["sql_data_type"], row["datetime_subcode"])
         for name, row in by_name.items()
     }
-    assert codes["BOOLEAN"] == (X.XDBC_BIT, X.XDBC_BIT, None)
-    assert codes["TINYINT"] == (X.XDBC_TINYINT, X.XDBC_TINYINT, None)
-    assert codes["SMALLINT"] == (X.XDBC_SMALLINT, X.XDBC_SMALLINT, None)
-    assert codes["INT"] == (X.XDBC_INTEGER, X.XDBC_INTEGER, None)
-    assert codes["BIGINT"] == (X.XDBC_BIGINT, X.XDBC_BIGINT, None)
-    assert codes["FLOAT"] == (X.XDBC_REAL, X.XDBC_REAL, None)
-    assert codes["DOUBLE"] == (X.XDBC_DOUBLE, X.XDBC_DOUBLE, None)
-    assert codes["DECIMAL"] == (X.XDBC_DECIMAL, X.XDBC_DECIMAL, None)
-    assert codes["STRING"] == codes["VARCHAR"] == (X.XDBC_VARCHAR, X.XDBC_VARCHAR, None)
-    assert codes["CHAR"] == (X.XDBC_CHAR, X.XDBC_CHAR, None)
-    assert codes["BINARY"] == (X.XDBC_BINARY, X.XDBC_BINARY, None)
-    assert codes["DATE"] == (X.XDBC_DATE, X.XDBC_DATETIME, X.XDBC_SUBCODE_DATE)
-    assert codes["TIMESTAMP"] == (X.XDBC_TIMESTAMP, X.XDBC_DATETIME, X.XDBC_SUBCODE_TIMESTAMP_WITH_TIMEZONE)
-    assert codes["TIMESTAMP_NTZ"] == (X.XDBC_TIMESTAMP, X.XDBC_DATETIME, X.XDBC_SUBCODE_TIMESTAMP)
+    assert codes["BOOLEAN"] == (pb.XDBC_BIT, pb.XDBC_BIT, None)
+    assert codes["TINYINT"] == (pb.XDBC_TINYINT, pb.XDBC_TINYINT, None)
+    assert codes["SMALLINT"] == (pb.XDBC_SMALLINT, pb.XDBC_SMALLINT, None)
+    assert codes["INT"] == (pb.XDBC_INTEGER, pb.XDBC_INTEGER, None)
+    assert codes["BIGINT"] == (pb.XDBC_BIGINT, pb.XDBC_BIGINT, None)
+    assert codes["FLOAT"] == (pb.XDBC_REAL, pb.XDBC_REAL, None)
+    assert codes["DOUBLE"] == (pb.XDBC_DOUBLE, pb.XDBC_DOUBLE, None)
+    assert codes["DECIMAL"] == (pb.XDBC_DECIMAL, pb.XDBC_DECIMAL, None)
+    assert codes["STRING"] == codes["VARCHAR"] == (pb.XDBC_VARCHAR, pb.XDBC_VARCHAR, None)
+    assert codes["CHAR"] == (pb.XDBC_CHAR, pb.XDBC_CHAR, None)
+    assert codes["BINARY"] == (pb.XDBC_BINARY, pb.XDBC_BINARY, None)
+    assert codes["DATE"] == (pb.XDBC_DATE, pb.XDBC_DATETIME, pb.XDBC_SUBCODE_DATE)
+    assert codes["TIMESTAMP"] == (
+        pb.XDBC_TIMESTAMP,
+        pb.XDBC_DATETIME,
+        pb.XDBC_SUBCODE_TIMESTAMP_WITH_TIMEZONE,
+    )
+    assert codes["TIMESTAMP_NTZ"] == (pb.XDBC_TIMESTAMP, pb.XDBC_DATETIME, pb.XDBC_SUBCODE_TIMESTAMP)
     assert codes["INTERVAL YEAR TO MONTH"] == (
-        X.XDBC_SUBCODE_INTERVAL_YEAR_TO_MONTH,
-        X.XDBC_INTERVAL,
-        X.XDBC_SUBCODE_YEAR_TO_MONTH,
+        pb.XDBC_SUBCODE_INTERVAL_YEAR_TO_MONTH,
+        pb.XDBC_INTERVAL,
+        pb.XDBC_SUBCODE_YEAR_TO_MONTH,
     )
     assert codes["INTERVAL DAY TO SECOND"] == (
-        X.XDBC_SUBCODE_INTERVAL_DAY_TO_SECOND,
-        X.XDBC_INTERVAL,
-        X.XDBC_SUBCODE_DAY_TO_SECOND,
+        pb.XDBC_SUBCODE_INTERVAL_DAY_TO_SECOND,
+        pb.XDBC_INTERVAL,
+        pb.XDBC_SUBCODE_DAY_TO_SECOND,
     )
     decimal = by_name["DECIMAL"]
     assert decimal["create_params"] == ["precision", "scale"]
     assert (decimal["column_size"], decimal["minimum_scale"], decimal["maximum_scale"]) == (38, 0, 38)
     assert by_name["STRING"]["literal_prefix"] == "'" and by_name["STRING"]["case_sensitive"]
-    assert all(row["nullable"] == X.NULLABILITY_NULLABLE for row in by_name.values())
+    assert all(row["nullable"] == pb.NULLABILITY_NULLABLE for row in by_name.values())
 
 
 @pytest.mark.parametrize(
@@ -574,20 +578,20 @@ def test_sql_info_ids_clients_ask_on_connect(client: flight.FlightClient) -> Non
 
 def test_sql_info_server_facts(client: flight.FlightClient) -> None:
     info = _sql_info(client)
-    X = sql_pb2
+    pb = sql_pb2
     expected = {
         I.FLIGHT_SQL_SERVER_SQL: True,
         I.FLIGHT_SQL_SERVER_SUBSTRAIT: False,
         I.FLIGHT_SQL_SERVER_CANCEL: True,
         I.FLIGHT_SQL_SERVER_BULK_INGESTION: True,
-        I.FLIGHT_SQL_SERVER_TRANSACTION: X.SQL_SUPPORTED_TRANSACTION_NONE,
+        I.FLIGHT_SQL_SERVER_TRANSACTION: pb.SQL_SUPPORTED_TRANSACTION_NONE,
         I.SQL_TRANSACTIONS_SUPPORTED: False,
-        I.SQL_IDENTIFIER_CASE: X.SQL_CASE_SENSITIVITY_CASE_INSENSITIVE,
-        I.SQL_NULL_ORDERING: X.SQL_NULLS_SORTED_LOW,
+        I.SQL_IDENTIFIER_CASE: pb.SQL_CASE_SENSITIVITY_CASE_INSENSITIVE,
+        I.SQL_NULL_ORDERING: pb.SQL_NULLS_SORTED_LOW,
         I.SQL_SEARCH_STRING_ESCAPE: "\\",
         I.SQL_SUPPORTS_LIKE_ESCAPE_CLAUSE: True,
         I.SQL_SUPPORTED_GROUP_BY: 0b11,
-        I.SQL_OUTER_JOINS_SUPPORT_LEVEL: X.SQL_FULL_OUTER_JOINS,
+        I.SQL_OUTER_JOINS_SUPPORT_LEVEL: pb.SQL_FULL_OUTER_JOINS,
         I.SQL_SUPPORTED_UNIONS: 0b11,
         I.SQL_SUPPORTED_SUBQUERIES: 0b111,
         I.SQL_CORRELATED_SUBQUERIES_SUPPORTED: True,
@@ -620,11 +624,11 @@ def test_sql_info_lists_from_spark(client: flight.FlightClient) -> None:
     assert {"current_user", "ifnull"} <= set(info[I.SQL_SYSTEM_FUNCTIONS])
     assert {"date_add", "current_timestamp"} <= set(info[I.SQL_DATETIME_FUNCTIONS])
     assert "+" not in info[I.SQL_NUMERIC_FUNCTIONS]
-    X = sql_pb2
+    pb = sql_pb2
     convert = dict(info[I.SQL_SUPPORTS_CONVERT])
-    assert X.SQL_CONVERT_INTEGER in convert[X.SQL_CONVERT_VARCHAR]
-    assert X.SQL_CONVERT_DATE in convert[X.SQL_CONVERT_TIMESTAMP]
-    assert X.SQL_CONVERT_DATE not in convert[X.SQL_CONVERT_BINARY]
+    assert pb.SQL_CONVERT_INTEGER in convert[pb.SQL_CONVERT_VARCHAR]
+    assert pb.SQL_CONVERT_DATE in convert[pb.SQL_CONVERT_TIMESTAMP]
+    assert pb.SQL_CONVERT_DATE not in convert[pb.SQL_CONVERT_BINARY]
 
 
 # ---- ADBC ------------------------------------------------------------------------------------------

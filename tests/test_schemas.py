@@ -146,7 +146,7 @@ def test_sql_info_schema_in_every_detail() -> None:
     )
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED) + ["SQL_INFO"])
+@pytest.mark.parametrize("name", [*sorted(EXPECTED), "SQL_INFO"])
 def test_schemas_survive_ipc(name: str) -> None:
     schema: pa.Schema = getattr(schemas, name)
     restored = pa.ipc.read_schema(pa.py_buffer(schema.serialize()))
@@ -154,7 +154,7 @@ def test_schemas_survive_ipc(name: str) -> None:
     assert [_describe(f) for f in restored] == [_describe(f) for f in schema]
 
 
-I = sql_pb2.SqlInfo
+I = sql_pb2.SqlInfo  # noqa: E741 - reads as the spec's SqlInfo
 
 VALUES: dict[int, object] = {
     I.FLIGHT_SQL_SERVER_NAME: "spark-flight-sql",

@@ -200,7 +200,7 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate(
 def test_the_data_source_reads_a_mutual_tls_cluster(
     spark, mtls_pair: list[ServerProcess], certs: Certificates
 ) -> None:
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
     from spark_flight_sql import datasource
 
@@ -215,8 +215,8 @@ def test_the_data_source_reads_a_mutual_tls_cluster(
         .load()
     )
     stats = (
-        df.withColumn("p", F.spark_partition_id())
-        .agg(F.count("*").alias("n"), F.count_distinct("p").alias("parts"))
+        df.withColumn("p", sf.spark_partition_id())
+        .agg(sf.count("*").alias("n"), sf.count_distinct("p").alias("parts"))
         .collect()[0]
     )
     assert (stats.n, stats.parts) == (50_000, 2)
