@@ -119,7 +119,7 @@ class ServerProcess:
             ) from None
         finally:
             if self._pump_thread is not None:
-                self._pump_thread.join(timeout=30)
+                self._pump_thread.join(timeout=10)
             if self.process.stdout is not None:
                 self.process.stdout.close()
             if self.workdir is not None and self.process.poll() is not None:
