@@ -531,10 +531,10 @@ def test_two_hundred_hostile_connections_leave_the_node_responsive_and_clean(nod
         except queue.Empty:
             pytest.fail("the hostile client did not open its connections within 180 s")
         assert report == {"connections": 200, "failures": []}
-        # All two hundred are open (streams half read, uploads half sent): a real query still runs.
-        started = time.monotonic()
+        # All two hundred are open (streams half read, uploads half sent): a real query still runs
+        # to its end while they are held (a node whose threads they exhausted would never answer;
+        # the call's own deadline then fails the test).
         answers_a_query(client)
-        assert time.monotonic() - started < 60
     finally:
         child.kill()  # every connection drops at once, as when a client crashes
         child.wait(timeout=30)
