@@ -12,12 +12,16 @@ it asks the store which results are due (:meth:`Reapable.due`) and releases them
 
 Each released result is reported through ``on_abandoned(query_id)`` (outside the store's lock),
 which tells the manager the share is over (the owner cancels the job).
+
+The reaper holds its store weakly: a store nobody holds can be collected (and warn that it was
+never closed) while its reaper runs; the loop ends when its store is gone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -52,7 +56,7 @@ class Reaper:
         idle_timeout: float,
         on_abandoned: Callable[[str], None] | None,
     ) -> None:
-        self._store = store
+        self._store = weakref.ref(store)
         self._ttl = ttl
         self._idle_timeout = idle_timeout
         self._on_abandoned = on_abandoned
@@ -77,16 +81,25 @@ class Reaper:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        """Whether the loop was started and not told to stop."""
+        return self._thread is not None and not self._closed.is_set()
+
     def _run(self) -> None:
         while not self._closed.wait(self._interval):
-            self.sweep()
+            store = self._store()
+            if store is None:
+                return
+            self.sweep(store)
+            del store  # hold it only while sweeping
 
-    def sweep(self) -> None:
+    def sweep(self, store: Reapable) -> None:
         """Release what is due now."""
-        expired, stalled = self._store.due()
+        expired, stalled = store.due()
         for query_id in stalled:
             try:
-                if self._store.release_stalled(query_id):
+                if store.release_stalled(query_id):
                     log.info(
                         "query %s: its reader took no batch for %g s; released the result",
                         query_id,
@@ -98,7 +111,7 @@ class Reaper:
         for query_id in expired:
             log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
             try:
-                self._store.release(query_id)
+                store.release(query_id)
                 self._abandoned(query_id)
             except Exception:
                 log.exception("query %s: releasing an expired result failed", query_id)

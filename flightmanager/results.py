@@ -48,7 +48,8 @@ The store composes a :class:`~spark_flight_sql.flightmanager.memory_budget.Memor
 bytes in memory, and the spill area) and a :class:`~spark_flight_sql.flightmanager.reaper.Reaper`
 (the loop that releases expired and stalled results). Creating a store starts nothing:
 :meth:`ResultStore.start` starts the reaper, :meth:`ResultStore.close` stops it and frees
-everything (``with ResultStore(...) as store`` does both). What the store must tell its owner (a
+everything (``with ResultStore(...) as store`` does both); a store that was started and is
+collected without being closed emits a ``ResourceWarning``. What the store must tell its owner (a
 share given up) goes through ``on_abandoned``, which the manager passes in (see
 :mod:`spark_flight_sql.flightmanager.events`).
 """
@@ -59,6 +60,7 @@ import hmac
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -196,6 +198,16 @@ class ResultStore:
 
     def __enter__(self) -> ResultStore:
         return self.start()
+
+    def __del__(self) -> None:
+        reaper = getattr(self, "_reaper", None)  # absent when __init__ failed
+        if reaper is not None and reaper.running:
+            warnings.warn(
+                f"ResultStore {id(self):#x} was started and never closed: call close()",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            reaper.stop()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

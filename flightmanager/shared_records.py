@@ -3,7 +3,9 @@
 :class:`LocalRecords` keeps them in this process (the ``local`` manager); :class:`ZooKeeperRecords`
 keeps them as persistent znodes under ``<root>/records/<kind>/<key>`` (the ``zookeeper`` manager),
 read from ZooKeeper at every call so that a record written by any node is seen at once. Every
-ZooKeeper operation here is idempotent and runs under kazoo's retry.
+ZooKeeper operation here is idempotent and runs under kazoo's retry. kazoo's exceptions are
+imported where they are caught, so that the ``local`` manager, which uses :class:`LocalRecords`
+from this module, never loads kazoo.
 """
 
 from __future__ import annotations

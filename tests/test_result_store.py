@@ -547,3 +547,9 @@ def test_lz4_spill_files_read_back_the_same(spill_dir: Path) -> None:
 def test_a_negative_memory_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="max_memory_bytes"):
         ResultStore(ttl=600, stream_timeout=DEADLINE, max_memory_bytes=-1)
+
+
+def test_a_started_store_that_is_never_closed_warns() -> None:
+    unclosed = ResultStore(ttl=600, stream_timeout=DEADLINE).start()
+    with pytest.warns(ResourceWarning, match="never closed"):
+        del unclosed  # the last reference: its reaper holds it weakly
