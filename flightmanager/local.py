@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from spark_flight_sql.flightmanager.manager import FlightManager
-from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.model import NodeInfo, Outcome, QueryState
 from spark_flight_sql.flightmanager.shared_records import LocalRecords
 
 
@@ -40,22 +40,18 @@ class LocalFlightManager(FlightManager):
 
     def _share_finished(self, query_id: str, *, abandoned: bool) -> None:
         if abandoned and self.cancel_job(query_id, "its reader went away"):
-            self._record_outcome(query_id, QueryState.CANCELLED, error="the reader went away")
+            self._record_outcome(query_id, Outcome(QueryState.CANCELLED, error="the reader went away"))
 
     def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
         self.store.confirm(query_id, partition, attempt)
 
-    def _record_outcome(
-        self,
-        query_id: str,
-        state: QueryState,
-        *,
-        error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None,
-        status: str | None = None,
-    ) -> bool:
+    def _record_outcome(self, query_id: str, outcome: Outcome) -> bool:
         decided = self.store.state(query_id) is QueryState.RUNNING
         self.store.settle(
-            query_id, state, error=error, status=status, attempts=(attempts or {}).get(self.node_id, [])
+            query_id,
+            outcome.state,
+            error=outcome.error,
+            status=outcome.status,
+            attempts=outcome.attempts.get(self.node_id, []),
         )
         return decided

@@ -52,7 +52,7 @@ from spark_flight_sql.flightmanager.errors import (
     to_flight_error,
 )
 from spark_flight_sql.flightmanager.internal_server import InternalFlightServer
-from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, Outcome, QueryState
 from spark_flight_sql.flightmanager.push import PushNode, PushSummary, PushTarget
 from spark_flight_sql.flightmanager.results import ResultStore
 from spark_flight_sql.flightmanager.shared_records import SharedRecords
@@ -352,7 +352,7 @@ class FlightManager(ABC):
         state = self.store.state(query_id)
         if state is not None and state is not QueryState.RUNNING:
             return False
-        decided = self._record_outcome(query_id, QueryState.CANCELLED, error=reason)
+        decided = self._record_outcome(query_id, Outcome(QueryState.CANCELLED, error=reason))
         if not decided and state is None:
             return False
         self.cancel_job(query_id, reason)
@@ -432,17 +432,8 @@ class FlightManager(ABC):
         """Spark counted this push attempt as successful: make it readable on the node holding it."""
 
     @abstractmethod
-    def _record_outcome(
-        self,
-        query_id: str,
-        state: QueryState,
-        *,
-        error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None,
-        status: str | None = None,
-    ) -> bool:
+    def _record_outcome(self, query_id: str, outcome: Outcome) -> bool:
         """Record the query's terminal state so every serving node ends its stream accordingly.
-        ``attempts`` (FINISHED only) maps each node to the (partition, attempt) pairs it serves.
         Returns whether this call decided the outcome (False: one was recorded before)."""
 
     # ---- internals ----------------------------------------------------------------------------
@@ -465,9 +456,11 @@ class FlightManager(ABC):
                 return
             error = from_spark_exception(exc)
             log.info("query %s failed: %s", query_id, error)
-            self._record_outcome(query_id, QueryState.FAILED, error=str(error), status=error.status)
+            self._record_outcome(query_id, Outcome(QueryState.FAILED, error=str(error), status=error.status))
         else:
-            self._record_outcome(query_id, QueryState.FINISHED, attempts=_attempts_by_node(summaries))
+            self._record_outcome(
+                query_id, Outcome(QueryState.FINISHED, attempts=_attempts_by_node(summaries))
+            )
         finally:
             self._task_listener().unregister(query_id)
             with self._jobs_lock:

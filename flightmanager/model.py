@@ -1,9 +1,9 @@
-"""The plain values the FlightManager passes around: nodes, query states, tickets."""
+"""The plain values the FlightManager passes around: nodes, query states and outcomes, tickets."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from spark_flight_sql.flightmanager.errors import UnknownTicketError
@@ -21,6 +21,20 @@ class QueryState(str, Enum):
     def terminal(self) -> bool:
         """Whether the query can change state no more."""
         return self is not QueryState.RUNNING
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A query's terminal state, as recorded so that every serving node ends its stream accordingly.
+
+    ``error`` and ``status`` say why it FAILED (or was CANCELLED); ``attempts`` (FINISHED only) maps
+    each node to the (partition, attempt) pairs it serves.
+    """
+
+    state: QueryState
+    error: str | None = None
+    attempts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    status: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from spark_flight_sql.flightmanager.errors import QueryFailedError
 from spark_flight_sql.flightmanager.events import QueryEvents
 from spark_flight_sql.flightmanager.membership import Membership
-from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.model import NodeInfo, Outcome, QueryState
 from spark_flight_sql.flightmanager.results import ResultStore
 
 __all__ = ["ABANDONED", "DRAINED", "QueryRegistry"]
@@ -176,21 +176,18 @@ class QueryRegistry:
         except NoNodeError:
             pass  # the query was released meanwhile
 
-    def record_outcome(
-        self,
-        query_id: str,
-        state: QueryState,
-        *,
-        error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None,
-        status: str | None = None,
-    ) -> bool:
+    def record_outcome(self, query_id: str, outcome: Outcome) -> bool:
         """Write the query's outcome; whether this call decided it (the first outcome written stands)."""
         with self._lock:
             tracked = self._tracked.get(query_id)
             if tracked is not None:
                 tracked.finished = True
-        body = {"state": state.value, "error": error, "status": status, "attempts": attempts or {}}
+        body = {
+            "state": outcome.state.value,
+            "error": outcome.error,
+            "status": outcome.status,
+            "attempts": outcome.attempts,
+        }
         try:
             # Version 0 is the empty outcome created with the query: the first outcome written stands.
             self._zk.retry(
@@ -224,7 +221,7 @@ class QueryRegistry:
                     reason = f"node {node_id}, which serves part of this result, left the cluster"
                     self._events.cancel_job(tracked.query_id, reason)
                     self.record_outcome(
-                        tracked.query_id, QueryState.FAILED, error=reason, status="UNAVAILABLE"
+                        tracked.query_id, Outcome(QueryState.FAILED, error=reason, status="UNAVAILABLE")
                     )
                 self._settle(tracked)
 
@@ -397,7 +394,9 @@ class QueryRegistry:
             return False
         if not tracked.finished and any(self._done_state(tracked.query_id, n) == ABANDONED for n in done):
             self._events.cancel_job(tracked.query_id, "its readers went away")
-            self.record_outcome(tracked.query_id, QueryState.CANCELLED, error="the readers went away")
+            self.record_outcome(
+                tracked.query_id, Outcome(QueryState.CANCELLED, error="the readers went away")
+            )
         self._forget(tracked.query_id, delete=True)
         return True
 

@@ -42,7 +42,7 @@ from spark_flight_sql.flightmanager.config import FlightConfig
 from spark_flight_sql.flightmanager.errors import FlightManagerError
 from spark_flight_sql.flightmanager.manager import FlightManager
 from spark_flight_sql.flightmanager.membership import Membership
-from spark_flight_sql.flightmanager.model import NodeInfo, QueryState
+from spark_flight_sql.flightmanager.model import NodeInfo, Outcome
 from spark_flight_sql.flightmanager.query_registry import QueryRegistry
 from spark_flight_sql.flightmanager.shared_records import ZooKeeperRecords
 
@@ -169,16 +169,8 @@ class ZooKeeperFlightManager(FlightManager):
     def _confirm(self, query_id: str, partition: int, attempt: int) -> None:
         self._queries.confirm(query_id, partition, attempt)
 
-    def _record_outcome(
-        self,
-        query_id: str,
-        state: QueryState,
-        *,
-        error: str | None = None,
-        attempts: dict[str, list[tuple[int, int]]] | None = None,
-        status: str | None = None,
-    ) -> bool:
-        return self._queries.record_outcome(query_id, state, error=error, attempts=attempts, status=status)
+    def _record_outcome(self, query_id: str, outcome: Outcome) -> bool:
+        return self._queries.record_outcome(query_id, outcome)
 
     def _ensure_query(self, query_id: str) -> None:
         self._queries.ensure_query(query_id)
