@@ -20,8 +20,8 @@ import pytest
 from adbc_driver_manager.dbapi import Connection
 from support import ROOT
 from support.cluster import wait_for_members
-from support.processes import COMMAND_TIMEOUT, kill_group, run_command, start
-from support.server import ServerProcess, free_port_for_tests, port_is_free
+from support.processes import COMMAND_TIMEOUT, run_command, start
+from support.server import ServerProcess, free_port_for_tests, port_is_free, serving
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
@@ -96,14 +96,7 @@ def start_parquet_server(data: Path, workdir: Path, *conf: str, port: int = 0) -
         command += ["--conf", setting]
     # A session of its own, so that a stop can signal the whole group (the JVM too) as Ctrl-C does.
     process = start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir)
-    node = ServerProcess(process, ready_marker=PARQUET_READY)
-    try:
-        node.wait_ready()
-    except BaseException:
-        kill_group(process)
-        node.wait_exit()
-        raise
-    return node
+    return serving(ServerProcess(process, ready_marker=PARQUET_READY))
 
 
 def stop_cleanly(node: ServerProcess, *, ctrl_c: bool = False) -> None:

@@ -1,105 +1,38 @@
-"""A real Flight SQL node as a child process (``spark-flight-sql serve``) and what it prints; ports."""
+"""A real Flight SQL node as a child process (``spark-flight-sql serve``) and what it prints; ports.
+
+The process and its output are :mod:`spark_flight_sql.flightsql.devtools.node_process`'s (shared with the
+benchmarks); what is the tests' own: each child in a session of its own, killed as a whole on failure.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from spark_flight_sql.flightsql.devtools.node_process import NodeProcess, node_arguments, node_command
 from support import ROOT
 from support.processes import kill_group, start
 
-READY = "spark-flight-sql: serving Flight SQL on "
 START_TIMEOUT = 300.0
 """A node starts a JVM and a SparkSession: seconds when idle, minutes on a busy two-core machine."""
 STOP_TIMEOUT = 120.0
 
 
 @dataclass
-class ServerProcess:
-    """A server child process (a node, by default) and the lines it printed (stdout and stderr)."""
+class ServerProcess(NodeProcess):
+    """A server child process (a node, by default; started by :func:`support.processes.start`) and the
+    lines it printed (stdout and stderr)."""
 
-    process: subprocess.Popen[str]
-    location: str = ""
-    lines: list[str] = field(default_factory=list)
-    ready_marker: str = READY
-    workdir: Path | None = None
-    """A private folder (its Spark warehouse and spill files) removed when the process has exited."""
-    _printed: threading.Condition = field(default_factory=threading.Condition)
-    _ended: bool = False
-    _pump_thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.location.rsplit(":", 1)[1])
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        try:
-            for line in self.process.stdout:
-                with self._printed:
-                    self.lines.append(line.rstrip("\n"))
-                    self._printed.notify_all()
-        except ValueError:  # the output was closed by wait_exit while a line was being read
-            pass
-        finally:
-            with self._printed:
-                self._ended = True
-                self._printed.notify_all()
-
-    def _start_reading(self) -> None:
-        if self._pump_thread is None:
-            self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-            self._pump_thread.start()
-
-    def _tail(self, count: int = 40) -> str:
-        return "\n".join(self.lines[-count:])
-
-    def wait_for_line(self, text: str, timeout: float) -> str:
-        """Wait until the server prints a line containing ``text``; fail after ``timeout`` seconds."""
-        self._start_reading()
-        with self._printed:
-            found = self._printed.wait_for(
-                lambda: next((line for line in self.lines if text in line), None) or self._ended,
-                timeout=timeout,
-            )
-        if not isinstance(found, str):
-            state = "exited without printing" if self._ended else f"did not print within {timeout} s"
-            raise AssertionError(f"the server {state} {text!r}; its last lines:\n" + self._tail())
-        return found
-
-    def wait_for_count(self, text: str, count: int, timeout: float) -> None:
-        """Wait until at least ``count`` lines printed by the server contain ``text``."""
-        self._start_reading()
-        with self._printed:
-            found = self._printed.wait_for(
-                lambda: sum(text in line for line in self.lines) >= count, timeout=timeout
-            )
-        assert found, (
-            f"the server printed {text!r} fewer than {count} times within {timeout} s:\n" + self._tail()
-        )
+    name: str = "server"
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait for the ready line (which names the location); fail if the process exits first."""
-        self._start_reading()
-        with self._printed:
-            line = self._printed.wait_for(
-                lambda: next((line for line in self.lines if self.ready_marker in line), None) or self._ended,
-                timeout=timeout,
-            )
-        if isinstance(line, str):
-            self.location = line.split(self.ready_marker, 1)[1].strip()
-        elif line:
-            raise RuntimeError("the server exited before it was ready:\n" + self._tail(50))
-        else:
-            raise TimeoutError(f"the server did not start within {timeout} s:\n" + self._tail(50))
+        super().wait_ready(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM the server (its own clean shutdown is what tests check) and wait for it to exit."""
@@ -115,43 +48,38 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             kill_group(self.process)
             raise AssertionError(
-                f"the server did not exit within {timeout} s; its last lines:\n" + self._tail(60)
+                f"the server did not exit within {timeout} s; its last lines:\n" + self.tail(60)
             ) from None
         finally:
-            if self._pump_thread is not None:
-                self._pump_thread.join(timeout=10)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-            if self.workdir is not None and self.process.poll() is not None:
-                shutil.rmtree(self.workdir, ignore_errors=True)
+            self.close_output()
         return code
+
+
+def serving(server: ServerProcess) -> ServerProcess:
+    """``server`` once it printed its ready line; if it never does, it is killed with its whole session
+    (and the error raised)."""
+    try:
+        server.wait_ready()
+    except BaseException:
+        kill_group(server.process)
+        server.wait_exit()
+        raise
+    return server
 
 
 def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
     """Start a node on free ports, with its own warehouse folder, and wait until it serves."""
     workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
-    command = [
-        sys.executable,
-        "-m",
-        "spark_flight_sql.flightsql",
-        "serve",
+    command = node_command(
         "--master",
         "local[2]",
-        "--conf",
-        "spark.flight.port=0",
-        "--conf",
-        "spark.flight.internal.port=0",
         "--conf",
         "spark.ui.enabled=false",
         "--conf",
         "spark.driver.memory=2g",
-        "--conf",
-        f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
-        # Inside the workdir, spill files go with it even when a test kills the node.
-        "--conf",
-        f"spark.flight.buffer.spillDir={workdir / 'spill'}",
+        *node_arguments(workdir),
         *extra,
-    ]
+    )
     if demo:
         command.append("--demo")
     process = start(
@@ -162,14 +90,7 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
-    server = ServerProcess(process, workdir=workdir)
-    try:
-        server.wait_ready()
-    except BaseException:
-        kill_group(process)
-        server.wait_exit()
-        raise
-    return server
+    return serving(ServerProcess(process, workdir=workdir))
 
 
 def stalling_query(fast_rows: int = 20_000, pause_ms: int = 200) -> str:
