@@ -9,9 +9,7 @@ directory (suffix ``dc=example,dc=org``) holds the users of :data:`USERS` and th
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
-import ipaddress
 import os
 import shutil
 import signal
@@ -201,60 +199,17 @@ def directory_ldif() -> str:
 def _write_certificates(folder: Path) -> tuple[Path, Path, Path, Path]:
     """A CA, a server certificate for IP 127.0.0.1 signed by it, and an unrelated CA:
     (ca.pem, server.pem, server.key, other-ca.pem)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from support.certificates import cert_pem, certificate_authority, key_pem, leaf_certificate, write_pem
 
-    now = datetime.datetime.now(datetime.UTC)
-
-    def ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return key, cert
-
-    ca_key, ca_cert = ca("test LDAP CA")
-    _, other_cert = ca("some other CA")
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    ca, ca_key = certificate_authority("test LDAP CA")
+    other_ca, _ = certificate_authority("some other CA")
+    server, server_key = leaf_certificate("127.0.0.1", ca, ca_key, server=True, server_names=("127.0.0.1",))
+    return (
+        write_pem(folder / "ca.pem", cert_pem(ca)),
+        write_pem(folder / "server.pem", cert_pem(server)),
+        write_pem(folder / "server.key", key_pem(server_key), private=True),
+        write_pem(folder / "other-ca.pem", cert_pem(other_ca)),
     )
-    paths = (folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "other-ca.pem")
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    paths[2].chmod(0o600)
-    paths[3].write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
-    return paths
 
 
 def _free_port() -> int:
