@@ -5,7 +5,7 @@ audit lines, and the refusals (wrong password, forged token, another user's tick
 from __future__ import annotations
 
 import base64
-import sys
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +26,7 @@ from spark_flight_sql.flightsql.auth.base import Identity
 from spark_flight_sql.flightsql.auth.tokens import TokenService
 from spark_flight_sql.flightsql.auth.users_file import UsersFile
 from spark_flight_sql.flightsql.cli import main as cli
+from spark_flight_sql.flightsql.devtools.node_process import node_command
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 from spark_flight_sql.flightsql.protocol import (
     encode_action_body,
@@ -144,35 +145,27 @@ def test_tokens_are_signed_expiring_and_bound_to_the_cluster_secret() -> None:
         tokens.verify(expired)
 
 
+def run_serve(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``serve`` with ``arguments``, run to its end (a node that refuses to start ends at once)."""
+    return run_command(
+        node_command(*arguments), cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+    )
+
+
 def test_a_node_reachable_from_other_machines_needs_an_explicit_auth_mode() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "spark_flight_sql.flightsql",
-        "serve",
-        "--conf",
-        "spark.flight.host=0.0.0.0",
-        "--conf",
-        "spark.flight.port=0",
-    ]
-    result = run_command(command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    result = run_serve("--conf", "spark.flight.host=0.0.0.0", "--conf", "spark.flight.port=0")
     assert result.returncode != 0
     assert "spark.flight.auth" in result.stderr and "0.0.0.0" in result.stderr
 
 
 def test_a_cluster_with_authentication_needs_a_configured_secret(users_file: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "spark_flight_sql.flightsql",
-        "serve",
+    result = run_serve(
         *auth_conf(users_file),
         "--conf",
         "spark.flight.manager=zookeeper",
         "--conf",
         "spark.flight.manager.zookeeper.url=127.0.0.1:1",
-    ]
-    result = run_command(command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    )
     assert result.returncode != 0 and "spark.flight.auth.secretFile" in result.stderr
 
 

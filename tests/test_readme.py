@@ -16,19 +16,11 @@ def test_readme_adbc_snippet_prints_rows(server) -> None:
         block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "flight_sql.connect" in block
     )
     assert "grpc://127.0.0.1:32010" in snippet
-    code = snippet.replace("grpc://127.0.0.1:32010", server.location)
-    result = run_command(
-        [sys.executable, "-W", "ignore::Warning", "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "('BR', " in result.stdout or "('DE', " in result.stdout
-    assert "100 ['product_id', 'name', 'category', 'price']" in result.stdout
-    assert "Customer 1" in result.stdout
-    assert "shape: (5, 4)" in result.stdout
+    stdout = run_python(snippet.replace("grpc://127.0.0.1:32010", server.location))
+    assert "('BR', " in stdout or "('DE', " in stdout
+    assert "100 ['product_id', 'name', 'category', 'price']" in stdout
+    assert "Customer 1" in stdout
+    assert "shape: (5, 4)" in stdout
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -94,10 +86,8 @@ def readme_snippet(section: str) -> str:
     return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
-def run_snippet(code: str, server) -> str:
-    code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace(
-        "127.0.0.1:32010", server.location.removeprefix("grpc://")
-    )
+def run_python(code: str) -> str:
+    """What ``code``, run by this interpreter in a process of its own, printed; it must succeed."""
     result = run_command(
         [sys.executable, "-W", "ignore::Warning", "-c", code],
         capture_output=True,
@@ -107,6 +97,13 @@ def run_snippet(code: str, server) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def run_snippet(code: str, server) -> str:
+    code = "import adbc_driver_flightsql.dbapi as flight_sql\n" + code.replace(
+        "127.0.0.1:32010", server.location.removeprefix("grpc://")
+    )
+    return run_python(code)
 
 
 def test_readme_parameters_snippet(server) -> None:
