@@ -158,7 +158,11 @@ class MetadataHandlers:
 
     # ---- keys: Spark enforces none, so every answer is empty, for tables that exist ---------------
 
-    def _require_table(self, call: SparkCall, catalog: str | None, db_schema: str | None, table: str) -> None:
+    def _require_table(self, call: SparkCall, command: Message, prefix: str = "") -> None:
+        """NOT_FOUND unless the table ``command`` names (its ``<prefix>catalog``, ``<prefix>db_schema``
+        and ``<prefix>table`` fields) exists."""
+        catalog, db_schema = _optional(command, f"{prefix}catalog"), _optional(command, f"{prefix}db_schema")
+        table: str = getattr(command, f"{prefix}table")
         if not SparkCatalogs(call.spark).table_exists(catalog, db_schema, table):
             raise NotFound(f"table not found: {_table_name(catalog, db_schema, table)}")
 
@@ -166,9 +170,7 @@ class MetadataHandlers:
         self, call: SparkCall, command: sql_pb2.CommandGetPrimaryKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(
-            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
-        )
+        self._require_table(call, command)
         return command_flight_info(command, schemas.PRIMARY_KEYS, descriptor)
 
     def do_get_primary_keys(self, call: SparkCall, command: sql_pb2.CommandGetPrimaryKeys) -> pa.Table:
@@ -179,9 +181,7 @@ class MetadataHandlers:
         self, call: SparkCall, command: sql_pb2.CommandGetExportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(
-            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
-        )
+        self._require_table(call, command)
         return command_flight_info(command, schemas.EXPORTED_KEYS, descriptor)
 
     def do_get_exported_keys(self, call: SparkCall, command: sql_pb2.CommandGetExportedKeys) -> pa.Table:
@@ -192,9 +192,7 @@ class MetadataHandlers:
         self, call: SparkCall, command: sql_pb2.CommandGetImportedKeys, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND for an unknown table; otherwise one endpoint on this node."""
-        self._require_table(
-            call, _optional(command, "catalog"), _optional(command, "db_schema"), command.table
-        )
+        self._require_table(call, command)
         return command_flight_info(command, schemas.IMPORTED_KEYS, descriptor)
 
     def do_get_imported_keys(self, call: SparkCall, command: sql_pb2.CommandGetImportedKeys) -> pa.Table:
@@ -205,12 +203,8 @@ class MetadataHandlers:
         self, call: SparkCall, command: sql_pb2.CommandGetCrossReference, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """NOT_FOUND if either table is unknown; otherwise one endpoint on this node."""
-        self._require_table(
-            call, _optional(command, "pk_catalog"), _optional(command, "pk_db_schema"), command.pk_table
-        )
-        self._require_table(
-            call, _optional(command, "fk_catalog"), _optional(command, "fk_db_schema"), command.fk_table
-        )
+        self._require_table(call, command, "pk_")
+        self._require_table(call, command, "fk_")
         return command_flight_info(command, schemas.CROSS_REFERENCE, descriptor)
 
     def do_get_cross_reference(self, call: SparkCall, command: sql_pb2.CommandGetCrossReference) -> pa.Table:
