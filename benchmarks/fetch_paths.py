@@ -319,23 +319,23 @@ def standalone_cluster(applications: int, workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """The bundled Spark Connect server on a free port, with the benchmark's settings; stopped on exit."""
-    port = free_port()
+def spark_submit_server(
+    main_class: str, port: int, conf: dict[str, str], *arguments: str, cwd: str | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """One of Spark's bundled servers (``main_class``, with ``arguments``) through ``spark-submit`` on the
+    benchmark's master, with the benchmark's settings and ``conf``; yielded once it listens on ``port``,
+    stopped on exit."""
     home = pyspark_home()
-    confs = [
-        arg
-        for key, value in {**SPARK_CONF, "spark.connect.grpc.binding.port": str(port)}.items()
-        for arg in ("--conf", f"{key}={value}")
-    ]
+    confs = [arg for key, value in {**SPARK_CONF, **conf}.items() for arg in ("--conf", f"{key}={value}")]
     command = [
         str(home / "bin" / "spark-submit"),
         "--master",
         MASTER,
         "--class",
-        CONNECT_CLASS,
+        main_class,
         *confs,
         "spark-internal",
+        *arguments,
     ]
     with tempfile.TemporaryFile("w+") as log:
         process = start(
@@ -343,13 +343,22 @@ def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            cwd=cwd,
             env={**worker_env(), "SPARK_HOME": str(home)},
         )
         try:
             wait_for_port(port, process, CONNECT_START_TIMEOUT)
-            yield f"sc://127.0.0.1:{port}", process
+            yield process
         finally:
             stop(process)
+
+
+@contextlib.contextmanager
+def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The bundled Spark Connect server on a free port, with the benchmark's settings; stopped on exit."""
+    port = free_port()
+    with spark_submit_server(CONNECT_CLASS, port, {"spark.connect.grpc.binding.port": str(port)}) as process:
+        yield f"sc://127.0.0.1:{port}", process
 
 
 def run_spark_connect(spec: PathSpec, rows: int, runs: int) -> Figures:
@@ -382,39 +391,20 @@ def thrift_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """The bundled Spark Thrift Server (HiveServer2) on a free port, its metastore and warehouse in a
     temporary folder; stopped on exit."""
     port = free_port()
-    home = pyspark_home()
-    with tempfile.TemporaryDirectory(prefix="bench-thrift-") as workdir, tempfile.TemporaryFile("w+") as log:
-        confs = [
-            arg
-            for key, value in {**SPARK_CONF, "spark.sql.warehouse.dir": f"{workdir}/warehouse"}.items()
-            for arg in ("--conf", f"{key}={value}")
-        ]
-        command = [
-            str(home / "bin" / "spark-submit"),
-            "--master",
-            MASTER,
-            "--class",
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-thrift-") as workdir,
+        spark_submit_server(
             THRIFT_CLASS,
-            *confs,
-            "spark-internal",
+            port,
+            {"spark.sql.warehouse.dir": f"{workdir}/warehouse"},
             "--hiveconf",
             f"hive.server2.thrift.port={port}",
             "--hiveconf",
             "hive.server2.thrift.bind.host=127.0.0.1",
-        ]
-        process = start(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
             cwd=workdir,
-            env={**worker_env(), "SPARK_HOME": str(home)},
-        )
-        try:
-            wait_for_port(port, process, CONNECT_START_TIMEOUT)
-            yield port, process
-        finally:
-            stop(process)
+        ) as process,
+    ):
+        yield port, process
 
 
 def run_thrift_server(spec: PathSpec, rows: int, runs: int) -> Figures:

@@ -460,26 +460,11 @@ def measure_nodes(
     endpoint) or ADBC's ``fetch_record_batch()`` (``bench_worker.py adbc``); failures are reported, not raised."""
     figures = node_row(nodes, rows, options, capped, fetch)
     try:
+        arguments = ("--location", cluster.node_location(), "--rows", str(rows), "--runs", str(options.runs))
         if fetch:
-            measured = run_worker(
-                "adbc",
-                "--location",
-                cluster.node_location(),
-                "--rows",
-                str(rows),
-                "--runs",
-                str(options.runs),
-            )
+            measured = run_worker("adbc", *arguments)
         else:
-            measured = run_worker(
-                "--location",
-                cluster.node_location(),
-                "--rows",
-                str(rows),
-                "--runs",
-                str(options.runs),
-                script=NET_WORKER,
-            )
+            measured = run_worker(*arguments, script=NET_WORKER)
             if measured.get("endpoints") != nodes:
                 raise AssertionError(
                     f"the result had {measured.get('endpoints')} endpoints, expected {nodes}"
