@@ -365,14 +365,15 @@ def run_spark_connect(spec: PathSpec, rows: int, runs: int) -> Figures:
     """Path (d): Spark Connect ``toArrow()``; the owner is the Connect server's JVM (no Python there)."""
     with connect_server() as (remote, process):
         measured = run_worker("connect", "--remote", remote, "--rows", str(rows), "--runs", str(runs))
-        jvm_peak = peak_of_java_in(process.pid)
+        return jvm_owner_figures(spec, rows, measured, process, "the owner is one JVM (spark-submit)")
+
+
+def jvm_owner_figures(
+    spec: PathSpec, rows: int, measured: dict[str, Any], owner: subprocess.Popen[str], note: str
+) -> Figures:
+    """The figures of a path whose owner is one JVM (``owner``, still running), with no Python in it."""
     return figures_from(
-        spec,
-        rows,
-        measured,
-        owner_python_peak=None,
-        owner_jvm_peak=jvm_peak,
-        note="the owner is one JVM (spark-submit)",
+        spec, rows, measured, owner_python_peak=None, owner_jvm_peak=peak_of_java_in(owner.pid), note=note
     )
 
 
@@ -412,15 +413,13 @@ def run_thrift_server(spec: PathSpec, rows: int, runs: int) -> Figures:
     counted after the timed part, so MB/s compares with the other paths)."""
     with thrift_server() as (port, process):
         measured = run_worker("hive", "--port", str(port), "--rows", str(rows), "--runs", str(runs))
-        jvm_peak = peak_of_java_in(process.pid)
-    return figures_from(
-        spec,
-        rows,
-        measured,
-        owner_python_peak=None,
-        owner_jvm_peak=jvm_peak,
-        note="the owner is one JVM (spark-submit); rows arrive as Python tuples, MB/s counts them as Arrow",
-    )
+        return jvm_owner_figures(
+            spec,
+            rows,
+            measured,
+            process,
+            "the owner is one JVM (spark-submit); rows arrive as Python tuples, MB/s counts them as Arrow",
+        )
 
 
 def missing_thrift() -> str | None:

@@ -1,16 +1,7 @@
 """One command for every benchmark path: the same mixed-type data, several sizes, medians after a warm-up.
 
-Paths (each in its own processes, run one after another so they never share the cores):
-
-- ``a``: this server, one node, ADBC ``fetch_record_batch``
-- ``b``: two nodes on a real ZooKeeper; the query enters node-1 and ADBC reads both endpoints
-- ``c``: this server forced to one endpoint (``spark.flight.sql.executionMode=single``)
-- ``d``: Spark Connect ``toArrow()`` against the bundled ``SparkConnectServer``
-- ``e``: Spark Thrift Server read by a Python HiveServer2 client
-- ``f``: in-process ``df.toArrow()``
-- ``g``: the floor: executors make the Arrow batches (``toArrowBatchRdd``) and discard them
-- ``h``, ``i``: (a) and (b) with early streaming (``spark.flight.stream.early=true``): a partition is
-  served while its task still pushes it, instead of once Spark counts the task successful
+The paths (a-i: this server on one and two nodes, Spark Connect, the Thrift server, ``toArrow()``, the
+floor...) are listed and run by ``fetch_paths.py``, each in its own processes, one after another.
 
 A path whose dependencies are missing is reported as skipped, with the reason. Results go to
 ``--out`` as ``results.md``, ``results.json`` (with ``results.meta.json``: runs and machine) and (with
