@@ -27,6 +27,7 @@ registry's ``events``); see :mod:`spark_flight_sql.flightmanager.events` for the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -124,6 +125,13 @@ class FlightManager(ABC):
         the cluster as the node reachable on ``public_port``. Once; :meth:`close` undoes it."""
         if self._node is not None or self._closed:
             raise RuntimeError("a FlightManager starts once, and not after close()")
+        try:
+            return self._start(public_port)
+        except BaseException:
+            self.close()  # nothing a failed start began outlives it
+            raise
+
+    def _start(self, public_port: int) -> NodeInfo:
         # The zookeeper manager reads the cluster secret from the cluster now, not mid-push.
         cluster_secret = self.cluster_secret
         self.store.start()
@@ -161,12 +169,21 @@ class FlightManager(ABC):
             self.cancel_job(query_id, "the node is shutting down")
         if already:
             return
-        self.store.close()
-        if self._node is not None:
-            self._leave(self._node)
+        # Every step runs even when one before it fails (ZooKeeper away, say); the first error is raised.
+        with contextlib.ExitStack() as steps:  # runs the callbacks last-in, first-out
+            steps.callback(self._release_listener)
+            steps.callback(self._stop_internal_server)
+            if self._node is not None:
+                steps.callback(self._leave, self._node)
+            steps.callback(self.store.close)
+
+    def _stop_internal_server(self) -> None:
         if self._internal is not None:
             self._internal.shutdown()
             self._internal = None
+
+    def _release_listener(self) -> None:
+        # Kept: job threads still ending after close() unregister their query from it.
         if self._listener is not None:
             self._listener.close()
 
@@ -330,7 +347,7 @@ class FlightManager(ABC):
             return
         try:
             self._share_finished(query_id, abandoned=abandoned)
-        except Exception:
+        except Exception:  # called from streams' cleanup, which must not fail a delivered result
             log.exception("query %s: could not report this node's share as over", query_id)
             with self._jobs_lock:
                 self._finished_shares.pop(query_id, None)  # another path (the TTL) may try again
@@ -495,7 +512,7 @@ class FlightManager(ABC):
         log.info("query %s: cancelling the job (%s)", query_id, reason)
         try:
             job.cancel()
-        except Exception:
+        except Exception:  # Spark may be stopping
             log.debug("cancel failed", exc_info=True)
         return True
 

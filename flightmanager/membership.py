@@ -105,7 +105,7 @@ class Membership:
             return
         try:
             self._register(node)
-        except Exception:
+        except Exception:  # kazoo retries the connection; the next CONNECTED tries again
             log.exception("node %s could not re-register", node.node_id)
             self._session_lost.set()
 
@@ -125,7 +125,7 @@ class Membership:
             if node_id != me:
                 try:
                     self._on_left(node_id)
-                except Exception:
+                except Exception:  # one failure must not hide the other departures
                     log.exception("handling the departure of node %s failed", node_id)
         return True
 

@@ -72,7 +72,7 @@ def _logged(watch: Callable[..., bool]) -> Callable[..., bool]:
     def guarded(*args: Any) -> bool:
         try:
             return watch(*args)
-        except Exception:
+        except Exception:  # keep watching; the next event may succeed
             log.exception("ZooKeeper watch failed")
             return True
 
@@ -285,12 +285,12 @@ class QueryRegistry:
         for query_id in unknown:
             try:
                 self.ensure_query(query_id)
-            except Exception:
+            except Exception:  # one bad query must not stop the others
                 log.exception("query %s: could not load it", query_id)
         for tracked in vanished:
             try:
                 self._vanished(tracked)
-            except Exception:
+            except Exception:  # one bad query must not stop the others
                 log.exception("query %s: could not settle its disappearance", tracked.query_id)
         return True
 

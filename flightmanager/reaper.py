@@ -19,6 +19,7 @@ never closed) while its reaper runs; the loop ends when its store is gone.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import weakref
@@ -59,7 +60,13 @@ class Reaper:
         self._store = weakref.ref(store)
         self._ttl = ttl
         self._idle_timeout = idle_timeout
-        self._on_abandoned = on_abandoned
+        # A bound method (the manager's) is held weakly too: the loop must not keep its owner alive.
+        self._on_abandoned: Callable[[], Callable[[str], None] | None] | None = None
+        if inspect.ismethod(on_abandoned):
+            self._on_abandoned = weakref.WeakMethod(on_abandoned)
+        elif on_abandoned is not None:
+            callback = on_abandoned
+            self._on_abandoned = lambda: callback
         self._interval = min(max(min(ttl, idle_timeout) / 4, 0.05), 5.0)
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,16 +113,17 @@ class Reaper:
                         self._idle_timeout,
                     )
                     self._abandoned(query_id)
-            except Exception:
+            except Exception:  # the reaper must outlive any one result
                 log.exception("query %s: releasing a stalled result failed", query_id)
         for query_id in expired:
             log.info("query %s: nobody read the result within %.0f s; releasing it", query_id, self._ttl)
             try:
                 store.release(query_id)
                 self._abandoned(query_id)
-            except Exception:
+            except Exception:  # the reaper must outlive any one result
                 log.exception("query %s: releasing an expired result failed", query_id)
 
     def _abandoned(self, query_id: str) -> None:
-        if self._on_abandoned is not None:
-            self._on_abandoned(query_id)
+        callback = self._on_abandoned() if self._on_abandoned is not None else None
+        if callback is not None:
+            callback(query_id)

@@ -39,7 +39,7 @@ class _Listener:
             if query_id:
                 stage_ids = event.stageIds()
                 self._owner.track(str(query_id), [int(stage_ids.apply(i)) for i in range(stage_ids.length())])
-        except Exception:
+        except Exception:  # a listener must never break Spark's listener bus
             log.exception("flight task listener: onJobStart failed")
 
     def onTaskEnd(self, event: Any) -> None:  # noqa: N802 - Java interface method
@@ -50,7 +50,7 @@ class _Listener:
             info = event.taskInfo()
             if info.successful():
                 self._owner.succeeded(query_id, int(info.partitionId()), int(info.taskId()))
-        except Exception:
+        except Exception:  # a listener must never break Spark's listener bus
             log.exception("flight task listener: onTaskEnd failed")
 
     def __getattr__(self, name: str) -> Callable[..., None]:
@@ -82,7 +82,7 @@ class TaskSuccessListener:
         self._key: int | None = None
         self._owners = 0
         self._context: Any = None
-        self._proxy: _Listener | None = None
+        self._proxy: Any = None  # the Java proxy of a _Listener
 
     @classmethod
     def for_context(cls, spark_context: Any) -> TaskSuccessListener:
@@ -97,7 +97,11 @@ class TaskSuccessListener:
                 gateway = spark_context._gateway
                 ensure_callback_server_started(gateway)
                 instance = cls()
-                instance._key, instance._context, instance._proxy = key, spark_context, _Listener(instance)
+                # py4j makes a new Java proxy each time a Python object crosses to Java, and Spark
+                # removes listeners by reference: hold the one Java proxy, added and later removed.
+                holder = gateway.jvm.java.util.ArrayList()
+                holder.add(_Listener(instance))
+                instance._key, instance._context, instance._proxy = key, spark_context, holder.get(0)
                 spark_context._jsc.sc().addSparkListener(instance._proxy)
                 cls._instances[key] = instance
             instance._owners += 1
@@ -115,7 +119,7 @@ class TaskSuccessListener:
         try:
             if context is not None and proxy is not None and context._jsc is not None:
                 context._jsc.sc().removeSparkListener(proxy)
-        except Exception:
+        except Exception:  # best effort: Spark may be stopping
             log.debug("could not remove the task listener from the SparkContext", exc_info=True)
 
     def register(self, query_id: str, callback: TaskCallback) -> None:

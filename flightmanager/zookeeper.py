@@ -59,7 +59,7 @@ _SHUTDOWN_SECONDS = 5.0
 def _quietly(operation: Callable[..., object], *args: object) -> None:
     try:
         operation(*args)
-    except Exception:
+    except Exception:  # best effort at shutdown; the session's end removes ephemerals
         log.debug("ZooKeeper clean-up at shutdown failed", exc_info=True)
 
 

@@ -3,6 +3,7 @@ a router on the public port."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -80,12 +81,12 @@ class FlightSqlNode:
         """Bind both servers; the public port is known once this returns. With
         ``spark.flight.tls.enabled`` both serve TLS (``grpc+tls://``), the public one requiring client
         certificates when ``spark.flight.tls.clientCaFile`` is set."""
-        self.service = SparkFlightSqlService(self.spark, self.manager)
-        self.router = self.service.router(
-            self.config.location(self.config.host, self.config.port),
-            **self.config.server_tls_options(public=True),
-        )
         try:
+            self.service = SparkFlightSqlService(self.spark, self.manager)
+            self.router = self.service.router(
+                self.config.location(self.config.host, self.config.port),
+                **self.config.server_tls_options(public=True),
+            )
             self.manager.start(self.router.port)
         except BaseException:
             self.close()  # neither server outlives a failed start
@@ -95,10 +96,17 @@ class FlightSqlNode:
     def close(self) -> None:
         """Stop serving: fail open streams, stop the public server, then the internal one; then
         remove what the service keeps (staged ingest files)."""
-        self.manager.close()
+        with contextlib.ExitStack() as steps:  # every step runs; last-in, first-out
+            steps.callback(self._close_service)
+            steps.callback(self._stop_router)
+            steps.callback(self.manager.close)
+
+    def _stop_router(self) -> None:
         router, self.router = self.router, None
         if router is not None:
             router.shutdown()
+
+    def _close_service(self) -> None:
         service, self.service = self.service, None
         if service is not None:
             service.close()

@@ -2,7 +2,7 @@
 and bearer tokens), what they may run (the authorization policy), and the signatures that bind
 tickets and prepared statement handles to their user.
 
-The cluster secret (:attr:`flightmanager.FlightManager.cluster_secret`) keys every signature, so a
+The cluster secret (:attr:`spark_flight_sql.flightmanager.FlightManager.cluster_secret`) keys every signature, so a
 token, ticket or handle issued by one node is accepted by all and by no other cluster.
 """
 

@@ -79,9 +79,10 @@ class SparkFlightSqlService(FlightSqlService[SparkCall]):
         (client sessions; authentication unless ``spark.flight.auth=none``) and the SQL length
         bound of ``spark.flight.sql.maxLength``. ``flight_options`` go to pyarrow (TLS)."""
         security = self.backend.security
-        middleware: dict[str, flight.ServerMiddlewareFactory] = {
-            SESSION_MIDDLEWARE_KEY: self.sessions.middleware_factory()
-        }
+        middleware: dict[str, flight.ServerMiddlewareFactory] = dict(
+            flight_options.pop("middleware", None) or {}
+        )
+        middleware[SESSION_MIDDLEWARE_KEY] = self.sessions.middleware_factory()
         if security.authenticator is not None:
             middleware[AUTH_MIDDLEWARE_KEY] = AuthMiddlewareFactory(
                 security.authenticator, security.tokens, self.backend.manager.node_id

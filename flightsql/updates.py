@@ -77,7 +77,7 @@ def affected_rows(df: DataFrame) -> int:
         if plan.getClass().getSimpleName() == "CommandResultExec":
             plan = plan.commandPhysicalPlan()
         return _row_metric(plan)
-    except Exception:
+    except Exception:  # metrics are a best effort; the statement itself succeeded
         log.debug("no row count for a command", exc_info=True)
         return UNKNOWN
 

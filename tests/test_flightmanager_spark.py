@@ -127,3 +127,22 @@ def test_an_analysis_error_is_raised_before_anything_runs(spark, manager) -> Non
     with pytest.raises(AnalysisException):
         manager.distribute(spark.sql("SELECT no_such_column FROM range(1)"))
     assert manager.store.query_ids() == []
+
+
+def test_the_task_listener_leaves_spark_when_its_last_owner_closes(spark) -> None:
+    """Spark removes listeners by reference: the one Java proxy added is the one removed."""
+    from spark_flight_sql.flightmanager.task_listener import TaskSuccessListener
+
+    bus = spark.sparkContext._jsc.sc().listenerBus()
+    before = bus.listeners().size()
+    first = TaskSuccessListener.for_context(spark.sparkContext)
+    second = TaskSuccessListener.for_context(spark.sparkContext)
+    assert second is first
+    assert bus.listeners().size() == before + 1
+    first.close()
+    assert bus.listeners().size() == before + 1
+    second.close()
+    assert bus.listeners().size() == before
+    assert TaskSuccessListener.for_context(spark.sparkContext) is not first  # a new owner, a new listener
+    TaskSuccessListener._instances[id(spark.sparkContext)].close()
+    assert bus.listeners().size() == before

@@ -97,7 +97,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             except AuthenticationFailed as exc:
                 audit.info("token refused node=%s call=%s reason=%s", self.node_id, method, exc)
                 raise flight.FlightUnauthenticatedError(str(exc)) from None
-            except Exception:
+            except Exception:  # a broken authenticator must not reveal why to the client
                 log.exception("authenticator %s failed to check a token", type(self.authenticator).__name__)
                 raise flight.FlightInternalError("the server could not check credentials") from None
         if scheme.lower() == "basic":
@@ -124,7 +124,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
                 "login undecided user=%s node=%s call=%s reason=%s", shown, self.node_id, method, exc
             )
             raise flight.FlightUnavailableError(f"cannot check credentials now: {exc}") from None
-        except Exception:
+        except Exception:  # a broken authenticator must not reveal why to the client
             log.exception("authenticator %s failed", type(self.authenticator).__name__)
             raise flight.FlightInternalError("the server could not check credentials") from None
         finally:
