@@ -22,4 +22,4 @@ def load_plugin(key: str, dotted: str, base: type[T], base_name: str, get: Calla
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(f"{key}: {dotted!r} is not a subclass of {base_name}")
-    return cls(get)  # type: ignore[call-arg]
+    return cls(get)  # type: ignore[call-arg]  # - plugin classes take the conf lookup, whatever the base class declares

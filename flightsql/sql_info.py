@@ -638,7 +638,7 @@ def _base_type(type_name: str) -> XdbcType | None:
 
 
 def _interval_facts(data_type: DataType, type_name: str) -> TypeFacts:
-    seconds = data_type.endField == 3  # type: ignore[attr-defined]  # DayTimeIntervalType.SECOND
+    seconds = data_type.endField == 3  # type: ignore[attr-defined]  # - only DayTimeIntervalType has endField (3: SECOND)
     return TypeFacts(type_name, None, 6 if seconds else None, False, True)
 
 
