@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
     from spark_flight_sql.flightmanager.errors import FlightManagerError
     from spark_flight_sql.flightmanager.manager import DistributedResult, FlightManager
-    from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState
+    from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState, TimeLimit
 
 __all__ = [
     "ConfKey",
@@ -31,6 +31,7 @@ __all__ = [
     "NodeInfo",
     "NodeTicket",
     "QueryState",
+    "TimeLimit",
     "create_manager",
 ]
 
@@ -45,6 +46,7 @@ _LAZY = {
     "NodeInfo": "model",
     "NodeTicket": "model",
     "QueryState": "model",
+    "TimeLimit": "model",
 }
 
 

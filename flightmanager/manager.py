@@ -53,11 +53,19 @@ from spark_flight_sql.flightmanager.errors import (
     to_flight_error,
 )
 from spark_flight_sql.flightmanager.internal_server import InternalFlightServer
-from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, Outcome, QueryState
+from spark_flight_sql.flightmanager.model import (
+    Endpoint,
+    NodeInfo,
+    NodeTicket,
+    Outcome,
+    QueryState,
+    TimeLimit,
+)
 from spark_flight_sql.flightmanager.push import PushNode, PushSummary, PushTarget
 from spark_flight_sql.flightmanager.results import ResultStore
 from spark_flight_sql.flightmanager.shared_records import SharedRecords
 from spark_flight_sql.flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
+from spark_flight_sql.flightmanager.status import Status
 from spark_flight_sql.flightmanager.task_listener import TaskSuccessListener
 
 if TYPE_CHECKING:
@@ -108,6 +116,7 @@ class FlightManager(ABC):
             early_streaming=config.stream_early,
         )
         self._jobs: dict[str, PushJob | CollectJob] = {}
+        self._time_limits: dict[str, threading.Timer] = {}
         self._collected_here: set[str] = set()
         self._finished_shares: OrderedDict[str, None] = OrderedDict()
         self._jobs_lock = threading.Lock()
@@ -231,12 +240,18 @@ class FlightManager(ABC):
     # ---- the API a Flight server uses ------------------------------------------------------
 
     def distribute(
-        self, df: DataFrame, description: str = "", *, here_only: bool = False
+        self,
+        df: DataFrame,
+        description: str = "",
+        *,
+        here_only: bool = False,
+        time_limit: TimeLimit | None = None,
     ) -> DistributedResult:
         """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on).
 
         ``here_only``: executors push every partition to this node, which serves the whole result
         from one endpoint (still streamed and bounded in memory, never collected).
+        ``time_limit``: how long the job may run (see :meth:`expire`).
         """
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
@@ -257,6 +272,7 @@ class FlightManager(ABC):
         )
         with self._jobs_lock:
             self._jobs[query_id] = job
+        self._start_time_limit(query_id, time_limit)
         threading.Thread(
             target=self._run, args=(query_id, job, target), name=f"flight-job-{query_id[:8]}", daemon=True
         ).start()
@@ -265,11 +281,13 @@ class FlightManager(ABC):
         )
         return DistributedResult(query_id, schema, endpoints)
 
-    def collect_here(self, df: DataFrame, description: str = "") -> DistributedResult:
+    def collect_here(
+        self, df: DataFrame, description: str = "", *, time_limit: TimeLimit | None = None
+    ) -> DistributedResult:
         """Compute a small result on this node's driver (no push, no cluster metadata) and serve it
         from one endpoint here. For results known to be small: commands' output, local relations,
         a small LIMIT. Returns at once; the result is collected in the background and can be
-        cancelled like any other."""
+        cancelled, or limited in time (``time_limit``, see :meth:`expire`), like any other."""
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
         query_id = uuid.uuid4().hex
@@ -281,6 +299,7 @@ class FlightManager(ABC):
         with self._jobs_lock:
             self._jobs[query_id] = job
             self._collected_here.add(query_id)
+        self._start_time_limit(query_id, time_limit)
         threading.Thread(
             target=self._collect,
             args=(query_id, secret, schema, job),
@@ -305,6 +324,7 @@ class FlightManager(ABC):
                 log.info("query %s failed: %s", query_id, error)
                 self.store.fail(query_id, error)
         finally:
+            self._stop_time_limit(query_id)
             with self._jobs_lock:
                 self._jobs.pop(query_id, None)
 
@@ -378,6 +398,36 @@ class FlightManager(ABC):
         self.store.cancel(query_id, reason)
         self.store.release(query_id)
         return True
+
+    def expire(self, query_id: str, message: str) -> bool:
+        """Fail a running query whose time limit passed: every serving node's reader ends with
+        DEADLINE_EXCEEDED and ``message``, its Spark job is cancelled and its buffers dropped.
+        False, touching nothing, when the query already ended (a finished result stays readable)."""
+        if self.store.state(query_id) is not QueryState.RUNNING:
+            return False
+        # The outcome first, so that readers see the time limit rather than the job's cancellation.
+        failed = Outcome(QueryState.FAILED, error=message, status=Status.DEADLINE_EXCEEDED.value)
+        if not self._record_outcome(query_id, failed):
+            return False
+        self.cancel_job(query_id, "its time limit passed")
+        return True
+
+    def _start_time_limit(self, query_id: str, limit: TimeLimit | None) -> None:
+        if limit is None:
+            return
+        timer = threading.Timer(max(0.0, limit.seconds), self.expire, args=(query_id, limit.message))
+        timer.name = f"flight-limit-{query_id[:8]}"
+        timer.daemon = True
+        with self._jobs_lock:
+            self._time_limits[query_id] = timer
+        timer.start()
+
+    def _stop_time_limit(self, query_id: str) -> None:
+        """The job ended: its time limit no longer applies (reading the result is not timed)."""
+        with self._jobs_lock:
+            timer = self._time_limits.pop(query_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def stats(self) -> dict[str, object]:
         """This node's result buffers and process memory, for operators and tests."""
@@ -479,6 +529,7 @@ class FlightManager(ABC):
                 query_id, Outcome(QueryState.FINISHED, attempts=_attempts_by_node(summaries))
             )
         finally:
+            self._stop_time_limit(query_id)
             self._task_listener().unregister(query_id)
             with self._jobs_lock:
                 self._jobs.pop(query_id, None)

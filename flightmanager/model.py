@@ -1,4 +1,5 @@
-"""The plain values the FlightManager passes around: nodes, query states and outcomes, tickets."""
+"""The plain values the FlightManager passes around: nodes, query states and outcomes, time limits,
+tickets."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ class Outcome:
     error: str | None = None
     attempts: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     status: str | None = None
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long a query's job may run, and what its readers are told when it runs longer.
+
+    When ``seconds`` have passed since the job started and it still runs, the query fails with
+    DEADLINE_EXCEEDED and ``message`` on every serving node and its job is cancelled. A finished
+    result is not timed: reading it takes as long as its readers take.
+    """
+
+    seconds: float
+    message: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ port, on the node it is connected to): still isolated from every other client, b
 that connection lives, and only on that node.
 
 Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog and schema use),
-``executionMode`` (``auto``, ``distributed``, ``single``) and the ``spark.sql.*`` settings of
+``executionMode`` (``auto``, ``distributed``, ``single``), ``statementTimeout`` (seconds; a
+session's own time limit, which only lowers ``spark.flight.sql.statementTimeout``; ``0`` unsets it:
+see :mod:`~spark_flight_sql.flightsql.statement_timeout`) and the ``spark.sql.*`` settings of
 :data:`ALLOWED_SPARK_SETTINGS`.
 """
 
@@ -38,7 +40,12 @@ from spark_flight_sql.flightsql.auth.middleware import Headers, header_text
 from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
-from spark_flight_sql.flightsql.settings import ExecutionMode, SqlSettings, parse_execution_mode
+from spark_flight_sql.flightsql.settings import (
+    ExecutionMode,
+    SqlSettings,
+    parse_execution_mode,
+    parse_timeout,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -50,6 +57,7 @@ MIDDLEWARE_KEY = "flight-sql-session"
 CATALOG = "catalog"
 SCHEMA = "schema"
 EXECUTION_MODE = "executionMode"
+STATEMENT_TIMEOUT = "statementTimeout"
 
 ALLOWED_SPARK_SETTINGS = frozenset(
     {
@@ -322,6 +330,12 @@ class SparkCall(Call):
         mode = self.options().get(EXECUTION_MODE) if self.session_id is not None else None
         return ExecutionMode(mode) if mode is not None else self._sessions.settings.execution_mode
 
+    @property
+    def statement_timeout(self) -> float | None:
+        """The session's ``statementTimeout`` option in seconds; None when it has none."""
+        seconds = self.options().get(STATEMENT_TIMEOUT) if self.session_id is not None else None
+        return float(seconds) if seconds is not None else None
+
 
 def clone_session(spark: SparkSession) -> SparkSession:
     """A new Spark session starting as a copy of ``spark``: its SQL settings, temporary views and
@@ -337,7 +351,10 @@ def _set_option(
 ) -> session_pb2.SetSessionOptionsResult.ErrorValue | None:
     """Apply one requested change to ``options``; the SetSessionOptionsResult error code, or None."""
     errors = session_pb2.SetSessionOptionsResult
-    if name not in (CATALOG, SCHEMA, EXECUTION_MODE) and name not in ALLOWED_SPARK_SETTINGS:
+    if (
+        name not in (CATALOG, SCHEMA, EXECUTION_MODE, STATEMENT_TIMEOUT)
+        and name not in ALLOWED_SPARK_SETTINGS
+    ):
         return errors.INVALID_NAME
     kind = value.WhichOneof("option_value")
     if kind is None:  # an empty value unsets the option
@@ -352,6 +369,15 @@ def _set_option(
             text = parse_execution_mode(text, EXECUTION_MODE).value
         except ValueError:
             return errors.INVALID_VALUE
+    if name == STATEMENT_TIMEOUT:
+        try:
+            seconds = parse_timeout(text)
+        except ValueError:
+            return errors.INVALID_VALUE
+        if not seconds:  # no limit of the session's own
+            options.pop(name, None)
+            return None
+        text = f"{seconds:g}"
     if not text:
         return errors.INVALID_VALUE
     options[name] = text

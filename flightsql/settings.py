@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -44,6 +45,12 @@ class SqlConfKey(str, Enum):
     """Longest SQL text, in characters, a request may carry (CommandStatementQuery,
     CommandStatementUpdate, CreatePreparedStatement); a longer one is refused with
     INVALID_ARGUMENT before Spark parses it (default 1048576)."""
+    STATEMENT_TIMEOUT = "spark.flight.sql.statementTimeout"
+    """Seconds a query, update or prepared statement execution may run, counted from the call that
+    starts it (GetFlightInfo, or the update's DoPut) to the end of its Spark job; past it the job is
+    cancelled and the statement fails with DEADLINE_EXCEEDED (every reader of a query, on every
+    node). A finished result is not timed while it is read. Unset or ``0``: no limit (default); a
+    session may set a shorter one with the session option ``statementTimeout``."""
 
 
 DEFAULT_MAX_SQL_LENGTH = 1_048_576
@@ -60,6 +67,8 @@ class SqlSettings:
     session_ttl: float = 86_400.0
     ingest_staging_dir: str | None = None
     max_sql_length: int = DEFAULT_MAX_SQL_LENGTH
+    statement_timeout: float | None = None
+    """``spark.flight.sql.statementTimeout`` in seconds; None for no limit."""
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> SqlSettings:
@@ -83,6 +92,9 @@ class SqlSettings:
         max_sql_length = _number(
             SqlConfKey.MAX_SQL_LENGTH, value, cls.max_sql_length, int, "a whole number of characters"
         )
+        statement_timeout = _number(
+            SqlConfKey.STATEMENT_TIMEOUT, value, 0.0, parse_timeout, "a number of seconds (0 for no limit)"
+        )
         if max_sql_length <= 0:
             raise ValueError(f"{SqlConfKey.MAX_SQL_LENGTH.value} must be positive")
         if session_seconds <= 0:
@@ -100,6 +112,7 @@ class SqlSettings:
             session_ttl=session_seconds,
             ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
             max_sql_length=max_sql_length,
+            statement_timeout=statement_timeout or None,
         )
 
 
@@ -108,6 +121,15 @@ N = TypeVar("N", int, float)
 
 def _seconds(text: str) -> float:
     return float(text.lower().removesuffix("s"))
+
+
+def parse_timeout(text: str) -> float:
+    """A time limit in seconds (``30``, ``2.5``, ``30s``); ``0`` means none. ValueError for a negative,
+    infinite or unparsable value."""
+    seconds = _seconds(text.strip())
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"not a time limit: {text!r}")
+    return seconds
 
 
 def _number(

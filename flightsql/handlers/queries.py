@@ -1,7 +1,8 @@
 """Queries and prepared statements: results are analysed here and served by the FlightManager.
 
 GetFlightInfo starts the query and answers at once with one endpoint per node that serves it;
-DoGet on a node streams that node's share. A prepared statement's handle carries its statement and
+DoGet on a node streams that node's share. The statement timeout's clock starts with GetFlightInfo
+(:mod:`~spark_flight_sql.flightsql.statement_timeout`). A prepared statement's handle carries its statement and
 bound parameters, signed for its user, so any node can execute it and none holds anything for it.
 """
 
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from spark_flight_sql.flightmanager import DistributedResult
+from spark_flight_sql.flightmanager import DistributedResult, TimeLimit
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.handlers.backend import Backend, no_transactions
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 from spark_flight_sql.flightsql.protocol import pack_command
 from spark_flight_sql.flightsql.sessions import SparkCall
 from spark_flight_sql.flightsql.settings import ExecutionMode
+from spark_flight_sql.flightsql.statement_timeout import StatementClock
 from spark_flight_sql.flightsql.statements import (
     PreparedStatement,
     StatementKind,
@@ -131,12 +133,14 @@ class QueryHandlers:
     def _execute(
         self, call: SparkCall, statement: PreparedStatement, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        clock = StatementClock.start(call, self.backend.settings, "query")
         identity = call.identity
         spark = call.spark
         rows = statement.argument_rows()
-        self.backend.authorize(call, statement.sql, rows)
-        df, kind = _dataframe(spark, statement.sql, rows)
-        result = self._serve(call, df, kind, statement.sql)
+        with clock.watching(spark, statement.sql):
+            self.backend.authorize(call, statement.sql, rows)
+            df, kind = _dataframe(spark, statement.sql, rows)
+            result = self._serve(call, df, kind, statement.sql, clock.time_limit())
         self.backend.audit(call, "query", statement.sql, query_id=result.query_id)
         security = self.backend.security
 
@@ -152,13 +156,17 @@ class QueryHandlers:
             total_bytes=-1,
         )
 
-    def _serve(self, call: SparkCall, df: DataFrame, kind: StatementKind, sql: str) -> DistributedResult:
+    def _serve(
+        self, call: SparkCall, df: DataFrame, kind: StatementKind, sql: str, limit: TimeLimit | None
+    ) -> DistributedResult:
         mode = call.execution_mode
         manager = self.backend.manager
         # A command's rows are already on this node (Spark ran it while analysing it).
         if mode is ExecutionMode.AUTO and (kind.is_command or self._is_small(df)):
-            return manager.collect_here(df, description=sql)
-        return manager.distribute(df, description=sql, here_only=mode is ExecutionMode.SINGLE)
+            return manager.collect_here(df, description=sql, time_limit=limit)
+        return manager.distribute(
+            df, description=sql, here_only=mode is ExecutionMode.SINGLE, time_limit=limit
+        )
 
     def _is_small(self, df: DataFrame) -> bool:
         """Whether Spark knows the result has at most ``single.maxRows`` rows (commands' output,
