@@ -5,33 +5,43 @@ reach clients through any Flight server that embeds it. Each error is a
 :class:`~spark_flight_sql.flightmanager.status.StatusError` carrying its
 :class:`~spark_flight_sql.flightmanager.status.Status`, the one vocabulary every layer shares
 (:mod:`spark_flight_sql.flightmanager.status` owns the mapping from a status to the pyarrow
-exception that sends it, and the cleaning of messages):
+exception that sends it, and the cleaning of messages), and the error class a client sees in
+front of its message (:mod:`spark_flight_sql.flightmanager.client_errors`):
 
-========================  ===================
-error                     gRPC status
-========================  ===================
-FlightManagerError        INTERNAL
-UnknownTicketError        NOT_FOUND
-WrongNodeError            INVALID_ARGUMENT
-QueryFailedError          the Spark error's (see below), INTERNAL when not given
-QueryCancelledError       CANCELLED
-PushRejectedError         PERMISSION_DENIED
-PushUnauthenticatedError  UNAUTHENTICATED
-StreamTimeoutError        DEADLINE_EXCEEDED
-StreamInterruptedError    UNAVAILABLE
-SpillError (in spill)     INTERNAL
-========================  ===================
+========================  ===================  ======================
+error                     gRPC status          error class
+========================  ===================  ======================
+FlightManagerError        INTERNAL             INTERNAL_ERROR
+UnknownTicketError        NOT_FOUND            UNKNOWN_TICKET
+WrongNodeError            INVALID_ARGUMENT     WRONG_NODE
+InvalidHeaderError        INVALID_ARGUMENT     INVALID_HEADER
+RowTooLargeError          INVALID_ARGUMENT¹    ROW_TOO_LARGE
+QueryFailedError          the Spark error's    Spark's condition, else QUERY_FAILED
+                          (see below),
+                          INTERNAL when not
+                          given
+QueryCancelledError       CANCELLED            QUERY_CANCELLED
+PushRejectedError         PERMISSION_DENIED    PUSH_REJECTED
+PushUnauthenticatedError  UNAUTHENTICATED      PUSH_UNAUTHENTICATED
+StreamTimeoutError        DEADLINE_EXCEEDED    STREAM_TIMEOUT
+StreamInterruptedError    UNAVAILABLE          STREAM_INTERRUPTED
+SpillError (in spill)     INTERNAL             INTERNAL_ERROR
+========================  ===================  ======================
+
+¹ RESOURCE_EXHAUSTED would say it better, but pyarrow.flight cannot send it (see
+:mod:`~spark_flight_sql.flightmanager.status`).
 
 :func:`to_flight_error` converts anything at the edge of a server that embeds only the
 FlightManager (Flight SQL servers use :func:`spark_flight_sql.flightsql.errors.to_flight_error`,
-built on the same vocabulary):
+built on the same vocabulary), and :class:`flight_errors` does it around a block:
 
 =====================================================  =====================================
 exception                                              status
 =====================================================  =====================================
-any ``pyarrow.flight.FlightError``                     unchanged (already carries a status)
+one already converted (a ``SentStatus``)               unchanged
 an error that names its status (the errors above;      that code (see
-pyarrow's and Python's own, e.g. TimeoutError)         :func:`~.status.status_of`)
+pyarrow's, a ``pyarrow.flight.FlightError``            :func:`~.status.status_of`)
+included, and Python's own, e.g. TimeoutError)
 ZooKeeper unreachable (kazoo errors, retries spent)    UNAVAILABLE (:mod:`.kazoo_errors`)
 PySpark / Spark (JVM) errors                           by SQLSTATE (:mod:`.spark_errors`)
 anything else                                          INTERNAL
@@ -42,13 +52,18 @@ Importing this module imports neither pyspark, py4j nor kazoo.
 
 from __future__ import annotations
 
-import pyarrow.flight as flight
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+from typing import Literal
 
+from spark_flight_sql.flightmanager.client_errors import describe, log_error, send
 from spark_flight_sql.flightmanager.kazoo_errors import kazoo_status
 from spark_flight_sql.flightmanager.spark_errors import spark_error
 from spark_flight_sql.flightmanager.status import (
     MAX_MESSAGE_CHARS,
     PYARROW_EXCEPTIONS,
+    SentStatus,
     Status,
     StatusError,
     flight_exception,
@@ -63,16 +78,19 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "PYARROW_EXCEPTIONS",
     "FlightManagerError",
+    "InvalidHeaderError",
     "PushRejectedError",
     "PushUnauthenticatedError",
     "QueryCancelledError",
     "QueryFailedError",
+    "RowTooLargeError",
     "Status",
     "StatusError",
     "StreamInterruptedError",
     "StreamTimeoutError",
     "UnknownTicketError",
     "WrongNodeError",
+    "flight_errors",
     "flight_exception",
     "from_spark_exception",
     "spark_error",
@@ -92,18 +110,35 @@ class UnknownTicketError(FlightManagerError):
     """The ticket names no result on this node: unknown, forged, expired, or already consumed."""
 
     status = Status.NOT_FOUND
+    error_class = "UNKNOWN_TICKET"
 
 
 class WrongNodeError(FlightManagerError):
     """The ticket is for another node of the cluster."""
 
     status = Status.INVALID_ARGUMENT
+    error_class = "WRONG_NODE"
+
+
+class InvalidHeaderError(FlightManagerError):
+    """A call header this library reads holds a value it cannot take."""
+
+    status = Status.INVALID_ARGUMENT
+    error_class = "INVALID_HEADER"
+
+
+class RowTooLargeError(FlightManagerError):
+    """One row of a result is larger than the largest message its client accepts."""
+
+    status = Status.INVALID_ARGUMENT
+    error_class = "ROW_TOO_LARGE"
 
 
 class QueryFailedError(FlightManagerError):
     """The Spark job behind a result failed; the message carries Spark's error."""
 
     status = Status.INTERNAL
+    error_class = "QUERY_FAILED"
 
     def __init__(self, message: str, status: str | None = None) -> None:
         super().__init__(message)
@@ -115,24 +150,28 @@ class QueryCancelledError(FlightManagerError):
     """The result was cancelled before it was read."""
 
     status = Status.CANCELLED
+    error_class = "QUERY_CANCELLED"
 
 
 class PushRejectedError(FlightManagerError):
     """A push into the internal server that is not allowed (unknown query, wrong secret)."""
 
     status = Status.PERMISSION_DENIED
+    error_class = "PUSH_REJECTED"
 
 
 class PushUnauthenticatedError(FlightManagerError):
     """A push into the internal server without the push secret of the query it names."""
 
     status = Status.UNAUTHENTICATED
+    error_class = "PUSH_UNAUTHENTICATED"
 
 
 class StreamTimeoutError(FlightManagerError):
     """A stream waited longer than its deadline for data that never came."""
 
     status = Status.DEADLINE_EXCEEDED
+    error_class = "STREAM_TIMEOUT"
 
 
 class StreamInterruptedError(FlightManagerError):
@@ -141,6 +180,7 @@ class StreamInterruptedError(FlightManagerError):
     is the remedy, hence UNAVAILABLE."""
 
     status = Status.UNAVAILABLE
+    error_class = "STREAM_INTERRUPTED"
 
 
 def status_of(exc: BaseException) -> Status | None:
@@ -150,20 +190,21 @@ def status_of(exc: BaseException) -> Status | None:
 
 
 def to_flight_error(exc: BaseException) -> Exception:
-    """The pyarrow exception which, raised in a Flight handler, sends ``exc``'s status.
+    """The exception which, raised in a Flight handler, sends ``exc`` to the client (see
+    :mod:`~spark_flight_sql.flightmanager.client_errors` for its message, and the log).
 
-    A ``pyarrow.flight.FlightError`` is returned as it is; an error that names its status
+    One already converted comes back as it is; an error that names its status
     (:func:`status_of`) and a Spark error (:func:`spark_error`) get theirs; anything else is
     INTERNAL. For servers that embed only the FlightManager; Flight SQL servers use
     :func:`spark_flight_sql.flightsql.errors.to_flight_error`, which follows the same tables.
     """
-    if isinstance(exc, flight.FlightError):
+    if isinstance(exc, SentStatus) and isinstance(exc, Exception):
         return exc
     status = status_of(exc)
     if status is not None:
-        return flight_exception(status, truncate(str(exc) or type(exc).__name__))
+        return send(exc, status, truncate(str(exc) or type(exc).__name__))
     status, message = spark_error(exc) or (Status.INTERNAL, plain_message(exc))
-    return flight_exception(status, message)
+    return send(exc, status, message)
 
 
 def from_spark_exception(exc: BaseException) -> FlightManagerError:
@@ -171,9 +212,40 @@ def from_spark_exception(exc: BaseException) -> FlightManagerError:
 
     A FlightManagerError comes back unchanged; a Spark error becomes a
     :class:`QueryFailedError` with its status and message (see :func:`spark_error`); anything
-    else a QueryFailedError with status INTERNAL and the exception's message.
+    else a QueryFailedError with status INTERNAL and the exception's message. The failure gets its
+    error id here (the message ends with it, on every node that serves the query), and is logged
+    under it with ``exc``'s traceback.
     """
     if isinstance(exc, FlightManagerError):
         return exc
     status, message = spark_error(exc) or (Status.INTERNAL, plain_message(exc))
-    return QueryFailedError(message, status)
+    text, error_id = describe(message, "QUERY_FAILED")
+    log_error(error_id, status, text, exc, "failed a query")
+    return QueryFailedError(text, status)
+
+
+class flight_errors(contextlib.ContextDecorator):  # noqa: N801 - reads as a statement
+    """Context manager and decorator that converts every exception at the Flight edge.
+
+    ``with flight_errors(): ...`` or ``@flight_errors()``: an ``Exception`` raised inside leaves as
+    ``convert`` (default :func:`to_flight_error`) made it, never as anything pyarrow.flight would
+    turn into an UNKNOWN status or a Python traceback. The original exception is not chained to
+    the new one (it is logged under the error id instead). One already converted passes unchanged,
+    as does a ``BaseException`` that is not an ``Exception`` (KeyboardInterrupt, GeneratorExit).
+    """
+
+    def __init__(self, convert: Callable[[BaseException], Exception] = to_flight_error) -> None:
+        self._convert = convert
+
+    def __enter__(self) -> flight_errors:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, SentStatus):
+            return False
+        raise self._convert(exc) from None

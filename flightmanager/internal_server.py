@@ -7,21 +7,21 @@ every other RPC (GetFlightInfo, DoGet, DoAction, ListFlights, ListActions, DoExc
 Handshake, ...), is refused with UNAUTHENTICATED before the server reads anything of the call.
 The DoPut handler then checks that the descriptor names the query the secret was shown for. The
 secret travels in headers, not in the descriptor, so that it never appears in anything a handler
-logs or stores.
+logs or stores. Every refusal and error reaches the executor as the public server's do: an error
+class, a message and an error id, no traceback (:mod:`~spark_flight_sql.flightmanager.client_errors`).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from spark_flight_sql.flightmanager.errors import PushUnauthenticatedError, to_flight_error
+from spark_flight_sql.flightmanager.errors import PushUnauthenticatedError, flight_errors
 from spark_flight_sql.flightmanager.push_protocol import (
     PUSH_QUERY_HEADER,
     PUSH_SECRET_HEADER,
@@ -30,8 +30,6 @@ from spark_flight_sql.flightmanager.push_protocol import (
 
 if TYPE_CHECKING:
     from spark_flight_sql.flightmanager.results import ResultStore
-
-log = logging.getLogger(__name__)
 
 MIDDLEWARE_KEY = "spark-flight-push-auth"
 
@@ -58,6 +56,7 @@ class PushAuthMiddleware(flight.ServerMiddlewareFactory):
         super().__init__()
         self._push_secret = push_secret
 
+    @flight_errors()
     def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> PushCredentials:
         """Check the call before any handler sees it; raise FlightUnauthenticatedError to refuse it."""
         if info.method != flight.FlightMethod.DO_PUT:
@@ -109,6 +108,7 @@ class InternalFlightServer(flight.FlightServerBase):
         self._store = store
         self._ensure_query = ensure_query or (lambda query_id: None)
 
+    @flight_errors()
     def do_put(
         self,
         context: flight.ServerCallContext,
@@ -117,48 +117,46 @@ class InternalFlightServer(flight.FlightServerBase):
         writer: flight.FlightMetadataWriter,
     ) -> None:
         """Receive one attempt's batches; answer whether they were staged."""
-        try:
-            credentials = context.get_middleware(MIDDLEWARE_KEY)
-            if not isinstance(
-                credentials, PushCredentials
-            ):  # the middleware lets no call through without them
-                raise PushUnauthenticatedError("a push needs its query's push secret")
-            push = PushDescriptor.from_descriptor(descriptor)
-            if not hmac.compare_digest(push.query_id.encode(), credentials.query_id.encode()):
-                raise PushUnauthenticatedError("wrong push secret for this query")
-            self._ensure_query(push.query_id)
-            batches = (chunk.data for chunk in reader if chunk.data is not None)
-            outcome = self._store.receive(
-                push.query_id, credentials.secret, push.partition, push.attempt, batches, reader.schema
-            )
-            # A push the store turned away early (its result is released) is read to its end all
-            # the same: ending the call under a writing executor would fail its task, and the job.
-            for _ in batches:
-                pass
-            writer.write(pa.py_buffer(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode()))
-        except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
-            log.info("push refused: %s", exc)
-            raise to_flight_error(exc) from None
+        credentials = context.get_middleware(MIDDLEWARE_KEY)
+        if not isinstance(credentials, PushCredentials):  # the middleware lets no call through without them
+            raise PushUnauthenticatedError("a push needs its query's push secret")
+        push = PushDescriptor.from_descriptor(descriptor)
+        if not hmac.compare_digest(push.query_id.encode(), credentials.query_id.encode()):
+            raise PushUnauthenticatedError("wrong push secret for this query")
+        self._ensure_query(push.query_id)
+        batches = (chunk.data for chunk in reader if chunk.data is not None)
+        outcome = self._store.receive(
+            push.query_id, credentials.secret, push.partition, push.attempt, batches, reader.schema
+        )
+        # A push the store turned away early (its result is released) is read to its end all
+        # the same: ending the call under a writing executor would fail its task, and the job.
+        for _ in batches:
+            pass
+        writer.write(pa.py_buffer(json.dumps({"staged": outcome.staged, "rows": outcome.rows}).encode()))
 
     # Every other RPC is refused by the middleware before it gets here; these say the same should
     # the middleware ever be bypassed.
 
+    @flight_errors()
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def get_schema(  # type: ignore[override]  # - pyarrow wants a SchemaResult; its stubs say Schema
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def do_exchange(
         self,
         context: flight.ServerCallContext,
@@ -169,14 +167,17 @@ class InternalFlightServer(flight.FlightServerBase):
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def list_actions(self, context: flight.ServerCallContext) -> list[flight.ActionType]:  # type: ignore[override]  # - pyarrow takes ActionTypes; its stubs say Actions
         """Refused."""
         raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
 
+    @flight_errors()
     def list_flights(  # type: ignore[override]  # - pyarrow passes bytes; its stubs say str
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:

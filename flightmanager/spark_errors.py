@@ -30,9 +30,12 @@ UnsupportedOperationException is UNIMPLEMENTED, the rest INTERNAL. A Java except
 SparkThrowable in its cause chain (e.g. a job aborted by an exception that a function threw
 on an executor) is INTERNAL.
 
-Messages are Spark's own, ``[CONDITION] message`` (the condition is added in front when Spark
-left it out), without stack traces (:func:`~spark_flight_sql.flightmanager.status.clean_message`),
-at most :data:`~spark_flight_sql.flightmanager.status.MAX_MESSAGE_CHARS` long. For a Java
+Messages are Spark's own, ``[CONDITION] message ... SQLSTATE: xxxxx`` (the condition is added
+in front, and the SQLSTATE at the end, when Spark left them out), without stack traces
+(:func:`~spark_flight_sql.flightmanager.status.clean_message`) and without the analysed plan that
+an AnalysisException's message ends with (``; line 1 pos 14;\n'Project [*] ...``: its
+``getSimpleMessage()`` is kept, the ``== SQL ==`` excerpt of a parse or runtime error too), at
+most :data:`~spark_flight_sql.flightmanager.status.MAX_MESSAGE_CHARS` long. For a Java
 exception with no SparkThrowable, the message is its first line (e.g. ``Job aborted due to
 stage failure: ...``) and the ``toString()`` of its root cause, e.g. ``Caused by:
 java.lang.NumberFormatException: For input string: "nan"``.
@@ -46,7 +49,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from spark_flight_sql.flightmanager.status import Status, clean_message, truncate
+from spark_flight_sql.flightmanager.status import MAX_MESSAGE_CHARS, Status, clean_message, truncate
 
 __all__ = ["spark_error"]
 
@@ -94,11 +97,23 @@ def spark_error(exc: BaseException) -> tuple[Status, str] | None:
     return _from_pyspark(exc) or _from_py4j(exc)
 
 
-def _with_condition(condition: str | None, message: str) -> str:
+def _with_condition(condition: str | None, message: str, sqlstate: str | None = None) -> str:
     message = clean_message(message)
     if condition and not message.startswith(f"[{condition}]"):
         message = f"[{condition}] {message}"
+    if sqlstate and f"SQLSTATE: {sqlstate}" not in message:
+        suffix = f" SQLSTATE: {sqlstate}"
+        return truncate(message, MAX_MESSAGE_CHARS - len(suffix)) + suffix
     return truncate(message)
+
+
+def _without_plan(java_exc: Any, message: str) -> str:
+    """``message`` without the analysed plan an AnalysisException's getMessage() appends to its
+    getSimpleMessage() (``;\n<plan>``); unchanged for any other exception."""
+    simple = _ask(java_exc, "getSimpleMessage") if java_exc is not None else None
+    if simple and message.startswith(simple) and message[len(simple) :].startswith(";\n"):
+        return simple
+    return message
 
 
 def _status_of_sqlstate(sqlstate: str | None) -> Status | None:
@@ -126,13 +141,16 @@ def _from_pyspark(exc: BaseException) -> tuple[Status, str] | None:
         return None
     # getCondition is Spark 4's name; getErrorClass still exists but warns.
     condition = _ask(exc, "getCondition") if hasattr(exc, "getCondition") else _ask(exc, "getErrorClass")
-    status = _status_of_sqlstate(_ask(exc, "getSqlState"))
+    sqlstate = _ask(exc, "getSqlState")
+    status = _status_of_sqlstate(sqlstate)
     if status is None:
         status = next(
             (target for name, target in _SPARK_CLASS_FALLBACK if isinstance(exc, getattr(errors, name, ()))),
             Status.INTERNAL,
         )
-    return status, _with_condition(condition, str(exc))
+    # A PySpark exception captured from the JVM keeps the Java exception as _origin.
+    message = _without_plan(getattr(exc, "_origin", None), str(exc))
+    return status, _with_condition(condition, message, sqlstate)
 
 
 def _from_py4j(exc: BaseException) -> tuple[Status, str] | None:
@@ -158,8 +176,10 @@ def _from_java_exception(java_exc: Any) -> tuple[Status, str]:
     for current in chain:
         condition, sqlstate = _ask(current, "getCondition"), _ask(current, "getSqlState")
         if condition or sqlstate:
-            message = _ask(current, "getMessage") or str(current.toString())
-            return _status_of_sqlstate(sqlstate) or Status.INTERNAL, _with_condition(condition, message)
+            message = _without_plan(current, _ask(current, "getMessage") or str(current.toString()))
+            return _status_of_sqlstate(sqlstate) or Status.INTERNAL, _with_condition(
+                condition, message, sqlstate
+            )
     # No SparkThrowable: the first line of the exception and the root cause are what explain it.
     lines = clean_message(str(java_exc.toString())).splitlines()
     message = lines[0] if lines else str(java_exc.getClass().getName())

@@ -23,8 +23,15 @@ Internal               INTERNAL
 
 A ``RecursionError`` or an ``OverflowError`` is INVALID_ARGUMENT: they come from client bytes
 nested deeper than Python parses (a JSON ticket or handle of a hundred thousand ``[``) or holding
-a number beyond what Python converts (a 400-digit timestamp, a date in the year 3 000 000); each
-is logged with its traceback, in case it is a bug of the server instead.
+a number beyond what Python converts (a 400-digit timestamp, a date in the year 3 000 000); like
+every error sent, each is logged with its traceback, in case it is a bug of the server instead.
+
+What the client reads is ``[ERROR_CLASS] message (error id 3fa2c91b)``, Spark's SQLSTATE kept in
+Spark's messages, no traceback and no server path; the node logs the error's traceback under
+that id (:mod:`spark_flight_sql.flightmanager.client_errors`). Our errors here have no class of
+their own: the client sees the status's (``[INVALID_ARGUMENT] ...``), or the class of the error
+they were made from (a FlightManager error's ``[UNKNOWN_TICKET]``), or one given when raising
+(``InvalidArgument("...", error_class="...")``).
 
 Every error here is a :class:`~spark_flight_sql.flightmanager.status.StatusError` carrying its
 :class:`~spark_flight_sql.flightmanager.status.Status`: the one vocabulary the FlightManager's
@@ -35,8 +42,7 @@ exceptions and of errors with a ``status`` attribute, the FlightManager's includ
 are cleaned of stack traces and cut to :data:`MAX_MESSAGE_CHARS`),
 :mod:`spark_flight_sql.flightmanager.kazoo_errors` (ZooKeeper unreachable is UNAVAILABLE) and
 :mod:`spark_flight_sql.flightmanager.spark_errors` (the SQLSTATE and class rules for Spark
-errors). Here, an exception of no known kind is INTERNAL, and is logged with its traceback, as is
-a Spark error that maps to INTERNAL.
+errors). Here, an exception of no known kind is INTERNAL.
 
 pyspark is imported only when an exception might be a Spark one (its module is already
 loaded), so importing this module never starts a JVM.
@@ -44,21 +50,18 @@ loaded), so importing this module never starts a JVM.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from collections.abc import Iterable, Iterator
-from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-import pyarrow.flight as flight
-
+from spark_flight_sql.flightmanager import errors as manager_errors
+from spark_flight_sql.flightmanager.client_errors import class_of, send
 from spark_flight_sql.flightmanager.errors import status_of
 from spark_flight_sql.flightmanager.spark_errors import spark_error
 from spark_flight_sql.flightmanager.status import (
     MAX_MESSAGE_CHARS,
+    SentStatus,
     Status,
     StatusError,
-    flight_exception,
     truncate,
 )
 
@@ -80,8 +83,6 @@ __all__ = [
     "guarded",
     "to_flight_error",
 ]
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -174,68 +175,51 @@ def as_flight_sql_error(exc: BaseException) -> FlightSqlError:
     """``exc`` as one of our errors, following the lower layer's tables (see the module docstring).
 
     Our own errors come back unchanged; a RecursionError or OverflowError is InvalidArgument (see
-    the module docstring). Anything that maps to INTERNAL because it is not a
-    known kind of error, and a Spark error that maps to INTERNAL, is logged here with its
-    traceback.
+    the module docstring). An error that names its status keeps its error class (a FlightManager
+    error's ``UNKNOWN_TICKET``, say); a Spark error's message starts with Spark's.
     """
     if isinstance(exc, FlightSqlError):
         return exc
     if isinstance(exc, RecursionError):
-        logger.warning("a request nested too deeply was refused as INVALID_ARGUMENT", exc_info=exc)
         return InvalidArgument("the request is nested too deeply to be processed")
     if isinstance(exc, OverflowError):
-        logger.warning("a request holding a value out of range was refused as INVALID_ARGUMENT", exc_info=exc)
         return InvalidArgument(truncate(f"the request holds a value out of range: {exc}"))
     status = status_of(exc)
     if status is not None:
-        return _BY_STATUS[status](truncate(str(exc) or type(exc).__name__))
+        return _BY_STATUS[status](truncate(str(exc) or type(exc).__name__), error_class=class_of(exc, status))
     mapped = spark_error(exc)
     if mapped is not None:
         status, message = mapped
-        if status is Status.INTERNAL:
-            logger.error("Spark error mapped to INTERNAL", exc_info=exc)
         return _BY_STATUS[status](message)
-    logger.error("unexpected error mapped to INTERNAL", exc_info=exc)
     return Internal(truncate(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def to_flight_error(exc: BaseException) -> Exception:
-    """The pyarrow exception which, raised in a Flight handler, sends ``exc``'s status.
-
-    A ``pyarrow.flight.FlightError`` is returned as it is; everything else is mapped by
-    :func:`as_flight_sql_error`.
+    """The exception which, raised in a Flight handler, sends ``exc`` to the client: the status and
+    message :func:`as_flight_sql_error` gives it, its error class and a new error id in front of and
+    after the message, ``exc`` logged under that id with its traceback. One already converted (a
+    ``SentStatus``) comes back as it is.
     """
-    if isinstance(exc, flight.FlightError):
+    if isinstance(exc, SentStatus) and isinstance(exc, Exception):
         return exc
     error = as_flight_sql_error(exc)
-    return flight_exception(error.status, str(error) or type(error).__name__)
+    status = error.status
+    return send(exc, status, str(error) or type(error).__name__, error_class=class_of(error, status))
 
 
-class flight_errors(contextlib.ContextDecorator):  # noqa: N801 - reads as a statement
+class flight_errors(manager_errors.flight_errors):  # noqa: N801 - reads as a statement
     """Context manager and decorator that converts every exception at the Flight edge.
 
     ``with flight_errors(): ...`` or ``@flight_errors()``: an ``Exception`` raised inside
     leaves as :func:`to_flight_error` made it, never as anything pyarrow.flight would turn
     into an UNKNOWN status or a Python traceback. The original exception is not chained to
-    the new one, because pyarrow.flight would send its traceback to the client.
-    ``BaseException`` that is not an ``Exception`` (KeyboardInterrupt, GeneratorExit)
-    passes unchanged.
+    the new one (pyarrow.flight would send its traceback to the client); it is logged under the
+    error id the client sees. One already converted, and a ``BaseException`` that is not an
+    ``Exception`` (KeyboardInterrupt, GeneratorExit), pass unchanged.
     """
 
-    def __enter__(self) -> flight_errors:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
-        if exc is None or not isinstance(exc, Exception) or isinstance(exc, flight.FlightError):
-            return False
-        converted = to_flight_error(exc)
-        logger.debug("Flight call failed: %s: %s", type(converted).__name__, converted)
-        raise converted from None
+    def __init__(self) -> None:
+        super().__init__(to_flight_error)
 
 
 def guarded(items: Iterable[T]) -> Iterator[T]:

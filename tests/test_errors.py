@@ -16,10 +16,12 @@ from support.processes import COMMAND_TIMEOUT, run_command
 import spark_flight_sql.flightmanager.errors as manager_errors
 from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
+    InvalidHeaderError,
     PushRejectedError,
     PushUnauthenticatedError,
     QueryCancelledError,
     QueryFailedError,
+    RowTooLargeError,
     StreamInterruptedError,
     StreamTimeoutError,
     UnknownTicketError,
@@ -47,6 +49,7 @@ from spark_flight_sql.flightsql.errors import (
 )
 
 # Our error -> (pyarrow exception raised on the client, gRPC status code on the wire).
+# The class a client sees in front of the message: the status's, INTERNAL as Spark names it.
 MAPPING: list[tuple[type[FlightSqlError], type[Exception], str]] = [
     (InvalidArgument, pa.ArrowInvalid, "INVALID_ARGUMENT"),
     (NotFound, pa.ArrowKeyError, "NOT_FOUND"),
@@ -88,10 +91,13 @@ def test_our_errors_reach_a_pyarrow_client(
 ) -> None:
     assert isinstance(to_flight_error(error("m")), client_sees)
     _, client = raising
-    with pytest.raises(client_sees, match=f"^message of {error.__name__}") as raised:
+    error_class = "INTERNAL_ERROR" if error.status == "INTERNAL" else error.status.value
+    expected = rf"^\[{error_class}\] message of {error.__name__} \(error id [0-9a-f]{{8}}\)\. Detail: "
+    with pytest.raises(client_sees, match=expected) as raised:
         list(client.do_action(flight.Action(error.__name__, b"")))
     # FlightUnauthorizedError etc. are FlightErrors; the pyarrow ones are not: be exact.
     assert type(raised.value) is client_sees
+    assert "Traceback" not in str(raised.value) and '.py"' not in str(raised.value)
 
 
 def test_our_errors_carry_the_grpc_code(raising: tuple[int, flight.FlightClient]) -> None:
@@ -108,15 +114,25 @@ def test_our_errors_carry_the_grpc_code(raising: tuple[int, flight.FlightClient]
             with pytest.raises(grpc.RpcError) as raised:
                 list(do_action(b"\x0a" + bytes([len(name)]) + name))
             assert raised.value.code().name == code, error.__name__
-            assert raised.value.details().startswith(f"message of {error.__name__}")
+            details = raised.value.details()
+            assert re.fullmatch(
+                rf"\[\w+\] message of {error.__name__} \(error id \w+\)\. Detail: [\w :]+", details
+            )
 
 
-def test_flight_errors_pass_unchanged() -> None:
-    original = flight.FlightUnauthenticatedError("who are you")
-    assert to_flight_error(original) is original
+def test_converted_errors_pass_unchanged() -> None:
+    converted = to_flight_error(NotFound("no such handle"))
+    assert to_flight_error(converted) is converted
+    with pytest.raises(pa.ArrowKeyError) as raised, flight_errors():
+        raise converted
+    assert raised.value is converted
+
+
+def test_pyarrow_flight_errors_get_a_class_and_an_id() -> None:
     with pytest.raises(flight.FlightUnauthenticatedError) as raised, flight_errors():
-        raise original
-    assert raised.value is original
+        raise flight.FlightUnauthenticatedError("who are you", b"extra")
+    assert re.fullmatch(r"\[UNAUTHENTICATED\] who are you \(error id [0-9a-f]{8}\)", str(raised.value))
+    assert raised.value.extra_info == b"extra"
 
 
 class WithStatus(Exception):
@@ -150,12 +166,25 @@ def test_other_exceptions(raised: BaseException, expected: type, message: str) -
 
 
 def test_unknown_errors_are_internal_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="spark_flight_sql.flightsql.errors"):
-        with pytest.raises(flight.FlightInternalError, match="RuntimeError: boom"):
+    with caplog.at_level(logging.ERROR, logger="spark_flight_sql.flightmanager.client_errors"):
+        with pytest.raises(flight.FlightInternalError, match="RuntimeError: boom") as raised:
             with flight_errors():
                 raise RuntimeError("boom")
     [record] = caplog.records
+    assert record.levelno == logging.ERROR
     assert record.exc_info is not None and record.exc_info[1].args == ("boom",)
+    error_id = re.search(r"\(error id ([0-9a-f]{8})\)$", str(raised.value))
+    assert error_id is not None and record.getMessage().startswith(
+        f"error {error_id.group(1)} (INTERNAL) sent to a client: "
+    )
+
+
+def test_client_mistakes_are_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="spark_flight_sql.flightmanager.client_errors"):
+        with pytest.raises(pa.ArrowInvalid), flight_errors():
+            raise InvalidArgument("bad")
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and record.exc_info is not None
 
 
 def test_converted_errors_do_not_chain_the_original() -> None:
@@ -249,13 +278,13 @@ def _fake_spark_error(sqlstate: str | None, condition: str | None, message: str)
 def test_sqlstate_rules(sqlstate: str | None, expected: type[FlightSqlError]) -> None:
     error = as_flight_sql_error(_fake_spark_error(sqlstate, "SOME_CONDITION", "it failed"))
     assert type(error) is expected
-    assert str(error) == "[SOME_CONDITION] it failed"
+    assert str(error) == "[SOME_CONDITION] it failed" + (f" SQLSTATE: {sqlstate}" if sqlstate else "")
 
 
 def test_condition_is_not_repeated_and_jvm_stack_is_dropped() -> None:
     message = "[X_Y] went wrong\n\nJVM stacktrace:\norg.apache.spark.Foo\n\tat bar"
     error = as_flight_sql_error(_fake_spark_error("22000", "X_Y", message))
-    assert str(error) == "[X_Y] went wrong"
+    assert str(error) == "[X_Y] went wrong SQLSTATE: 22000"
 
 
 # --- Real Spark errors ------------------------------------------------------------------
@@ -355,10 +384,12 @@ def _assert_short(message: str) -> None:
 
 
 def _mapped_messages(exc: BaseException) -> list[str]:
-    """The message of ``exc`` as each layer sends it: they must agree."""
+    """The message of ``exc`` as each layer sends it: they must agree (a failed query's adds its
+    error id, and QUERY_FAILED in front when Spark gave no condition)."""
     mapped = spark_error(exc)
     assert mapped is not None
-    messages = [mapped[1], str(as_flight_sql_error(exc)), str(from_spark_exception(exc))]
+    failed = re.sub(r" \(error id [0-9a-f]{8}\)$", "", str(from_spark_exception(exc)))
+    messages = [mapped[1], str(as_flight_sql_error(exc)), failed.removeprefix("[QUERY_FAILED] ")]
     assert len(set(messages)) == 1, messages
     return messages
 
@@ -475,7 +506,10 @@ def test_a_spark_error_found_down_the_java_cause_chain() -> None:
         "[DIVIDE_BY_ZERO] Division by zero.\n\tat Foo.bar(Foo.java:1)", sqlstate="22012"
     )
     wrapper = FakeJavaException("wrapped", FakeJavaException("wrapped again", throwable))
-    assert spark_error(_py4j_error(wrapper)) == ("INVALID_ARGUMENT", "[DIVIDE_BY_ZERO] Division by zero.")
+    assert spark_error(_py4j_error(wrapper)) == (
+        "INVALID_ARGUMENT",
+        "[DIVIDE_BY_ZERO] Division by zero. SQLSTATE: 22012",
+    )
 
 
 def test_a_cyclic_java_cause_chain_ends() -> None:
@@ -503,13 +537,16 @@ def test_python_tracebacks_keep_the_exception_they_end_with() -> None:
     )
     error = as_flight_sql_error(_fake_spark_error("38000", "X", message))
     assert type(error) is Internal
-    assert str(error) == "[X] An exception was thrown from the Python worker: ValueError: bad row"
+    assert (
+        str(error)
+        == "[X] An exception was thrown from the Python worker: ValueError: bad row SQLSTATE: 38000"
+    )
 
 
 def test_long_spark_messages_are_cut() -> None:
     error = as_flight_sql_error(_fake_spark_error("22000", "X", "y" * 10_000))
     assert len(str(error)) <= errors.MAX_MESSAGE_CHARS
-    assert str(error).startswith("[X] yyy") and str(error).endswith("more characters cut)")
+    assert str(error).startswith("[X] yyy") and str(error).endswith("more characters cut) SQLSTATE: 22000")
 
 
 # --- The FlightManager's own errors, mapped without flightsql --------------------------------
@@ -532,6 +569,8 @@ MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     StreamTimeoutError: flight.FlightTimedOutError,
     StreamInterruptedError: flight.FlightUnavailableError,
     SpillError: flight.FlightInternalError,
+    RowTooLargeError: pa.ArrowInvalid,
+    InvalidHeaderError: pa.ArrowInvalid,
 }
 
 
@@ -539,11 +578,14 @@ def test_every_flight_manager_error_is_mapped() -> None:
     assert _subclasses(FlightManagerError) == set(MANAGER_ERRORS)
     for cls, expected in MANAGER_ERRORS.items():
         converted = manager_errors.to_flight_error(cls("m"))
-        assert type(converted) is expected, cls.__name__
-        assert type(converted) is type(manager_errors.PYARROW_EXCEPTIONS[cls.status]("m"))
-        assert str(converted) == "m"
-        # The Flight SQL edge sends the same status.
-        assert type(to_flight_error(cls("m"))) is expected, cls.__name__
+        assert isinstance(converted, expected), cls.__name__
+        assert type(converted) is manager_errors.PYARROW_EXCEPTIONS[cls.status]
+        error_class = cls.error_class or ("INTERNAL_ERROR" if cls.status == "INTERNAL" else cls.status.value)
+        assert re.fullmatch(rf"\[{error_class}\] m \(error id [0-9a-f]{{8}}\)", str(converted))
+        # The Flight SQL edge sends the same status and class.
+        converted = to_flight_error(cls("m"))
+        assert type(converted) is manager_errors.PYARROW_EXCEPTIONS[cls.status], cls.__name__
+        assert str(converted).startswith(f"[{error_class}] m (error id ")
 
 
 @pytest.mark.parametrize(("error", "client_sees", "code"), MAPPING, ids=[e.__name__ for e, _, _ in MAPPING])
@@ -551,14 +593,14 @@ def test_a_failed_query_carries_any_status(
     error: type[FlightSqlError], client_sees: type[Exception], code: str
 ) -> None:
     failed = QueryFailedError("it failed", error.status)
-    assert type(manager_errors.to_flight_error(failed)) is client_sees
-    assert type(to_flight_error(failed)) is client_sees
+    assert isinstance(manager_errors.to_flight_error(failed), client_sees)
+    assert isinstance(to_flight_error(failed), client_sees)
 
 
 def test_both_layers_share_one_status_table() -> None:
     assert {cls.status for cls, _, _ in MAPPING} == set(manager_errors.PYARROW_EXCEPTIONS)
     for cls, client_sees, _ in MAPPING:
-        assert manager_errors.PYARROW_EXCEPTIONS[cls.status] is client_sees
+        assert issubclass(manager_errors.PYARROW_EXCEPTIONS[cls.status], client_sees)
 
 
 @pytest.mark.parametrize(
@@ -572,16 +614,16 @@ def test_both_layers_share_one_status_table() -> None:
 )
 def test_manager_to_flight_error_of_other_exceptions(raised: Exception, expected: type) -> None:
     converted = manager_errors.to_flight_error(raised)
-    assert type(converted) is expected
+    assert isinstance(converted, expected)
     assert str(raised) in str(converted)
-    original = flight.FlightUnavailableError("later")
-    assert manager_errors.to_flight_error(original) is original
+    assert manager_errors.to_flight_error(converted) is converted
 
 
 def test_from_spark_exception_of_other_exceptions() -> None:
     failed = from_spark_exception(RuntimeError("the node went away"))
     assert isinstance(failed, QueryFailedError)
-    assert (failed.status, str(failed)) == ("INTERNAL", "the node went away")
+    assert failed.status == "INTERNAL"
+    assert re.fullmatch(r"\[QUERY_FAILED\] the node went away \(error id [0-9a-f]{8}\)", str(failed))
     cancelled = QueryCancelledError("stop")
     assert from_spark_exception(cancelled) is cancelled
 

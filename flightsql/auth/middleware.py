@@ -27,6 +27,7 @@ from spark_flight_sql.flightsql.auth.base import (
     Identity,
 )
 from spark_flight_sql.flightsql.auth.tokens import TokenService
+from spark_flight_sql.flightsql.errors import flight_errors
 
 if TYPE_CHECKING:
     from pyarrow._flight import ServerAuthReader, ServerAuthSender
@@ -78,6 +79,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         self.node_id = node_id
         self._logins = threading.BoundedSemaphore(MAX_CONCURRENT_LOGINS)
 
+    @flight_errors()  # refusals carry an error class and id like every other status
     def start_call(self, info: flight.CallInfo, headers: Headers) -> AuthMiddleware:
         """The caller's identity, or UNAUTHENTICATED."""
         method = _method_name(info)
