@@ -28,6 +28,11 @@ class ConfKey(str, Enum):
     MAX_MESSAGE_BYTES = "spark.flight.batch.maxBytes"
     """Upper bound on one Arrow IPC message (record batch) sent to clients, in bytes (default 4 MiB;
     ADBC refuses messages over 16 MiB by default)."""
+    CLIENT_MAX_MESSAGE_BYTES = "spark.flight.client.maxMessageBytes"
+    """The largest message, in bytes, a node assumes a client accepts when the client does not say
+    its own in the ``x-spark-flight-max-message-bytes`` call header (default 16 MiB, ADBC's): a
+    result's batches are split by rows to fit it, and a single row that cannot fit ends the
+    stream with INVALID_ARGUMENT naming its widest column. From 65536 to 2147483647."""
     RESULT_TTL = "spark.flight.result.ttl"
     """Seconds a result may wait for its reader before it is released (default 600)."""
     STREAM_TIMEOUT = "spark.flight.stream.timeout"
@@ -106,6 +111,7 @@ class FlightConfig:
     internal_port: int = DEFAULT_INTERNAL_PORT
     manager: str = "local"
     max_message_bytes: int = 4 * 1024 * 1024
+    client_max_message_bytes: int = 16 * 1024 * 1024
     result_ttl: float = 600.0
     stream_timeout: float = 3600.0
     push_method: str = "auto"
@@ -183,6 +189,10 @@ class FlightConfig:
             max_message_bytes=_int(
                 ConfKey.MAX_MESSAGE_BYTES, value(ConfKey.MAX_MESSAGE_BYTES, str(cls.max_message_bytes))
             ),
+            client_max_message_bytes=_int(
+                ConfKey.CLIENT_MAX_MESSAGE_BYTES,
+                value(ConfKey.CLIENT_MAX_MESSAGE_BYTES, str(cls.client_max_message_bytes)),
+            ),
             result_ttl=_float(ConfKey.RESULT_TTL, value(ConfKey.RESULT_TTL, str(cls.result_ttl))),
             stream_timeout=_float(
                 ConfKey.STREAM_TIMEOUT, value(ConfKey.STREAM_TIMEOUT, str(cls.stream_timeout))
@@ -220,6 +230,7 @@ class FlightConfig:
             raise ValueError(f"{ConfKey.MANAGER.value} must be 'local' or 'zookeeper', not {self.manager!r}")
         if self.max_message_bytes < 64 * 1024:
             raise ValueError(f"{ConfKey.MAX_MESSAGE_BYTES.value} must be at least 65536 bytes")
+        _check_bytes(ConfKey.CLIENT_MAX_MESSAGE_BYTES, self.client_max_message_bytes, 64 * 1024, 2**31 - 1)
         if self.result_ttl <= 0 or self.stream_timeout <= 0:
             raise ValueError(
                 f"{ConfKey.RESULT_TTL.value} and {ConfKey.STREAM_TIMEOUT.value} must be positive"
@@ -368,6 +379,12 @@ def _tls_settings(lookup: Callable[[str], str | None]) -> _TlsSettings:
         "tls_client_ca": pems[ConfKey.TLS_CLIENT_CA_FILE],
         "tls_ca": pems[ConfKey.TLS_CA_FILE],
     }
+
+
+def _check_bytes(key: ConfKey, value: int, low: int, high: int) -> None:
+    """ValueError naming ``key`` when ``value`` is not from ``low`` to ``high`` bytes."""
+    if not low <= value <= high:
+        raise ValueError(f"{key.value} must be from {low} to {high} bytes, not {value}")
 
 
 def _int(key: ConfKey, text: str) -> int:

@@ -47,12 +47,17 @@ import pyarrow.flight as flight
 from spark_flight_sql.flightmanager.batches import split_batch
 from spark_flight_sql.flightmanager.config import FlightConfig
 from spark_flight_sql.flightmanager.errors import (
-    FlightManagerError,
     WrongNodeError,
     from_spark_exception,
     to_flight_error,
 )
 from spark_flight_sql.flightmanager.internal_server import InternalFlightServer
+from spark_flight_sql.flightmanager.message_limit import MIDDLEWARE_KEY as MESSAGE_LIMIT_KEY
+from spark_flight_sql.flightmanager.message_limit import (
+    MessageLimitMiddlewareFactory,
+    client_limit,
+    fit_messages,
+)
 from spark_flight_sql.flightmanager.model import (
     Endpoint,
     NodeInfo,
@@ -375,12 +380,20 @@ class FlightManager(ABC):
     def flight_stream(
         self, ticket: bytes, context: flight.ServerCallContext | None = None
     ) -> flight.FlightDataStream:
-        """:meth:`open_stream` as a Flight stream, errors turned into Flight statuses."""
+        """:meth:`open_stream` as a Flight stream: every message fits the client's limit (split by
+        rows; see :mod:`~spark_flight_sql.flightmanager.message_limit`), errors turned into Flight
+        statuses. The server registers :meth:`call_middleware` for the client to say its limit."""
         try:
+            limit, said = client_limit(context, self.config.client_max_message_bytes)
             schema, batches = self.open_stream(ticket, context.is_cancelled if context is not None else None)
-        except FlightManagerError as exc:
+        except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
             raise to_flight_error(exc) from None
-        return flight.GeneratorStream(schema, _flight_errors(batches))
+        return flight.GeneratorStream(schema, _flight_errors(fit_messages(batches, limit, schema, said=said)))
+
+    def call_middleware(self) -> dict[str, flight.ServerMiddlewareFactory]:
+        """The middleware a Flight server that serves :meth:`flight_stream` registers (the client's
+        message limit header)."""
+        return {MESSAGE_LIMIT_KEY: MessageLimitMiddlewareFactory()}
 
     def cancel(self, query_id: str, reason: str = "the query was cancelled") -> bool:
         """Cancel a running query: stop its job and release its result on every node serving it.
@@ -593,9 +606,9 @@ def _attempts_by_node(summaries: Sequence[PushSummary]) -> dict[str, list[tuple[
 
 
 def _flight_errors(batches: Iterator[pa.RecordBatch]) -> Iterator[Any]:
-    """``batches``, FlightManager errors raised as Flight statuses (unchained: pyarrow.flight
-    would send the cause's traceback to the client)."""
+    """``batches``, every error raised as a Flight status (unchained: pyarrow.flight would send
+    the cause's traceback to the client; it is logged under the error id instead)."""
     try:
         yield from batches
-    except FlightManagerError as exc:
+    except Exception as exc:  # noqa: BLE001 - every error leaves as a Flight status
         raise to_flight_error(exc) from None

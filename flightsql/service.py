@@ -76,13 +76,15 @@ class SparkFlightSqlService(FlightSqlService[SparkCall]):
 
     def router(self, location: str, **flight_options: Any) -> FlightSqlRouter:
         """Bind a router serving this service at ``location``, with the call middleware it needs
-        (client sessions; authentication unless ``spark.flight.auth=none``) and the SQL length
-        bound of ``spark.flight.sql.maxLength``. ``flight_options`` go to pyarrow (TLS)."""
+        (client sessions; the FlightManager's, for the client's message limit; authentication unless
+        ``spark.flight.auth=none``) and the SQL length bound of ``spark.flight.sql.maxLength``.
+        ``flight_options`` go to pyarrow (TLS)."""
         security = self.backend.security
         middleware: dict[str, flight.ServerMiddlewareFactory] = dict(
             flight_options.pop("middleware", None) or {}
         )
         middleware[SESSION_MIDDLEWARE_KEY] = self.sessions.middleware_factory()
+        middleware.update(self.backend.manager.call_middleware())
         if security.authenticator is not None:
             middleware[AUTH_MIDDLEWARE_KEY] = AuthMiddlewareFactory(
                 security.authenticator, security.tokens, self.backend.manager.node_id
