@@ -339,7 +339,7 @@ def launch_node(index: int, host: simnet.Host, cluster: Cluster, options: Option
     name = f"node-{index}"
     conf = {
         **app_conf(host, f"bench-{name}", options),
-        "spark.sql.warehouse.dir": str(cluster.workdir / name / "warehouse"),
+        "spark.flight.dataDir": str(cluster.workdir / name / "data"),
         "spark.flight.manager": "zookeeper",
         "spark.flight.manager.zookeeper.url": cluster.zookeeper_url,
         "spark.flight.node.id": name,

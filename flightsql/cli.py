@@ -33,7 +33,16 @@ def main() -> None:
     metavar="KEY=VALUE",
     help="A Spark conf setting, e.g. spark.flight.port=32010; repeat for more.",
 )
-@click.option("--demo", is_flag=True, help="Register sample tables (database `demo`) to query at once.")
+@click.option(
+    "--data-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Where the node keeps its catalog and tables (spark.flight.dataDir; default "
+    "~/.local/share/spark-flight-sql). One node per folder.",
+)
+@click.option(
+    "--demo", is_flag=True, help="Create sample tables (database `demo`) to query at once, if not there yet."
+)
 @click.option(
     "--init-script",
     "init_scripts",
@@ -41,10 +50,22 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="A Python file run with `spark` in scope before serving (register UDFs, views); repeatable.",
 )
-def serve(master: str | None, conf: dict[str, str], demo: bool, init_scripts: tuple[str, ...]) -> None:
+def serve(
+    master: str | None,
+    conf: dict[str, str],
+    data_dir: str | None,
+    demo: bool,
+    init_scripts: tuple[str, ...],
+) -> None:
     """Run a Flight SQL node until SIGINT or SIGTERM."""
+    from spark_flight_sql.flightsql.data_dir import DataConfKey
     from spark_flight_sql.flightsql.node import serve as run
 
+    if data_dir is not None:
+        key = DataConfKey.DATA_DIR.value
+        if conf.get(key, data_dir) != data_dir:
+            raise click.UsageError(f"--data-dir and --conf {key} name different folders: give one")
+        conf[key] = data_dir
     try:
         code = run(master, conf, demo, init_scripts)
     except ValueError as exc:

@@ -17,6 +17,17 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
+from spark_flight_sql.flightsql.data_dir import (
+    WAREHOUSE_DIR,
+    CatalogError,
+    CatalogPlan,
+    DataDirError,
+    DataDirLock,
+    find_hive_site,
+    jvm_pid,
+    open_catalog,
+    plan_catalog,
+)
 from spark_flight_sql.flightsql.lifetime import wait_interruptibly
 from spark_flight_sql.flightsql.router import FlightSqlRouter
 from spark_flight_sql.flightsql.service import SparkFlightSqlService
@@ -35,23 +46,32 @@ SPARK_DEFAULTS = {
 
 
 def build_spark(master: str | None, conf: Mapping[str, str]) -> SparkSession:
-    """The node's SparkSession. Under spark-submit, its master and conf win over the defaults."""
+    """The node's SparkSession with ``conf``. Under spark-submit, its master and conf win over the
+    defaults (:data:`SPARK_DEFAULTS`); ``conf`` wins over both."""
     from pyspark.sql import SparkSession
 
     # Executors' Python workers need this project's packages: use this very interpreter.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     builder = SparkSession.builder
-    settings = dict(SPARK_DEFAULTS)
+    submitted = submitted_conf() if under_submit else {}
+    settings = {key: value for key, value in SPARK_DEFAULTS.items() if key not in submitted}
     if not under_submit:
         settings["spark.master"] = master or conf.get("spark.master") or "local[*]"
-        settings.setdefault("spark.sql.warehouse.dir", os.path.join(os.getcwd(), "spark-warehouse"))
     elif master:
         settings["spark.master"] = master
     settings.update(conf)
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def submitted_conf() -> dict[str, str]:
+    """Under spark-submit, the conf it gave the driver (its ``--conf``, ``spark-defaults.conf``)."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM
+    return dict(SparkConf().getAll())
 
 
 class FlightSqlNode:
@@ -204,28 +224,60 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
     from spark_flight_sql.flightsql.security import Security
 
     Security.from_conf(conf.get, FlightConfig.from_conf(conf), secret=bytes(32))
-    conf = dict(conf)
-    scratch = None
-    if demo and "spark.sql.warehouse.dir" not in conf:
-        scratch = tempfile.mkdtemp(prefix="spark-flight-sql-demo-")
-        conf["spark.sql.warehouse.dir"] = scratch
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    try:
+        plan = plan_catalog(
+            {**(submitted_conf() if under_submit else {}), **conf},
+            under_submit=under_submit,
+            hive_site=find_hive_site(),
+        )
+    except DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    conf = {**conf, **plan.settings}
+    with contextlib.ExitStack() as held:  # the data folder's lock, or the scratch warehouse
+        lock = None
+        if plan.data_dir is not None:
+            try:
+                lock = DataDirLock.acquire(plan.data_dir)
+            except DataDirError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            held.callback(lock.release)
+        if plan.scratch_warehouse:
+            scratch = tempfile.mkdtemp(prefix="spark-flight-sql-warehouse-")
+            held.callback(shutil.rmtree, scratch, ignore_errors=True)
+            conf[WAREHOUSE_DIR] = scratch
+        log.info(plan.describe())
+        code = _run_spark(master, conf, plan, lock, demo, init_scripts)
+    if code == 0:
+        print("spark-flight-sql: stopped", flush=True)
+    return code
+
+
+def _run_spark(
+    master: str | None,
+    conf: Mapping[str, str],
+    plan: CatalogPlan,
+    lock: DataDirLock | None,
+    demo: bool,
+    init_scripts: Sequence[str],
+) -> int:
+    """Start Spark, serve until SIGINT or SIGTERM, stop Spark; the process exit code."""
     spark = build_spark(master, conf)
+    if lock is not None:
+        lock.record_jvm(jvm_pid(spark))
     spark.sparkContext.setLogLevel("ERROR")
     stop = threading.Event()
     previous = _stop_on_signals(stop)
     if "PYSPARK_GATEWAY_PORT" in os.environ:
         _exit_with_parent(signal.SIGTERM)
     try:
-        code = _serve_until_stopped(spark, demo, init_scripts, stop)
+        return _serve_until_stopped(spark, plan, demo, init_scripts, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_spark(spark)
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if code == 0:
-        print("spark-flight-sql: stopped", flush=True)
-    return code
 
 
 def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
@@ -239,15 +291,19 @@ def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
 
 
 def _serve_until_stopped(
-    spark: SparkSession, demo: bool, init_scripts: Sequence[str], stop: threading.Event
+    spark: SparkSession, plan: CatalogPlan, demo: bool, init_scripts: Sequence[str], stop: threading.Event
 ) -> int:
-    """Register the demo tables, run the init scripts, then serve a node until ``stop`` is set;
-    the process exit code."""
+    """Open the catalog, make the demo tables it lacks, run the init scripts, then serve a node until
+    ``stop`` is set; the process exit code."""
+    try:
+        open_catalog(spark, plan)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if demo:
         from spark_flight_sql.flightsql.devtools.demo import register_demo_tables
 
-        tables = register_demo_tables(spark)
-        log.info("demo tables: %s", ", ".join(tables))
+        log.info(register_demo_tables(spark).describe())
     try:
         run_init_scripts(spark, init_scripts)
     except InitScriptError as exc:

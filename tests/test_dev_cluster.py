@@ -166,13 +166,27 @@ def test_both_nodes_are_applications_of_the_standalone_cluster(cluster: DevClust
 
 
 def test_a_table_created_through_node_a_is_read_through_node_b(cluster: DevCluster) -> None:
+    """The nodes share the metastore service (no data folder of their own): what one creates, a
+    database, a table, a view, the other sees."""
     create = "CREATE TABLE shared_t USING parquet AS SELECT id, concat('v', id) AS label FROM range(0, 1000)"
     with connect(cluster.node_a) as connection, connection.cursor() as cursor:
         cursor.execute(create)
+        cursor.execute("CREATE DATABASE shared_db")
+        cursor.execute("CREATE TABLE shared_db.kept (id INT, name STRING) USING parquet")
+        cursor.execute("INSERT INTO shared_db.kept VALUES (1, 'one'), (2, 'two')")
+        cursor.execute("CREATE VIEW shared_db.kept_view AS SELECT name FROM shared_db.kept WHERE id > 1")
     with connect(cluster.node_b) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*), sum(id), max(label) FROM shared_t")
         assert cursor.fetchall() == [(1000, 499500, "v999")]
+        cursor.execute("SELECT id, name FROM shared_db.kept ORDER BY id")
+        assert cursor.fetchall() == [(1, "one"), (2, "two")]
+        cursor.execute("SELECT * FROM shared_db.kept_view")
+        assert cursor.fetchall() == [("two",)]
     assert (cluster.root / "warehouse" / "shared_t").is_dir(), "the table lives in the shared warehouse"
+    assert (cluster.root / "warehouse" / "shared_db.db" / "kept").is_dir()
+    for node in ("node-a", "node-b"):
+        log = (cluster.root / "logs" / f"{node}.log").read_text(errors="replace")
+        assert "catalog: the Hive metastore of the Spark conf" in log, node
 
 
 def test_a_distributed_result_is_served_by_both_nodes(cluster: DevCluster) -> None:

@@ -1,7 +1,9 @@
-"""Demo data: a small star schema in the database ``demo``, so a newcomer can query at once."""
+"""Demo data: a small star schema in the database ``demo``, so a newcomer can query at once; made once
+in a persistent catalog, again in an in-memory one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,13 +42,35 @@ _TABLES = {
 }
 
 
-def register_demo_tables(spark: SparkSession) -> list[str]:
-    """Create (or replace) the demo tables; returns their qualified names."""
+@dataclass(frozen=True)
+class DemoTables:
+    """What :func:`register_demo_tables` did: the qualified names it created and those it found."""
+
+    created: list[str]
+    existing: list[str]
+
+    def describe(self) -> str:
+        """One line for the node's log."""
+        parts = []
+        if self.created:
+            parts.append("created " + ", ".join(self.created))
+        if self.existing:
+            parts.append("already in the catalog: " + ", ".join(self.existing))
+        return "demo tables: " + "; ".join(parts)
+
+
+def register_demo_tables(spark: SparkSession) -> DemoTables:
+    """Create the demo tables the catalog lacks; the ones it has are left as they are (with a
+    persistent catalog they are made once, on the first start)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {DEMO_DATABASE}")
-    names = []
+    created, existing = [], []
     for table, query in _TABLES.items():
         name = f"{DEMO_DATABASE}.{table}"
-        spark.sql(f"DROP TABLE IF EXISTS {name}")
-        spark.sql(f"CREATE TABLE {name} USING parquet AS {query}")
-        names.append(name)
-    return names
+        if spark.catalog.tableExists(name):
+            existing.append(name)
+            continue
+        # Overwrite: a start killed while it wrote this table may have left its files behind, which
+        # a plain CREATE TABLE ... AS refuses (LOCATION_ALREADY_EXISTS).
+        spark.sql(query).write.mode("overwrite").format("parquet").saveAsTable(name)
+        created.append(name)
+    return DemoTables(created, existing)

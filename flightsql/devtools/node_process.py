@@ -30,16 +30,17 @@ def node_command(*extra: str, python_options: Sequence[str] = ()) -> list[str]:
     return [sys.executable, *python_options, "-m", "spark_flight_sql.flightsql", "serve", *extra]
 
 
-def node_arguments(workdir: Path) -> list[str]:
-    """``serve`` arguments for a node on free ports (its ready line names the public one) whose Spark
-    warehouse and spill files live in ``workdir`` (so they go with it even when the node is killed)."""
+def node_arguments(workdir: Path, data_dir: Path | None = None) -> list[str]:
+    """``serve`` arguments for a node on free ports (its ready line names the public one) whose spill
+    files and data folder (catalog and warehouse) live in ``workdir`` (so they go with it even when the
+    node is killed), or whose data folder is ``data_dir`` (to outlive it)."""
     return [
         "--conf",
         "spark.flight.port=0",
         "--conf",
         "spark.flight.internal.port=0",
-        "--conf",
-        f"spark.sql.warehouse.dir={workdir / 'warehouse'}",
+        "--data-dir",
+        str(data_dir or workdir / "data"),
         "--conf",
         f"spark.flight.buffer.spillDir={workdir / 'spill'}",
     ]
@@ -55,7 +56,7 @@ class NodeProcess:
     lines: list[str] = field(default_factory=list)
     ready_marker: str = READY
     workdir: Path | None = None
-    """A private folder (its Spark warehouse and spill files) removed when the process has exited."""
+    """A private folder (its data folder and spill files) removed when the process has exited."""
     name: str = "node"
     """What the process is called in error messages."""
     _printed: threading.Condition = field(default_factory=threading.Condition)

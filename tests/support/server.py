@@ -67,9 +67,10 @@ def serving(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
-    """Start a node on free ports, with its own warehouse folder, and wait until it serves."""
-    workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
+def server_command(workdir: Path, *extra: str, demo: bool = True, data_dir: Path | None = None) -> list[str]:
+    """The command of a test node on free ports whose spill files and data folder (catalog and warehouse)
+    live in ``workdir``, or whose data folder is ``data_dir``: a test node never writes into the
+    user's data folder."""
     command = node_command(
         "--master",
         "local[2]",
@@ -77,17 +78,30 @@ def start_server(*extra: str, demo: bool = True, env: dict[str, str] | None = No
         "spark.ui.enabled=false",
         "--conf",
         "spark.driver.memory=2g",
-        *node_arguments(workdir),
+        *node_arguments(workdir, data_dir),
         *extra,
     )
     if demo:
         command.append("--demo")
+    return command
+
+
+def start_server(
+    *extra: str,
+    demo: bool = True,
+    env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
+    cwd: Path = ROOT,
+) -> ServerProcess:
+    """Start a node on free ports, with its own data folder (or ``data_dir``, which outlives it), and
+    wait until it serves."""
+    workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
     process = start(
-        command,
+        server_command(workdir, *extra, demo=demo, data_dir=data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
     )
     return serving(ServerProcess(process, workdir=workdir))
