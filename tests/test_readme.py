@@ -51,7 +51,7 @@ def test_readme_cluster_section_starts_zookeeper_and_two_nodes(tmp_path) -> None
                 arg = arg.replace(f":{old}", f":{new}").replace(f"={old}", f"={new}")
                 if arg == old:
                     arg = new
-            out.append(str(tmp_path / "zk") if arg.startswith("/tmp/") else arg)
+            out.append(str(tmp_path / arg.removeprefix("/tmp/")) if arg.startswith("/tmp/") else arg)
         return out
 
     processes: list[ServerProcess] = []
