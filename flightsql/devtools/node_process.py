@@ -34,16 +34,22 @@ def node_arguments(workdir: Path, data_dir: Path | None = None) -> list[str]:
     """``serve`` arguments for a node on free ports (its ready line names the public one) whose spill
     files and data folder (catalog and warehouse) live in ``workdir`` (so they go with it even when the
     node is killed), or whose data folder is ``data_dir`` (to outlive it)."""
-    return [
+    folder = data_dir or workdir / "data"
+    arguments = [
         "--conf",
         "spark.flight.port=0",
         "--conf",
         "spark.flight.internal.port=0",
         "--data-dir",
-        str(data_dir or workdir / "data"),
+        str(folder),
         "--conf",
         f"spark.flight.buffer.spillDir={workdir / 'spill'}",
     ]
+    if data_dir is None:
+        # Where the data folder keeps it anyway; said, so that a node with Spark's in-memory catalog
+        # (whose own warehouse would be a temporary folder, left behind by a kill) keeps it there too.
+        arguments += ["--conf", f"spark.sql.warehouse.dir={folder / 'warehouse'}"]
+    return arguments
 
 
 @dataclass

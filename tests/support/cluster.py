@@ -36,6 +36,10 @@ def cluster_conf(zookeeper_url: str, root: str, node_id: str, *extra: str) -> li
         f"spark.flight.node.id={node_id}",
         "--conf",
         f"spark.flight.result.ttl={TTL_SECONDS}",
+        # The nodes share no metastore, so no test here needs a persistent catalog: Spark's in-memory one
+        # spares each start the few seconds of opening a Derby metastore of its own.
+        "--conf",
+        "spark.sql.catalogImplementation=in-memory",
         *extra,
     ]
 
