@@ -7,7 +7,9 @@ The same topology as ``dev/docker-compose.yml``, without Docker:
 - a Hive metastore as a Thrift service (``org.apache.hadoop.hive.metastore.HiveMetaStore`` from
   PySpark's jars) on embedded Derby, shared by both nodes;
 - two Flight SQL nodes, ``node-a`` and ``node-b``: each a Spark application in client mode on that
-  master (one core each), in one ZooKeeper membership, on one warehouse folder.
+  master (one core each), in one ZooKeeper membership, on one warehouse folder. Their catalog is the
+  metastore's (``spark.hadoop.hive.metastore.uris``), so they keep no data folder of their own: what
+  one creates, the other sees.
 
 Everything lives in one folder (``DEV_CLUSTER_DIR``, default ``dev/.cluster``): ``logs/`` holds every
 process's log, ``state.json`` the processes started. Ports come from environment variables (see

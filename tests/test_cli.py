@@ -39,7 +39,7 @@ def test_help_lists_serve() -> None:
 def test_serve_help_names_the_options() -> None:
     result = run("-m", "spark_flight_sql.flightsql", "serve", "--help")
     assert result.returncode == 0
-    for option in ("--master", "--conf", "--demo"):
+    for option in ("--master", "--conf", "--data-dir", "--demo"):
         assert option in result.stdout
 
 
@@ -55,6 +55,36 @@ def test_bad_conf_is_a_usage_error(conf: str, message: str) -> None:
     result = run("-m", "spark_flight_sql.flightsql", "serve", "--conf", conf)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_two_different_data_folders_are_a_usage_error(tmp_path: Path) -> None:
+    result = run(
+        "-m",
+        "spark_flight_sql.flightsql",
+        "serve",
+        "--data-dir",
+        str(tmp_path / "a"),
+        "--conf",
+        f"spark.flight.dataDir={tmp_path / 'b'}",
+    )
+    assert result.returncode == 2
+    assert "--data-dir and --conf spark.flight.dataDir name different folders" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_unknown_catalog_implementation_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(
+        "-m",
+        "spark_flight_sql.flightsql",
+        "serve",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--conf",
+        "spark.sql.catalogImplementation=hvie",
+    )
+    assert result.returncode == 2
+    assert "spark.sql.catalogImplementation must be 'hive' or 'in-memory', not 'hvie'" in result.stderr
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize(
