@@ -21,6 +21,7 @@ from spark_flight_sql.flightsql.data_dir import (
     WAREHOUSE_DIR,
     CatalogError,
     CatalogPlan,
+    DataConfKey,
     DataDirError,
     DataDirLock,
     find_hive_site,
@@ -249,6 +250,8 @@ def serve(master: str | None, conf: Mapping[str, str], demo: bool, init_scripts:
             held.callback(shutil.rmtree, scratch, ignore_errors=True)
             conf[WAREHOUSE_DIR] = scratch
         log.info(plan.describe())
+        if plan.data_dir is None and conf.get(DataConfKey.DATA_DIR.value):
+            log.warning("%s is not used: the conf chose the catalog", DataConfKey.DATA_DIR.value)
         code = _run_spark(master, conf, plan, lock, demo, init_scripts)
     if code == 0:
         print("spark-flight-sql: stopped", flush=True)
