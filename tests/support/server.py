@@ -94,10 +94,15 @@ def start_server(
     cwd: Path = ROOT,
 ) -> ServerProcess:
     """Start a node on free ports, with its own data folder (or ``data_dir``, which outlives it), and
-    wait until it serves."""
+    wait until it serves.
+
+    Without ``data_dir`` the node keeps Spark's in-memory catalog: nothing of it outlives the node, and
+    opening a Derby metastore would add seconds to every start of the suite; the tests of the
+    persistent catalog pass a ``data_dir``."""
     workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-test-"))
+    catalog = () if data_dir is not None else ("--conf", "spark.sql.catalogImplementation=in-memory")
     process = start(
-        server_command(workdir, *extra, demo=demo, data_dir=data_dir),
+        server_command(workdir, *catalog, *extra, demo=demo, data_dir=data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
