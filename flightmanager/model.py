@@ -63,24 +63,35 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class NodeTicket:
-    """What a DoGet ticket names: one node's share of one query's result."""
+    """What a DoGet ticket names: one node's share of one query's result, and for how many seconds
+    the node keeps that share for reading again once it was read whole (``keep_for``; None: it is
+    served once)."""
 
     query_id: str
     node_id: str
+    keep_for: float | None = None
 
     def encode(self) -> bytes:
         """The ticket bytes handed to clients."""
-        return json.dumps({"q": self.query_id, "n": self.node_id}, separators=(",", ":")).encode()
+        fields: dict[str, object] = {"q": self.query_id, "n": self.node_id}
+        if self.keep_for is not None:
+            fields["k"] = self.keep_for
+        return json.dumps(fields, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> NodeTicket:
         """Parse ticket bytes; anything that is not a ticket of ours is an unknown ticket."""
         try:
             fields = json.loads(data)
-            ticket = cls(query_id=fields["q"], node_id=fields["n"])
-        except (ValueError, TypeError, KeyError, RecursionError):
+            ticket = cls(query_id=fields["q"], node_id=fields["n"], keep_for=fields.get("k"))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             raise UnknownTicketError("the ticket is not a ticket issued by this server") from None
-        if not isinstance(ticket.query_id, str) or not isinstance(ticket.node_id, str):
+        keep_for = ticket.keep_for
+        if (
+            not isinstance(ticket.query_id, str)
+            or not isinstance(ticket.node_id, str)
+            or not (keep_for is None or (type(keep_for) in (int, float) and 0 < keep_for < 1e9))
+        ):
             raise UnknownTicketError("the ticket is not a ticket issued by this server")
         return ticket
 

@@ -78,6 +78,7 @@ from spark_flight_sql.flightmanager.errors import (
     StreamTimeoutError,
     UnknownTicketError,
 )
+from spark_flight_sql.flightmanager.kept_results import KeptResults
 from spark_flight_sql.flightmanager.memory_budget import MemoryBudget, Part
 from spark_flight_sql.flightmanager.model import QueryState
 from spark_flight_sql.flightmanager.reaper import Reaper
@@ -187,6 +188,7 @@ class ResultStore:
         self._on_abandoned = on_abandoned
         self._early_streaming = early_streaming
         self._budget = MemoryBudget(max_memory_bytes, spill_dir, spill_compression)
+        self._kept = KeptResults(self._budget.spill)
         self._reaper = Reaper(self, ttl=ttl, idle_timeout=self._idle_timeout, on_abandoned=on_abandoned)
 
     # ---- lifetime of the store -----------------------------------------------------------------
@@ -313,6 +315,7 @@ class ResultStore:
                 result.error = result.error or QueryCancelledError("the server is shutting down")
                 self._drop_all_locked(result)  # their files go with the whole spill area below
             self._changed.notify_all()
+        self._kept.close()
         self._budget.close()
         self._reaper.close()
 
@@ -335,6 +338,10 @@ class ResultStore:
     def spill_files(self) -> int:
         """Number of spill files on disk now."""
         return self._budget.spill.file_count()
+
+    def kept_results(self) -> int:
+        """Shares kept for reading again (their files count in :meth:`spill_files`)."""
+        return len(self._kept)
 
     @property
     def spill_dir(self) -> Path | None:
@@ -516,24 +523,40 @@ class ResultStore:
     # ---- the read side ---------------------------------------------------------------------
 
     def open_stream(
-        self, query_id: str, is_cancelled: Callable[[], bool] | None = None
+        self,
+        query_id: str,
+        is_cancelled: Callable[[], bool] | None = None,
+        *,
+        keep_for: float | None = None,
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Claim the result for its one reader: its schema, and its batches in partition order.
 
         Raises UnknownTicketError when the result is unknown or was already claimed. The iterator
         ends when every partition of this node was handed out, and raises the query's error when it
         failed or was cancelled. Leaving it before the end abandons the result.
+
+        ``keep_for``: keep what this read hands out for that many seconds once it has read the
+        whole share, for later reads of the same ticket (see
+        :mod:`~spark_flight_sql.flightmanager.kept_results`); such a later read gets the kept copy.
         """
         with self._lock:
             result = self._results.get(query_id)
+            if result is None or result.claimed:
+                kept = self._kept.open(query_id)
+                if kept is not None:
+                    return kept
             if result is None:
                 raise UnknownTicketError(
                     f"no result for query {query_id} on this node (unknown, expired or released)"
                 )
             if result.claimed:
-                raise UnknownTicketError(f"the ticket of query {query_id} was already consumed")
+                again = " and is being read: read it again once that read has ended" if keep_for else ""
+                raise UnknownTicketError(f"the ticket of query {query_id} was already consumed{again}")
             result.claimed = True
-        return result.schema, self._stream(result, is_cancelled or (lambda: False))
+        batches = self._stream(result, is_cancelled or (lambda: False))
+        if keep_for is not None:
+            batches = self._kept.recording(query_id, result.schema, batches, keep_for)
+        return result.schema, batches
 
     def _stream(self, result: _Result, is_cancelled: Callable[[], bool]) -> Iterator[pa.RecordBatch]:
         drained = False
@@ -772,6 +795,8 @@ class ResultStore:
         """For the reaper: the results that expired (unread, or claimed by a DoGet whose stream never
         started because its client left first) and those whose reader stalled; forgets the secrets of
         results released longer than ``ttl`` ago."""
+        for query_id in self._kept.expire():
+            log.info("query %s: the kept result expired; deleted", query_id)
         now = time.monotonic()
         with self._lock:
             for query_id, (_, when) in list(self._released.items()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -553,3 +554,86 @@ def test_a_started_store_that_is_never_closed_warns() -> None:
     unclosed = ResultStore(ttl=600, stream_timeout=DEADLINE).start()
     with pytest.warns(ResourceWarning, match="never closed"):
         del unclosed  # the last reference: its reaper holds it weakly
+
+
+# ---- shares kept for reading again ----------------------------------------------------------------
+
+
+def read_kept(store: ResultStore, keep_for: float = 600, query: str = "q") -> list[int]:
+    _, batches = store.open_stream(query, keep_for=keep_for)
+    return [value for b in batches for value in b.column(0).to_pylist()]
+
+
+def test_a_kept_share_is_read_again_whole_as_often_as_asked(bounded: ResultStore, spill_dir: Path) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=list(range(PARTITIONS)))
+    for partition in range(PARTITIONS):
+        push_partition(bounded, partition, 1)
+        bounded.confirm("q", partition, 1)
+    bounded.finish("q", [(p, 1) for p in range(PARTITIONS)])
+    assert read_kept(bounded) == expected_values()
+    assert bounded.query_ids() == []  # the share itself is released as after any read
+    assert bounded.buffered_bytes() == 0 and bounded.kept_results() == 1
+    first, second = bounded.open_stream("q"), bounded.open_stream("q")  # two reads at once
+    assert [v for b in first[1] for v in b.column(0).to_pylist()] == expected_values()
+    assert [v for b in second[1] for v in b.column(0).to_pylist()] == expected_values()
+    assert read_kept(bounded) == expected_values()  # a later read with keep_for reads the copy
+    bounded.close()
+    assert files_in(spill_dir) == []
+
+
+def test_a_first_read_that_ends_early_keeps_nothing(
+    bounded: ResultStore, spill_dir: Path, abandoned: list[str]
+) -> None:
+    bounded.create("q", SCHEMA, SECRET, partitions=[0, 1])
+    push_partition(bounded, 0, 1)
+    bounded.confirm("q", 0, 1)
+    _, batches = bounded.open_stream("q", keep_for=600)
+    next(batches)
+    batches.close()  # the client went away
+    assert abandoned == ["q"]
+    assert bounded.kept_results() == 0
+    assert_nothing_on_disk(bounded, spill_dir)
+    with pytest.raises(UnknownTicketError):
+        bounded.open_stream("q", keep_for=600)
+
+
+def test_a_failed_query_keeps_nothing(store: ResultStore) -> None:
+    store.create("q", SCHEMA, SECRET, partitions=[0, 1])
+    push(store, 0, 1, 1, 2)
+    store.confirm("q", 0, 1)
+    _, batches = store.open_stream("q", keep_for=600)
+    assert next(batches).num_rows == 2
+    store.fail("q", QueryFailedError("[DIVIDE_BY_ZERO] Division by zero", "INVALID_ARGUMENT"))
+    with pytest.raises(QueryFailedError):
+        next(batches)
+    assert store.kept_results() == 0
+
+
+def test_a_share_being_read_for_the_first_time_says_to_read_it_again_later(store: ResultStore) -> None:
+    store.create("q", SCHEMA, SECRET, partitions=[0])
+    store.open_stream("q", keep_for=600)
+    with pytest.raises(UnknownTicketError, match="is being read: read it again once that read has ended"):
+        store.open_stream("q", keep_for=600)
+
+
+def test_a_kept_share_expires_unless_it_is_being_read(spill_dir: Path) -> None:
+    store = ResultStore(ttl=600, stream_timeout=DEADLINE, spill_dir=spill_dir, max_memory_bytes=LIMIT)
+    try:
+        store.create("q", SCHEMA, SECRET, partitions=[0])
+        push_partition(store, 0, 1)
+        store.confirm("q", 0, 1)
+        store.finish("q", [(0, 1)])
+        assert len(read_kept(store, keep_for=0.2)) == BATCHES_PER_PARTITION * ROWS_PER_BATCH
+        _, reading = store.open_stream("q")
+        next(reading)  # a read in progress holds the share past its time
+        time.sleep(0.3)  # past keep_for on the monotonic clock the store reads
+        store.due()  # what the reaper calls
+        assert store.kept_results() == 1
+        reading.close()
+        store.due()
+        assert store.kept_results() == 0
+        assert_nothing_on_disk(store, spill_dir)
+        with pytest.raises(UnknownTicketError):
+            store.open_stream("q")
+    finally:
+        store.close()
