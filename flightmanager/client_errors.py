@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 ERROR_ID = re.compile(r" \(error id ([0-9a-f]{8})\)$")
 """How a message ends with its error id (group 1: the id)."""
 
-_CLASS_PREFIX = re.compile(r"^\[[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*\] ")
+_CLASS_PREFIX = re.compile(r"^\[[A-Z_][A-Z0-9_]*(\.[A-Z0-9_]+)*\] ")  # Spark's _LEGACY_ERROR_TEMP_1234 too
+# A status as a client read it: our text, then what Arrow's server and pyarrow's client appended.
+_RECEIVED = re.compile(r"( \(error id [0-9a-f]{8}\))\. Detail: .*$", re.S)
 
 _STATUS_CLASSES = {Status.INTERNAL: "INTERNAL_ERROR"}
 
@@ -59,8 +61,9 @@ def class_of(exc: BaseException, status: Status) -> str:
 def describe(message: str, error_class: str) -> tuple[str, str]:
     """``(text, error id)``: ``message`` with ``[error_class]`` in front unless it starts with a
     class already, and a new error id at the end unless it ends with one (see the module
-    docstring), at most MAX_MESSAGE_CHARS long."""
-    message = message.strip()
+    docstring; a status another node sent, as a client read it, keeps its own up to its id), at
+    most MAX_MESSAGE_CHARS long."""
+    message = _RECEIVED.sub(r"\1", message.strip())
     found = ERROR_ID.search(message)
     if found is not None:
         return truncate(message), found.group(1)

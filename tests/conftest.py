@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from kazoo.client import KazooClient
 from support import ROOT
+from support.error_sweep import Sweep
 from support.processes import kill_leftovers
 from support.server import ServerProcess, port_is_free, start_server
 
@@ -17,6 +18,35 @@ from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
 # The benchmark tests import the benchmark modules by name, as the benchmark scripts import each other.
 sys.path.append(str(ROOT / "benchmarks"))
+
+
+SWEEP = Sweep()
+"""Every error the tests expect a client to raise, checked (see :mod:`support.error_sweep`)."""
+
+
+@pytest.fixture(autouse=True)
+def error_message_sweep(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each ``with pytest.raises(...)`` of the test records what it caught; after the test, every
+    client error among them must read as one message, without traceback, path or repeated text."""
+    raises = pytest.raises
+
+    def recording_raises(*args: object, **kwargs: object) -> object:
+        return SWEEP.recording(raises(*args, **kwargs))  # type: ignore[call-overload]  # - pytest.raises' own arguments
+
+    monkeypatch.setattr(pytest, "raises", recording_raises)
+    yield
+    problems = list(SWEEP.check())
+    assert not problems, "errors a client would show a person:\n" + "\n".join(problems)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The sweep's totals, for the record."""
+    if SWEEP.errors:
+        terminalreporter.write_line(
+            f"error message sweep: {SWEEP.errors} client errors expected by {SWEEP.tests} tests, "
+            f"{SWEEP.messages} texts checked (no traceback, path or repeated sentence); "
+            f"{SWEEP.with_id} carried a server's error id"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -33,7 +33,7 @@ from spark_flight_sql.flightsql.protocol import pack_command
 SERVICE = "/arrow.flight.protocol.FlightService/"
 TIMEOUT = 120.0
 SHAPE = re.compile(
-    r"\[(?P<error_class>[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*)\] (?P<body>.+) \(error id (?P<error_id>[0-9a-f]{8})\)",
+    r"\[(?P<error_class>[A-Z_][A-Z0-9_]*(\.[A-Z0-9_]+)*)\] (?P<body>.+) \(error id (?P<error_id>[0-9a-f]{8})\)",
     re.S,
 )
 LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")

@@ -17,10 +17,12 @@ import spark_flight_sql.flightmanager.errors as manager_errors
 from spark_flight_sql.flightmanager.errors import (
     FlightManagerError,
     InvalidHeaderError,
+    NodeUnavailableError,
     PushRejectedError,
     PushUnauthenticatedError,
     QueryCancelledError,
     QueryFailedError,
+    RelayedError,
     RowTooLargeError,
     StreamInterruptedError,
     StreamTimeoutError,
@@ -571,6 +573,8 @@ MANAGER_ERRORS: dict[type[FlightManagerError], type[Exception]] = {
     SpillError: flight.FlightInternalError,
     RowTooLargeError: pa.ArrowInvalid,
     InvalidHeaderError: pa.ArrowInvalid,
+    NodeUnavailableError: flight.FlightUnavailableError,
+    RelayedError: flight.FlightInternalError,
 }
 
 
@@ -644,3 +648,27 @@ def test_an_unreachable_zookeeper_is_unavailable() -> None:
 
     for error in (ConnectionLoss(), SessionExpiredError(), RetryFailedError("Exceeded retry deadline")):
         assert status_of(error) == "UNAVAILABLE"
+
+
+# --- What a client reads: class, message, error id --------------------------------------------
+
+
+def test_a_message_gets_a_class_and_an_id_once() -> None:
+    from spark_flight_sql.flightmanager.client_errors import describe
+
+    text, error_id = describe("the ticket is gone", "UNKNOWN_TICKET")
+    assert text == f"[UNKNOWN_TICKET] the ticket is gone (error id {error_id})"
+    assert describe(text, "OTHER") == (text, error_id)  # already described: unchanged
+    legacy, _ = describe("[_LEGACY_ERROR_TEMP_2000] boom", "OTHER")
+    assert legacy.startswith("[_LEGACY_ERROR_TEMP_2000] boom (error id ")
+    # As another node's client read it: Arrow's detail and pyarrow's client context are dropped.
+    received = f"{text}. Detail: NotFound. gRPC client debug context: NOT_FOUND:{text}. Client context: OK"
+    assert describe(received, "OTHER") == (text, error_id)
+
+
+def test_a_long_message_is_cut_but_keeps_its_id() -> None:
+    from spark_flight_sql.flightmanager.client_errors import describe
+
+    text, error_id = describe("x" * 10_000, "INTERNAL_ERROR")
+    assert len(text) <= errors.MAX_MESSAGE_CHARS
+    assert text.endswith(f"more characters cut) (error id {error_id})")
