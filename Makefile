@@ -1,6 +1,6 @@
 # The two commands a fresh clone needs:
 #   make serve   creates .venv, installs the server, starts one node with demo data
-#   make test    creates .venv, installs the test extras, runs the whole suite
+#   make test    creates .venv, installs the test extras and the npm test clients, runs the whole suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,13 +14,30 @@ PY := $(VENV)/bin/python
 SQLALCHEMY14_DIR := $(VENV)/sqlalchemy14
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint java proto clean
+# Flight SQL clients from the npm registry that tests run through `node` (tests/test_relay.py), at the
+# versions tests/clients/package-lock.json pins, into tests/clients/node_modules (git-ignored). Without
+# node and npm this says so, and those tests are skipped.
+CLIENTS := tests/clients
+
+.PHONY: serve test lint clients java proto clean
 
 serve: $(VENV)/.installed
 	$(VENV)/bin/spark-flight-sql serve --demo
 
-test: lint
+test: lint clients
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clients:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		$(MAKE) --no-print-directory $(CLIENTS)/node_modules/.package-lock.json; \
+	else \
+		echo "node or npm not found: the tests that run npm clients will be skipped"; \
+	fi
+
+# npm install --no-save, not npm ci: the locked versions, and the lock left as it is. npm ci refuses this
+# lock because one of the client's optional platform packages (freebsd-x64 0.0.10) was never published.
+$(CLIENTS)/node_modules/.package-lock.json: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	npm install --prefix $(CLIENTS) --no-save --no-audit --no-fund
 
 # Lint, format and types (configured in pyproject.toml): part of `make test`.
 lint: $(VENV)/.installed-test
@@ -53,4 +70,4 @@ proto: $(VENV)/.installed-test
 	$(PY) -m spark_flight_sql.flightsql.proto.generate
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(CLIENTS)/node_modules

@@ -6,6 +6,7 @@ Each sub-command runs the benchmark query a warm-up time plus ``--runs`` times a
 
     python benchmarks/bench_worker.py spark --mode {to_arrow,floor} --rows N --runs R --conf JSON
     python benchmarks/bench_worker.py adbc --location grpc://host:port --rows N --runs R
+    python benchmarks/bench_worker.py relay --location grpc://host:port --rows N --runs R
     python benchmarks/bench_worker.py connect --remote sc://host:port --rows N --runs R
     python benchmarks/bench_worker.py hive --port PORT --rows N --runs R
 """
@@ -60,15 +61,21 @@ def child_java_peak(pid: int | str = "self") -> int | None:
     return max(found) if found else None
 
 
+def timed_run(fetch: Fetch, rows: int) -> tuple[float, float | None, int]:
+    """One run of ``fetch``, checked to return all ``rows``: (seconds, first batch, Arrow bytes)."""
+    start = time.perf_counter()
+    count, size, first = fetch()
+    elapsed = time.perf_counter() - start
+    if count != rows:
+        raise AssertionError(f"expected {rows} rows, got {count}")
+    return elapsed, first, size
+
+
 def timed_runs(fetch: Fetch, rows: int, runs: int) -> dict[str, Any]:
     """A warm-up run, then ``runs`` timed runs, each checked to return all ``rows``."""
     seconds, firsts, size = [], [], 0
     for run in range(runs + 1):
-        start = time.perf_counter()
-        count, size, first = fetch()
-        elapsed = time.perf_counter() - start
-        if count != rows:
-            raise AssertionError(f"expected {rows} rows, got {count}")
+        elapsed, first, size = timed_run(fetch, rows)
         if run:
             seconds.append(elapsed)
             firsts.append(first)
@@ -150,22 +157,78 @@ def adbc_runs(location: str, rows: int, runs: int) -> dict[str, Any]:
     import adbc_driver_flightsql.dbapi as flight_sql
 
     with flight_sql.connect(location, autocommit=True) as conn:
+        return timed_runs(adbc_fetch(conn, rows), rows, runs)
 
-        def fetch() -> tuple[int, int, float | None]:
-            with conn.cursor() as cursor:
-                start = time.perf_counter()
-                cursor.execute(query(rows))
-                reader = cursor.fetch_record_batch()
-                count = size = 0
-                first = None
-                for batch in reader:
-                    if first is None:
-                        first = time.perf_counter() - start
-                    count += batch.num_rows
-                    size += batch.nbytes
-                return count, size, first
 
-        return timed_runs(fetch, rows, runs)
+def adbc_fetch(conn: Any, rows: int) -> Fetch:
+    """One ADBC ``fetch_record_batch`` run of the query on ``conn`` (every endpoint, concurrently)."""
+
+    def fetch() -> tuple[int, int, float | None]:
+        with conn.cursor() as cursor:
+            start = time.perf_counter()
+            cursor.execute(query(rows))
+            reader = cursor.fetch_record_batch()
+            count = size = 0
+            first = None
+            for batch in reader:
+                if first is None:
+                    first = time.perf_counter() - start
+                count += batch.num_rows
+                size += batch.nbytes
+            return count, size, first
+
+    return fetch
+
+
+def endpoint_locations(conn: Any, rows: int) -> list[str]:
+    """The locations of the query's endpoints as ``conn``'s session gets them (untimed; every endpoint
+    is read, so the nodes release the result at once)."""
+    from pyarrow import flight
+
+    with conn.cursor() as cursor:
+        partitions, _ = cursor.adbc_execute_partitions(query(rows))
+        locations = []
+        for partition in partitions:
+            info = flight.FlightInfo.deserialize(partition)
+            locations.extend(loc.uri.decode() for e in info.endpoints for loc in e.locations)
+            cursor.adbc_read_partition(partition)
+            cursor.fetch_arrow_table()
+    return locations
+
+
+def relay_runs(location: str, rows: int, runs: int) -> dict[str, Any]:
+    """Path (j): the same ADBC client twice on the same nodes, side by side: every endpoint read where
+    it points (the direct reads of path b), and every endpoint pointed at the node asked (the session
+    option ``endpoints=proxy``: that node relays the other nodes' shares). A warm-up of each, then
+    ``runs`` rounds of one run of each; ``seconds`` are the relayed runs', ``direct_seconds`` the direct
+    ones'."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    cookies = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+    with (
+        flight_sql.connect(location, db_kwargs=dict(cookies), autocommit=True) as direct,
+        flight_sql.connect(location, db_kwargs=dict(cookies), autocommit=True) as relayed,
+    ):
+        relayed.adbc_connection.set_options(**{"adbc.flight.sql.session.option.endpoints": "proxy"})
+        pointed = endpoint_locations(relayed, rows)
+        spread = endpoint_locations(direct, rows)
+        if len(pointed) < 2 or set(pointed) != {location} or len(set(spread)) < 2:
+            raise AssertionError(
+                f"expected the relayed session's endpoints all at {location} and the direct ones spread "
+                f"over the nodes; got {pointed} and {spread}"
+            )
+        fetches = {"direct": adbc_fetch(direct, rows), "relay": adbc_fetch(relayed, rows)}
+        measured: dict[str, dict[str, Any]] = {name: timed_runs(f, rows, 0) for name, f in fetches.items()}
+        for _ in range(runs):
+            for name, fetch in fetches.items():  # one of each per round: both see the same machine
+                elapsed, first, _ = timed_run(fetch, rows)
+                measured[name]["seconds"].append(elapsed)
+                measured[name]["first_batch"].append(first)
+    result = measured["relay"]
+    result["direct_seconds"] = measured["direct"]["seconds"]
+    result["direct_first_batch"] = measured["direct"]["first_batch"]
+    result["endpoints"] = len(pointed)
+    return result
 
 
 def connect_runs(remote: str, rows: int, runs: int) -> dict[str, Any]:
@@ -234,11 +297,13 @@ def main(argv: list[str] | None = None) -> None:
     spark.add_argument("--conf", default="{}")
     adbc = commands.add_parser("adbc")
     adbc.add_argument("--location", required=True)
+    relay = commands.add_parser("relay")
+    relay.add_argument("--location", required=True)
     connect = commands.add_parser("connect")
     connect.add_argument("--remote", required=True)
     hive = commands.add_parser("hive")
     hive.add_argument("--port", type=int, required=True)
-    for command in (spark, adbc, connect, hive):
+    for command in (spark, adbc, relay, connect, hive):
         command.add_argument("--rows", type=int, required=True)
         command.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
@@ -247,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if args.command == "adbc":
             result = adbc_runs(args.location, args.rows, args.runs)
+        elif args.command == "relay":
+            result = relay_runs(args.location, args.rows, args.runs)
         elif args.command == "connect":
             result = connect_runs(args.remote, args.rows, args.runs)
         else:

@@ -1,4 +1,4 @@
-"""The benchmark paths a-i: how each one is run and measured, and its part of the report.
+"""The benchmark paths a-j: how each one is run and measured, and its part of the report.
 
 Paths (each in its own processes, run one after another so they never share the cores):
 
@@ -11,6 +11,9 @@ Paths (each in its own processes, run one after another so they never share the 
 - ``g``: the floor: executors make the Arrow batches (``toArrowBatchRdd``) and discard them
 - ``h``, ``i``: (a) and (b) with early streaming (``spark.flight.stream.early=true``): a partition is
   served while its task still pushes it, instead of once Spark counts the task successful
+- ``j``: (b)'s two nodes with every endpoint pointed at node-1 (the session option ``endpoints=proxy``),
+  which relays node-2's share: what a client that sends every ticket to one node gets. Measured side by
+  side with (b)'s direct reads on the same nodes, in alternate runs; the note gives relayed / direct
 
 A path whose dependencies are missing is reported as skipped, with the reason. ``harness.py`` is the
 command that runs them; ``stages.py``, ``goals.py`` and ``render_docs.py`` use the figures.
@@ -56,7 +59,7 @@ from bench_node import NodeProcess, wait_for_members
 CONNECT_START_TIMEOUT = 600.0
 """A limit, not a budget: a Spark daemon or server starts in seconds on an idle machine."""
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-ALL_PATHS = ("f", "g", "a", "h", "c", "b", "i", "d", "e")
+ALL_PATHS = ("f", "g", "a", "h", "c", "b", "j", "i", "d", "e")
 EARLY = {"spark.flight.stream.early": "true"}
 THRIFT_MAX_ROWS = 10_000_000
 """PyHive returns every row as a tuple of Python objects: about 400 bytes a row, 12 GB at 30M rows."""
@@ -210,9 +213,52 @@ def run_two_nodes_early(spec: PathSpec, rows: int, runs: int) -> Figures:
 
 
 def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note: str | None) -> Figures:
+    """ADBC through node-1 of :func:`two_node_cluster` with ``extra`` settings; node-1 owns the query."""
+    with two_node_cluster(extra) as nodes:
+        figures = adbc_through(spec, rows, runs, nodes[0], note)
+        return with_second_node(figures, nodes[1])
+
+
+def with_second_node(figures: Figures, node: NodeProcess) -> Figures:
+    """``figures`` with node-2's peaks in its note (read while node-2 still runs)."""
+    other = legacy.node_memory("node-2", node)
+    figures.note = (
+        f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
+        f"JVM {legacy.mb(other.jvm_rss)}"
+    )
+    return figures
+
+
+def run_relay(spec: PathSpec, rows: int, runs: int) -> Figures:
+    """Path (j): path (b)'s cluster; one ADBC process reads every endpoint through node-1 (relayed) and,
+    in alternate runs, where each endpoint points (direct); the figures are the relayed reads', the
+    note the ratio of the medians."""
+    with two_node_cluster({}) as nodes:
+        owner = nodes[0]
+        measured = run_worker("relay", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
+        memory = legacy.node_memory(spec.key, owner)
+        direct = median(measured["direct_seconds"])
+        relayed = median(measured["seconds"])
+        figures = figures_from(
+            spec,
+            rows,
+            measured,
+            owner_python_peak=memory.python_rss,
+            owner_jvm_peak=memory.jvm_rss,
+            endpoints=measured["endpoints"],
+            note=(
+                f"{measured['endpoints']} endpoint(s), all at node-1; relayed / direct (path b's reads, "
+                f"alternate runs on the same nodes) = {relayed / direct:.2f}"
+            ),
+        )
+        return with_second_node(figures, nodes[1])
+
+
+@contextlib.contextmanager
+def two_node_cluster(extra: dict[str, str]) -> Iterator[list[NodeProcess]]:
     """Two nodes on a real ZooKeeper with ``extra`` settings, each a Spark application on one standalone
     cluster whose executors run in processes of their own, as in a real deployment (so the owner's
-    peaks are its driver and its server, not executors); node-1 owns the query."""
+    peaks are its driver and its server, not executors); yielded once both are members."""
     from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
     with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
@@ -234,13 +280,7 @@ def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note:
             for name in ("node-1", "node-2")
         ]
         wait_for_members(zookeeper.url, len(nodes))
-        figures = adbc_through(spec, rows, runs, nodes[0], note)
-        other = legacy.node_memory("node-2", nodes[1])
-        figures.note = (
-            f"{figures.note}; owner node-1; node-2 peaks: Python {legacy.mb(other.python_rss)}, "
-            f"JVM {legacy.mb(other.jvm_rss)}"
-        )
-        return figures
+        yield nodes
 
 
 CORES = 2
@@ -441,6 +481,12 @@ PATHS: dict[str, PathSpec] = {
         PathSpec("a", "this server, one node, ADBC", nothing_missing, run_one_node),
         PathSpec("h", "this server, one node, early streaming, ADBC", nothing_missing, run_one_node_early),
         PathSpec("b", "this server, two nodes (ZooKeeper), ADBC", nothing_missing, run_two_nodes),
+        PathSpec(
+            "j",
+            "this server, two nodes, every ticket to node-1 (relay), ADBC",
+            nothing_missing,
+            run_relay,
+        ),
         PathSpec(
             "i",
             "this server, two nodes (ZooKeeper), early streaming, ADBC",

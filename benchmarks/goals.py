@@ -1,6 +1,6 @@
 """The benchmark's goals, each checked against measured figures: met or not, with the numbers.
 
-``goal_lines`` reads the figures of one harness run (paths a-i) and of one ``--network`` run and
+``goal_lines`` reads the figures of one harness run (paths a-j) and of one ``--network`` run and
 writes one Markdown list item per goal and configuration. A goal whose figures were not measured
 says so instead of guessing.
 """
@@ -42,7 +42,7 @@ def goal_lines(fetch: Sequence[Figures], network: Sequence[netns.LinkFigures] = 
         lines += memory_lines(measured, sizes)
         lines += first_batch_lines(at, size)
     else:
-        lines.append("- Paths a-i: not measured.")
+        lines.append("- Paths a-j: not measured.")
     lines += network_lines(network)
     return lines
 

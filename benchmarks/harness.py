@@ -1,6 +1,6 @@
 """One command for every benchmark path: the same mixed-type data, several sizes, medians after a warm-up.
 
-The paths (a-i: this server on one and two nodes, Spark Connect, the Thrift server, ``toArrow()``, the
+The paths (a-j: this server on one and two nodes (and relayed), Spark Connect, the Thrift server, ``toArrow()``, the
 floor...) are listed and run by ``fetch_paths.py``, each in its own processes, one after another.
 
 A path whose dependencies are missing is reported as skipped, with the reason. Results go to
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--runs", type=int, default=None, help="timed runs after the warm-up (default 3; --smoke: 1)"
     )
-    parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..i")
+    parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..j")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes and one run: checks that every path works"
     )

@@ -63,7 +63,7 @@ def section(results_dir: Path, doc: Path) -> str:
         meta = read_json(results_dir / "results.meta.json") or {}
         results = fetch_paths.figures_of(fetch)
         parts += [
-            "### Fetching one result (paths a-i)",
+            "### Fetching one result (paths a-j)",
             "",
             *machine_lines(meta.get("machine")),
             "",

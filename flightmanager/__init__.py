@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from spark_flight_sql.flightmanager.config import ConfKey, FlightConfig
+    from spark_flight_sql.flightmanager.config import ConfKey, EndpointsMode, FlightConfig
     from spark_flight_sql.flightmanager.errors import FlightManagerError
     from spark_flight_sql.flightmanager.manager import DistributedResult, FlightManager
     from spark_flight_sql.flightmanager.model import Endpoint, NodeInfo, NodeTicket, QueryState, TimeLimit
@@ -25,6 +25,7 @@ __all__ = [
     "ConfKey",
     "DistributedResult",
     "Endpoint",
+    "EndpointsMode",
     "FlightConfig",
     "FlightManager",
     "FlightManagerError",
@@ -38,6 +39,7 @@ __all__ = [
 # Public name -> the module that defines it.
 _LAZY = {
     "ConfKey": "config",
+    "EndpointsMode": "config",
     "FlightConfig": "config",
     "FlightManagerError": "errors",
     "DistributedResult": "manager",

@@ -9,6 +9,22 @@ from enum import Enum
 from typing import TypedDict
 
 
+class EndpointsMode(str, Enum):
+    """Where the endpoints of a result's FlightInfo point (``spark.flight.endpoints``)."""
+
+    DIRECT = "direct"
+    """Each endpoint at the public location of the node that serves it: clients read every node in
+    parallel (the default)."""
+    PROXY = "proxy"
+    """Every endpoint at the public location of the node the client asked: for networks where clients
+    reach one node only (Kubernetes, NAT: set ``spark.flight.public.host`` to the name they reach it
+    by). That node relays the other nodes' shares from them; all of the result passes through it."""
+    REUSE = "reuse"
+    """Every endpoint at ``arrow-flight-reuse-connection://?``: clients that know this location (ADBC,
+    pyarrow, the JDBC driver) read it over the connection they already have, whatever address that
+    connection reached (a load balancer, a port forward); the node relays as in ``proxy``."""
+
+
 class ConfKey(str, Enum):
     """Every Spark conf key the FlightManager reads, with its meaning."""
 
@@ -38,6 +54,12 @@ class ConfKey(str, Enum):
     STREAM_TIMEOUT = "spark.flight.stream.timeout"
     """Seconds a reader may wait for the next batch of a running query before the stream fails
     (default 3600)."""
+    ENDPOINTS = "spark.flight.endpoints"
+    """Where a result's endpoints point: ``direct`` (each at the node that serves it; the default),
+    ``proxy`` (every one at the node the client asked, which relays the other nodes' shares) or
+    ``reuse`` (the reuse-connection location: the connection the client already has). A client
+    session may choose its own with the session option ``endpoints``. Whatever the setting, a node
+    given a ticket of another node's share relays it from that node."""
     NODE_ID = "spark.flight.node.id"
     """This node's id in the cluster (default: a random one at each start)."""
     ZOOKEEPER_URL = "spark.flight.manager.zookeeper.url"
@@ -134,6 +156,8 @@ class FlightConfig:
     certificate chain itself."""
     stream_idle_timeout: float = 600.0
     stream_early: bool = False
+    endpoints: EndpointsMode = EndpointsMode.DIRECT
+    """``spark.flight.endpoints``: where a result's endpoints point."""
 
     @property
     def scheme(self) -> str:
@@ -202,6 +226,9 @@ class FlightConfig:
                 ConfKey.STREAM_IDLE_TIMEOUT, value(ConfKey.STREAM_IDLE_TIMEOUT, str(cls.stream_idle_timeout))
             ),
             stream_early=_flag(ConfKey.STREAM_EARLY, lookup(ConfKey.STREAM_EARLY.value)),
+            endpoints=parse_endpoints_mode(
+                value(ConfKey.ENDPOINTS, cls.endpoints.value), ConfKey.ENDPOINTS.value
+            ),
             node_id=lookup(ConfKey.NODE_ID.value) or None,
             zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
             zookeeper_path=value(ConfKey.ZOOKEEPER_PATH, cls.zookeeper_path),
@@ -385,6 +412,15 @@ def _check_bytes(key: ConfKey, value: int, low: int, high: int) -> None:
     """ValueError naming ``key`` when ``value`` is not from ``low`` to ``high`` bytes."""
     if not low <= value <= high:
         raise ValueError(f"{key.value} must be from {low} to {high} bytes, not {value}")
+
+
+def parse_endpoints_mode(text: str, where: str) -> EndpointsMode:
+    """The endpoints mode named by ``text`` (any case); ValueError naming ``where`` otherwise."""
+    try:
+        return EndpointsMode(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(repr(mode.value) for mode in EndpointsMode)
+        raise ValueError(f"{where} must be one of {choices}, not {text!r}") from None
 
 
 def _int(key: ConfKey, text: str) -> int:

@@ -25,6 +25,10 @@ PushRejectedError         PERMISSION_DENIED    PUSH_REJECTED
 PushUnauthenticatedError  UNAUTHENTICATED      PUSH_UNAUTHENTICATED
 StreamTimeoutError        DEADLINE_EXCEEDED    STREAM_TIMEOUT
 StreamInterruptedError    UNAVAILABLE          STREAM_INTERRUPTED
+NodeUnavailableError      UNAVAILABLE          NODE_UNAVAILABLE
+RelayedError              the serving node's   the serving node's
+                          (INTERNAL when not   (in its message)
+                          given)
 SpillError (in spill)     INTERNAL             INTERNAL_ERROR
 ========================  ===================  ======================
 
@@ -79,10 +83,12 @@ __all__ = [
     "PYARROW_EXCEPTIONS",
     "FlightManagerError",
     "InvalidHeaderError",
+    "NodeUnavailableError",
     "PushRejectedError",
     "PushUnauthenticatedError",
     "QueryCancelledError",
     "QueryFailedError",
+    "RelayedError",
     "RowTooLargeError",
     "Status",
     "StatusError",
@@ -181,6 +187,26 @@ class StreamInterruptedError(FlightManagerError):
 
     status = Status.UNAVAILABLE
     error_class = "STREAM_INTERRUPTED"
+
+
+class NodeUnavailableError(FlightManagerError):
+    """The node that serves a share this node was asked to relay is not in the cluster, cannot be
+    reached, or went away while the share was relayed. Running the query again is the remedy."""
+
+    status = Status.UNAVAILABLE
+    error_class = "NODE_UNAVAILABLE"
+
+
+class RelayedError(FlightManagerError):
+    """An error the node serving a relayed share ended its stream with: passed on with its status
+    and message (which carries its own error class and error id)."""
+
+    status = Status.INTERNAL
+
+    def __init__(self, message: str, status: Status | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
 
 
 def status_of(exc: BaseException) -> Status | None:

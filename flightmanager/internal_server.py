@@ -1,14 +1,23 @@
-"""The internal Flight server of a node: it takes the Arrow batches that executors push, and nothing else.
+"""The internal Flight server of a node: it takes the Arrow batches that executors push, and serves
+its shares of results to other nodes that relay them; nothing else.
 
-Every call is checked before any handler runs, by :class:`PushAuthMiddleware`: only a DoPut that
-carries the push headers (``x-spark-flight-push-query`` and ``x-spark-flight-push-secret``, the
-query's push secret derived from the cluster secret) gets through; a missing or wrong secret, and
-every other RPC (GetFlightInfo, DoGet, DoAction, ListFlights, ListActions, DoExchange, GetSchema,
-Handshake, ...), is refused with UNAUTHENTICATED before the server reads anything of the call.
-The DoPut handler then checks that the descriptor names the query the secret was shown for. The
-secret travels in headers, not in the descriptor, so that it never appears in anything a handler
-logs or stores. Every refusal and error reaches the executor as the public server's do: an error
-class, a message and an error id, no traceback (:mod:`~spark_flight_sql.flightmanager.client_errors`).
+Every call is checked before any handler runs, by :class:`PushAuthMiddleware`. Two calls get through:
+
+* a DoPut that carries the push headers (``x-spark-flight-push-query`` and
+  ``x-spark-flight-push-secret``, the query's push secret derived from the cluster secret): an
+  executor pushing one partition attempt;
+* a DoGet that carries the relay headers (``x-spark-flight-relay-query`` and
+  ``x-spark-flight-relay-secret``, the query's relay secret, derived differently): another node
+  relaying this node's share to a client that sent it there
+  (:mod:`~spark_flight_sql.flightmanager.relay`). The ticket must name that query and this node.
+
+A missing or wrong secret, a push secret shown for a relay or the other way round, and every other
+RPC (GetFlightInfo, DoAction, ListFlights, ListActions, DoExchange, GetSchema, Handshake, ...) is
+refused with UNAUTHENTICATED before the server reads anything of the call. The DoPut handler then
+checks that the descriptor names the query the secret was shown for. Secrets travel in headers, not
+in the descriptor or ticket, so that they never appear in anything a handler logs or stores. Every
+refusal and error reaches the executor or node as the public server's do: an error class, a message
+and an error id, no traceback (:mod:`~spark_flight_sql.flightmanager.client_errors`).
 """
 
 from __future__ import annotations
@@ -22,9 +31,12 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.errors import PushUnauthenticatedError, flight_errors
+from spark_flight_sql.flightmanager.model import NodeTicket
 from spark_flight_sql.flightmanager.push_protocol import (
     PUSH_QUERY_HEADER,
     PUSH_SECRET_HEADER,
+    RELAY_QUERY_HEADER,
+    RELAY_SECRET_HEADER,
     PushDescriptor,
 )
 
@@ -34,8 +46,13 @@ if TYPE_CHECKING:
 MIDDLEWARE_KEY = "spark-flight-push-auth"
 
 _REFUSED_RPC = (
-    "this is a node's internal push port: it takes only DoPut pushes of query partitions from Spark executors"
+    "this is a node's internal port: it takes only pushes of query partitions from Spark executors "
+    "and relays of result shares between the nodes of its cluster"
 )
+
+ShareOpener = Callable[[bytes, Callable[[], bool]], tuple[pa.Schema, Iterator[pa.RecordBatch]]]
+"""``open(ticket, is_cancelled)``: this node's share named by a node ticket, as the manager opens it
+for a reader (raising the manager's errors for a ticket of another node, unknown or consumed)."""
 
 
 class PushCredentials(flight.ServerMiddleware):
@@ -46,34 +63,77 @@ class PushCredentials(flight.ServerMiddleware):
         self.secret = secret
 
 
-class PushAuthMiddleware(flight.ServerMiddlewareFactory):
-    """Lets through only DoPut calls whose headers carry the push secret of the query they name.
+class RelayCredentials(flight.ServerMiddleware):
+    """The query whose share a DoGet proved it may relay (for the handler)."""
 
-    ``push_secret(query_id)`` derives the expected secret; it is compared in constant time.
+    def __init__(self, query_id: str) -> None:
+        self.query_id = query_id
+
+
+class PushAuthMiddleware(flight.ServerMiddlewareFactory):
+    """Lets through only DoPut calls whose headers carry the push secret of the query they name, and
+    DoGet calls whose headers carry the relay secret of the query they name.
+
+    ``push_secret(query_id)`` and ``relay_secret(query_id)`` derive the expected secrets; they are
+    compared in constant time. Without ``relay_secret`` no DoGet gets through.
     """
 
-    def __init__(self, push_secret: Callable[[str], bytes]) -> None:
+    def __init__(
+        self, push_secret: Callable[[str], bytes], relay_secret: Callable[[str], bytes] | None = None
+    ) -> None:
         super().__init__()
         self._push_secret = push_secret
+        self._relay_secret = relay_secret
 
     @flight_errors()
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> PushCredentials:
+    def start_call(
+        self, info: flight.CallInfo, headers: dict[str, list[Any]]
+    ) -> PushCredentials | RelayCredentials:
         """Check the call before any handler sees it; raise FlightUnauthenticatedError to refuse it."""
-        if info.method != flight.FlightMethod.DO_PUT:
-            raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
-        query_id = _single(headers, PUSH_QUERY_HEADER)
-        secret_hex = _single(headers, PUSH_SECRET_HEADER)
-        if query_id is None or secret_hex is None:
-            raise flight.FlightUnauthenticatedError(
-                f"a push needs the {PUSH_QUERY_HEADER} and {PUSH_SECRET_HEADER} headers of its query"
-            )
-        try:
-            secret = bytes.fromhex(secret_hex)
-        except ValueError:
-            secret = b""
-        if not secret or not hmac.compare_digest(self._push_secret(query_id), secret):
-            raise flight.FlightUnauthenticatedError("wrong push secret for this query")
-        return PushCredentials(query_id, secret)
+        if info.method == flight.FlightMethod.DO_PUT:
+            query_id, secret = _credentials(headers, PUSH_QUERY_HEADER, PUSH_SECRET_HEADER, "a push")
+            if not secret or not hmac.compare_digest(self._push_secret(query_id), secret):
+                raise flight.FlightUnauthenticatedError("wrong push secret for this query")
+            return PushCredentials(query_id, secret)
+        # A DoGet without the relay headers is told what any other call is (one fixed message).
+        if (
+            info.method == flight.FlightMethod.DO_GET
+            and self._relay_secret is not None
+            and _has_any(headers, RELAY_QUERY_HEADER, RELAY_SECRET_HEADER)
+        ):
+            query_id, secret = _credentials(headers, RELAY_QUERY_HEADER, RELAY_SECRET_HEADER, "a relay")
+            if not secret or not hmac.compare_digest(self._relay_secret(query_id), secret):
+                raise flight.FlightUnauthenticatedError("wrong relay secret for this query")
+            return RelayCredentials(query_id)
+        raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
+
+
+def _has_any(headers: dict[str, list[Any]], *names: str) -> bool:
+    return any(headers.get(name) for name in names)
+
+
+def _credentials(
+    headers: dict[str, list[Any]], query_header: str, secret_header: str, what: str
+) -> tuple[str, bytes]:
+    """The query id and secret (empty when it is not hex) a call shows in its headers; refused
+    (UNAUTHENTICATED) when either header is missing or repeated."""
+    query_id = _single(headers, query_header)
+    secret_hex = _single(headers, secret_header)
+    if query_id is None or secret_hex is None:
+        raise flight.FlightUnauthenticatedError(
+            f"{what} needs the {query_header} and {secret_header} headers of its query"
+        )
+    try:
+        return query_id, bytes.fromhex(secret_hex)
+    except ValueError:
+        return query_id, b""
+
+
+def _as_statuses(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, every error leaving as a Flight status with its message and error id (which the
+    relaying node passes on to its client)."""
+    with flight_errors():
+        yield from batches
 
 
 def _single(headers: dict[str, list[Any]], name: str) -> str | None:
@@ -85,10 +145,13 @@ def _single(headers: dict[str, list[Any]], name: str) -> str | None:
 
 
 class InternalFlightServer(flight.FlightServerBase):
-    """Receives one DoPut stream per partition attempt and hands it to the node's :class:`ResultStore`.
+    """Receives one DoPut stream per partition attempt and hands it to the node's :class:`ResultStore`;
+    serves this node's shares to the other nodes that relay them.
 
-    ``push_secret(query_id)`` is the secret a push into ``query_id`` must carry (see
-    :class:`PushAuthMiddleware`); ``**kwargs`` go to ``FlightServerBase`` (TLS certificates).
+    ``push_secret(query_id)`` is the secret a push into ``query_id`` must carry, ``relay_secret(query_id)``
+    the one a relay of its share must carry (see :class:`PushAuthMiddleware`); ``open_share`` opens
+    this node's share for a relay (without it, relays are refused); ``**kwargs`` go to
+    ``FlightServerBase`` (TLS certificates).
     """
 
     def __init__(
@@ -98,15 +161,19 @@ class InternalFlightServer(flight.FlightServerBase):
         ensure_query: Callable[[str], None] | None = None,
         *,
         push_secret: Callable[[str], bytes],
+        relay_secret: Callable[[str], bytes] | None = None,
+        open_share: ShareOpener | None = None,
         **kwargs: Any,
     ) -> None:
         """``ensure_query(query_id)`` is called before each push, so that a node that has not yet
         heard of a query from the cluster can load it first."""
         if "middleware" in kwargs or "auth_handler" in kwargs:
             raise TypeError("the internal server authenticates pushes itself: no middleware or auth_handler")
-        super().__init__(location, middleware={MIDDLEWARE_KEY: PushAuthMiddleware(push_secret)}, **kwargs)
+        auth = PushAuthMiddleware(push_secret, relay_secret if open_share is not None else None)
+        super().__init__(location, middleware={MIDDLEWARE_KEY: auth}, **kwargs)
         self._store = store
         self._ensure_query = ensure_query or (lambda query_id: None)
+        self._open_share = open_share
 
     @flight_errors()
     def do_put(
@@ -153,8 +220,16 @@ class InternalFlightServer(flight.FlightServerBase):
 
     @flight_errors()
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
-        """Refused."""
-        raise flight.FlightUnauthenticatedError(_REFUSED_RPC)
+        """Stream this node's share of a result to the node relaying it: batch by batch, as to a
+        client of its own (its reader going away abandons the share)."""
+        credentials = context.get_middleware(MIDDLEWARE_KEY)
+        if not isinstance(credentials, RelayCredentials) or self._open_share is None:
+            raise flight.FlightUnauthenticatedError(_REFUSED_RPC)  # the middleware lets none through
+        named = NodeTicket.decode(ticket.ticket)
+        if not hmac.compare_digest(named.query_id.encode(), credentials.query_id.encode()):
+            raise flight.FlightUnauthenticatedError("wrong relay secret for this query")
+        schema, batches = self._open_share(ticket.ticket, context.is_cancelled)
+        return flight.GeneratorStream(schema, _as_statuses(batches))
 
     @flight_errors()
     def do_exchange(

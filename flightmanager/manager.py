@@ -9,6 +9,7 @@ lives. A Flight server embeds it in a few calls::
         manager.start(public_port)                      # internal server, reaper, listener, cluster
         result = manager.distribute(df)                 # in get_flight_info: endpoints, at once
         schema, batches = manager.open_stream(ticket, context.is_cancelled)   # in do_get
+                                                        # (another node's share: relayed from it)
                                                         # leaving the block closes it
 
 Lifetime: ``__init__`` only builds objects; :meth:`FlightManager.start` starts the result store's
@@ -45,8 +46,9 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.batches import split_batch
-from spark_flight_sql.flightmanager.config import FlightConfig
+from spark_flight_sql.flightmanager.config import EndpointsMode, FlightConfig
 from spark_flight_sql.flightmanager.errors import (
+    NodeUnavailableError,
     WrongNodeError,
     from_spark_exception,
     to_flight_error,
@@ -67,6 +69,7 @@ from spark_flight_sql.flightmanager.model import (
     TimeLimit,
 )
 from spark_flight_sql.flightmanager.push import PushNode, PushSummary, PushTarget
+from spark_flight_sql.flightmanager.relay import Relay
 from spark_flight_sql.flightmanager.results import ResultStore
 from spark_flight_sql.flightmanager.shared_records import SharedRecords
 from spark_flight_sql.flightmanager.spark_job import CollectJob, PushJob, arrow_schema, use_jvm
@@ -78,6 +81,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REUSE_CONNECTION = "arrow-flight-reuse-connection://?"
+"""The location that tells a Flight client to read an endpoint over the connection it already has."""
+
 
 @dataclass(frozen=True)
 class DistributedResult:
@@ -88,11 +94,13 @@ class DistributedResult:
     endpoints: tuple[Endpoint, ...]
 
     def flight_endpoints(
-        self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket
+        self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket, location: str | None = None
     ) -> list[flight.FlightEndpoint]:
-        """Flight endpoints, each ticket passed through ``wrap_ticket`` (e.g. into a Flight SQL ticket)."""
+        """Flight endpoints, each ticket passed through ``wrap_ticket`` (e.g. into a Flight SQL ticket),
+        each at the location of the node that serves it, or every one at ``location`` (see
+        :meth:`FlightManager.endpoint_location`)."""
         return [
-            flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(e.location)])
+            flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(location or e.location)])
             for e in self.endpoints
         ]
 
@@ -126,6 +134,7 @@ class FlightManager(ABC):
         self._finished_shares: OrderedDict[str, None] = OrderedDict()
         self._jobs_lock = threading.Lock()
         self._internal: InternalFlightServer | None = None
+        self._relay: Relay | None = None
         self._listener: TaskSuccessListener | None = None
         self._node: NodeInfo | None = None
         self._closed = False
@@ -150,11 +159,18 @@ class FlightManager(ABC):
         cluster_secret = self.cluster_secret
         self.store.start()
         self._listener = TaskSuccessListener.for_context(self.spark.sparkContext)
+        self._relay = Relay(
+            lambda query_id: relay_secret(cluster_secret, query_id),
+            self.config.push_root_certs,
+            self.node_id,
+        )
         self._internal = InternalFlightServer(
             self.config.location(self.config.internal_host, self.config.internal_port),
             self.store,
             self.query_needed,
             push_secret=lambda query_id: push_secret(cluster_secret, query_id),
+            relay_secret=lambda query_id: relay_secret(cluster_secret, query_id),
+            open_share=self._open_own_share,
             **self.config.server_tls_options(public=False),
         )
         host = socket.gethostname()
@@ -187,6 +203,7 @@ class FlightManager(ABC):
         with contextlib.ExitStack() as steps:  # runs the callbacks last-in, first-out
             steps.callback(self._release_listener)
             steps.callback(self._stop_internal_server)
+            steps.callback(self._close_relay)
             if self._node is not None:
                 steps.callback(self._leave, self._node)
             steps.callback(self.store.close)
@@ -195,6 +212,11 @@ class FlightManager(ABC):
         if self._internal is not None:
             self._internal.shutdown()
             self._internal = None
+
+    def _close_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def _release_listener(self) -> None:
         # Kept: job threads still ending after close() unregister their query from it.
@@ -241,6 +263,11 @@ class FlightManager(ABC):
         """The secret executors show when they push into ``query_id``: derived from the cluster
         secret, so every node can check it and none needs to store it."""
         return push_secret(self.cluster_secret, query_id)
+
+    def relay_secret(self, query_id: str) -> bytes:
+        """The secret a node shows when it relays another node's share of ``query_id``: derived from
+        the cluster secret, differently from the push secret (neither opens the other's call)."""
+        return relay_secret(self.cluster_secret, query_id)
 
     # ---- the API a Flight server uses ------------------------------------------------------
 
@@ -336,11 +363,47 @@ class FlightManager(ABC):
     def open_stream(
         self, ticket: bytes, is_cancelled: Callable[[], bool] | None = None
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        """This node's share of a result, for the one DoGet of its ticket."""
+        """The share of a result that ``ticket`` names, for its one DoGet: this node's own, or another
+        node's relayed from that node (batch by batch; see :mod:`~spark_flight_sql.flightmanager.relay`).
+        ``is_cancelled`` is the reader's call: a reader that went away abandons the share."""
+        parsed = NodeTicket.decode(ticket)
+        if parsed.node_id == self.node_id:
+            return self._open_own_share(ticket, is_cancelled)
+        holder = self._live_node(parsed.node_id)
+        if holder is None:
+            raise NodeUnavailableError(
+                f"node {parsed.node_id}, which holds this share of query {parsed.query_id}, is not in the "
+                f"cluster (it stopped, or lost its ZooKeeper session): run the query again"
+            )
+        if self._relay is None:
+            raise RuntimeError("the FlightManager is not started")
+        return self._relay.open(holder, ticket, is_cancelled)
+
+    def _live_node(self, node_id: str) -> NodeInfo | None:
+        return next((node for node in self.serving_nodes() if node.node_id == node_id), None)
+
+    def endpoint_location(self, mode: EndpointsMode | None = None) -> str | None:
+        """Where a FlightInfo's endpoints point under ``mode`` (default: ``spark.flight.endpoints``):
+        None for ``direct`` (each at the node that serves it), this node's public location for
+        ``proxy``, the reuse-connection location for ``reuse`` (see
+        :class:`~spark_flight_sql.flightmanager.config.EndpointsMode`). Pass it to
+        :meth:`DistributedResult.flight_endpoints`."""
+        mode = mode or self.config.endpoints
+        if mode is EndpointsMode.PROXY:
+            return self.node.public_location
+        if mode is EndpointsMode.REUSE:
+            return REUSE_CONNECTION
+        return None
+
+    def _open_own_share(
+        self, ticket: bytes, is_cancelled: Callable[[], bool] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """This node's own share named by ``ticket`` (for a reader here, or a node relaying it)."""
         parsed = NodeTicket.decode(ticket)
         if parsed.node_id != self.node_id:
             raise WrongNodeError(
-                f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: use the endpoint's location"
+                f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: a share is "
+                "relayed only from the node that holds it"
             )
         self.query_needed(parsed.query_id)
         schema, batches = self.store.open_stream(parsed.query_id, is_cancelled)
@@ -584,6 +647,11 @@ class FlightManager(ABC):
 def push_secret(cluster_secret: bytes, query_id: str) -> bytes:
     """HMAC-SHA256(cluster secret, ``b"push\\0" + query id``): the per-query push secret."""
     return hmac.new(cluster_secret, b"push\0" + query_id.encode(), hashlib.sha256).digest()
+
+
+def relay_secret(cluster_secret: bytes, query_id: str) -> bytes:
+    """HMAC-SHA256(cluster secret, ``b"relay\\0" + query id``): the per-query relay secret."""
+    return hmac.new(cluster_secret, b"relay\0" + query_id.encode(), hashlib.sha256).digest()
 
 
 def _peak_rss_bytes() -> int | None:

@@ -1,10 +1,16 @@
-"""What a push into a node's internal server looks like on the wire: its call headers and descriptor.
+"""What calls into a node's internal server look like on the wire: their headers and descriptor.
+
+Two calls get in (see :mod:`~spark_flight_sql.flightmanager.internal_server`): a *push* (DoPut of
+one partition attempt, from an executor) and a *relay* (DoGet of the node's share of a result, from
+another node whose client sent it that share's ticket: :mod:`~spark_flight_sql.flightmanager.relay`).
+Each carries the query id and a per-query secret derived from the cluster secret, a different
+derivation for each (a push secret opens no relay, a relay secret no push).
 
 Shared by the executor side (:mod:`spark_flight_sql.flightmanager.push`, which sends pushes) and the
 node side (:mod:`spark_flight_sql.flightmanager.internal_server`, which receives them), so that the
 executor side imports nothing of the server, the result store or the manager.
 
-The push secret travels in headers, not in the descriptor, so that it never appears in anything a
+Secrets travel in headers, not in the descriptor or ticket, so that they never appear in anything a
 handler logs or stores.
 """
 
@@ -16,12 +22,24 @@ import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.errors import PushRejectedError
 
-__all__ = ["PUSH_QUERY_HEADER", "PUSH_SECRET_HEADER", "PushDescriptor", "push_headers"]
+__all__ = [
+    "PUSH_QUERY_HEADER",
+    "PUSH_SECRET_HEADER",
+    "RELAY_QUERY_HEADER",
+    "RELAY_SECRET_HEADER",
+    "PushDescriptor",
+    "push_headers",
+    "relay_headers",
+]
 
 PUSH_QUERY_HEADER = "x-spark-flight-push-query"
 """Call header naming the query a push is for (text)."""
 PUSH_SECRET_HEADER = "x-spark-flight-push-secret"
 """Call header carrying the query's push secret, hex-encoded."""
+RELAY_QUERY_HEADER = "x-spark-flight-relay-query"
+"""Call header naming the query whose share a relay reads (text)."""
+RELAY_SECRET_HEADER = "x-spark-flight-relay-secret"
+"""Call header carrying the query's relay secret, hex-encoded."""
 
 
 def push_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
@@ -30,6 +48,14 @@ def push_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
     return [
         (PUSH_QUERY_HEADER.encode(), query_id.encode()),
         (PUSH_SECRET_HEADER.encode(), secret.hex().encode()),
+    ]
+
+
+def relay_headers(query_id: str, secret: bytes) -> list[tuple[bytes, bytes]]:
+    """The call headers of a relay of ``query_id``'s share with its relay ``secret``."""
+    return [
+        (RELAY_QUERY_HEADER.encode(), query_id.encode()),
+        (RELAY_SECRET_HEADER.encode(), secret.hex().encode()),
     ]
 
 

@@ -16,8 +16,9 @@ that connection lives, and only on that node.
 Options: ``catalog`` and ``schema`` (the current ones, as ADBC's current catalog and schema use),
 ``executionMode`` (``auto``, ``distributed``, ``single``), ``statementTimeout`` (seconds; a
 session's own time limit, which only lowers ``spark.flight.sql.statementTimeout``; ``0`` unsets it:
-see :mod:`~spark_flight_sql.flightsql.statement_timeout`) and the ``spark.sql.*`` settings of
-:data:`ALLOWED_SPARK_SETTINGS`.
+see :mod:`~spark_flight_sql.flightsql.statement_timeout`), ``endpoints`` (``direct``, ``proxy``,
+``reuse``: where a result's endpoints point, as ``spark.flight.endpoints``) and the ``spark.sql.*``
+settings of :data:`ALLOWED_SPARK_SETTINGS`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
+from spark_flight_sql.flightmanager.config import EndpointsMode, parse_endpoints_mode
 from spark_flight_sql.flightsql.auth.middleware import Headers, header_text
 from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument
@@ -58,6 +60,7 @@ CATALOG = "catalog"
 SCHEMA = "schema"
 EXECUTION_MODE = "executionMode"
 STATEMENT_TIMEOUT = "statementTimeout"
+ENDPOINTS = "endpoints"
 
 ALLOWED_SPARK_SETTINGS = frozenset(
     {
@@ -331,6 +334,12 @@ class SparkCall(Call):
         return ExecutionMode(mode) if mode is not None else self._sessions.settings.execution_mode
 
     @property
+    def endpoints_mode(self) -> EndpointsMode | None:
+        """The session's ``endpoints`` option; None when it has none (``spark.flight.endpoints``)."""
+        mode = self.options().get(ENDPOINTS) if self.session_id is not None else None
+        return EndpointsMode(mode) if mode is not None else None
+
+    @property
     def statement_timeout(self) -> float | None:
         """The session's ``statementTimeout`` option in seconds; None when it has none."""
         seconds = self.options().get(STATEMENT_TIMEOUT) if self.session_id is not None else None
@@ -352,7 +361,7 @@ def _set_option(
     """Apply one requested change to ``options``; the SetSessionOptionsResult error code, or None."""
     errors = session_pb2.SetSessionOptionsResult
     if (
-        name not in (CATALOG, SCHEMA, EXECUTION_MODE, STATEMENT_TIMEOUT)
+        name not in (CATALOG, SCHEMA, EXECUTION_MODE, STATEMENT_TIMEOUT, ENDPOINTS)
         and name not in ALLOWED_SPARK_SETTINGS
     ):
         return errors.INVALID_NAME
@@ -367,6 +376,11 @@ def _set_option(
     if name == EXECUTION_MODE:
         try:
             text = parse_execution_mode(text, EXECUTION_MODE).value
+        except ValueError:
+            return errors.INVALID_VALUE
+    if name == ENDPOINTS:
+        try:
+            text = parse_endpoints_mode(text, ENDPOINTS).value
         except ValueError:
             return errors.INVALID_VALUE
     if name == STATEMENT_TIMEOUT:

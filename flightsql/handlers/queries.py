@@ -148,10 +148,12 @@ class QueryHandlers:
             handle = security.bind(security.tickets, identity, node_ticket)
             return pack_command(sql_pb2.TicketStatementQuery(statement_handle=handle))
 
+        # spark.flight.endpoints=proxy or reuse, or the session's own: every endpoint here (relayed).
+        location = self.backend.manager.endpoint_location(call.endpoints_mode)
         return flight.FlightInfo(
             result.schema,
             descriptor,
-            result.flight_endpoints(ticket),
+            result.flight_endpoints(ticket, location),
             total_records=-1,
             total_bytes=-1,
         )
