@@ -34,6 +34,7 @@ OPTIONS: Mapping[str, str] = {
     "read_timeout": "seconds one endpoint's whole DoGet stream may take (default: no limit)",
     "write_timeout": "seconds one task's whole ingest upload may take (default: no limit)",
     "identifier_quote": "character that quotes identifiers in pushed-down SQL (default: asked from the server)",
+    "keep_result": "true (default) asks the server to keep the result so every action of the DataFrame reads it (see spark_flight_sql.datasource.reader); false: each ticket is read once",
     "pushdown": "true to push filters of dbtable reads into the SQL (default false: see spark_flight_sql.datasource.reader)",
     "ingest.<key>": "passed to the server in CommandStatementIngest.options",
     "header.<name>": "extra call header sent on every call",
@@ -71,6 +72,7 @@ class FlightSqlOptions:
     write_timeout: float | None = None
     identifier_quote: str | None = None
     pushdown: bool = False
+    keep_result: bool = True
     headers: tuple[tuple[str, str], ...] = ()
     ingest_options: tuple[tuple[str, str], ...] = ()
 
@@ -188,6 +190,7 @@ def parse_options(options: Mapping[str, str]) -> FlightSqlOptions:
         write_timeout=_seconds(lowered, "write_timeout"),
         identifier_quote=quote,
         pushdown=_flag(lowered, "pushdown", False),
+        keep_result=_flag(lowered, "keep_result", True),
         headers=headers,
         ingest_options=ingest_options,
     )

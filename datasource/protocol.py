@@ -14,7 +14,12 @@ import pyarrow.flight as flight
 
 from spark_flight_sql.datasource.client import Connection, FlightSqlSourceError, call_options, describe_error
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
-from spark_flight_sql.flightsql.protocol import decode_action_result, encode_action_body, pack_command
+from spark_flight_sql.flightsql.protocol import (
+    KEEP_RESULT_HEADER,
+    decode_action_result,
+    encode_action_body,
+    pack_command,
+)
 
 __all__ = ["flight_info", "identifier_quote", "ingest", "result_schema"]
 
@@ -90,10 +95,18 @@ def result_schema(connection: Connection, sql: str) -> pa.Schema:
     return flight_info(connection, sql).schema
 
 
-def flight_info(connection: Connection, sql: str) -> flight.FlightInfo:
-    """GetFlightInfo for ``sql``: on most servers (ours included) this starts the query."""
+def flight_info(connection: Connection, sql: str, *, keep_result: bool = False) -> flight.FlightInfo:
+    """GetFlightInfo for ``sql``: on most servers (ours included) this starts the query.
+
+    ``keep_result``: ask the server (with the :data:`KEEP_RESULT_HEADER` call header, which other
+    servers ignore) to keep the result so that its tickets can be read more than once."""
+    options = connection.call_options()
+    if keep_result:
+        options = call_options(
+            [*connection.headers, (KEEP_RESULT_HEADER.encode(), b"true")], connection.timeout
+        )
     try:
-        return connection.client.get_flight_info(_statement(sql), connection.call_options())
+        return connection.client.get_flight_info(_statement(sql), options)
     except Exception as exc:
         raise _fail(connection, f"GetFlightInfo of {sql!r}", exc) from exc
 

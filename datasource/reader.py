@@ -7,8 +7,10 @@ When the query runs: ``partitions()`` sends GetFlightInfo while Spark plans the 
 starts the query on most servers (ours included). Spark 4.3 plans a loaded DataFrame's read once
 and keeps that plan, tickets included, for every later action on it (and on DataFrames derived
 from it) that pushes no filter: a second action reads the same tickets again rather than
-re-running the query. Servers whose tickets serve one read (ours) then fail the second action;
-``load()`` again per action, or ``cache()`` the DataFrame.
+re-running the query. So GetFlightInfo carries the ``x-spark-flight-keep-result`` header (option
+``keep_result``, on by default): our server then keeps each endpoint's share after its first read
+(on its disk, until the endpoint's ``expiration_time``) and serves the ticket again. Servers that
+serve a ticket once fail the second action; there, ``load()`` again per action, or ``cache()``.
 
 Filter pushdown is opt-in (option ``pushdown``, with ``spark.sql.python.filterPushdown.enabled``)
 because of the same plan cache: after ``df.filter(...)`` pushed a WHERE clause, a later action on
@@ -74,7 +76,7 @@ class FlightSqlReader(DataSourceReader):
             quote = self.options.identifier_quote
             if quote is None and self.needs_quote():
                 quote = identifier_quote(connection)
-            info = flight_info(connection, self.sql(quote))
+            info = flight_info(connection, self.sql(quote), keep_result=self.options.keep_result)
             auth = auth_headers(connection)
         count = len(info.endpoints)
         partitions: list[InputPartition] = [
@@ -125,8 +127,9 @@ class FlightSqlReader(DataSourceReader):
                 failures.append(f"{uri}: {describe_error(exc)}")
                 spent = spent or isinstance(exc, KeyError) or "not found" in str(exc).lower()
         hint = (
-            " (Spark reuses a loaded DataFrame's tickets for every action on it, and a server may"
-            " serve a ticket only once: load() again for each action, or cache() the DataFrame)"
+            " (Spark reuses a loaded DataFrame's tickets for every action on it, and this server"
+            " served the ticket once: leave the option keep_result on, which our server honours, or"
+            " load() again for each action, or cache() the DataFrame)"
             if spent
             else ""
         )

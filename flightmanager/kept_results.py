@@ -50,6 +50,10 @@ class KeptResults:
         self._kept: dict[str, _Kept] = {}
         self._lock = threading.Lock()
 
+    def __contains__(self, query_id: object) -> bool:
+        with self._lock:
+            return query_id in self._kept
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._kept)

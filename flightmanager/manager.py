@@ -29,6 +29,7 @@ registry's ``events``); see :mod:`spark_flight_sql.flightmanager.events` for the
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import hmac
 import logging
@@ -92,15 +93,25 @@ class DistributedResult:
     query_id: str
     schema: pa.Schema
     endpoints: tuple[Endpoint, ...]
+    keep_for: float | None = None
+    """Seconds each node keeps its share for reading again after a read began; None: read once."""
 
     def flight_endpoints(
         self, wrap_ticket: Callable[[bytes], bytes] = lambda ticket: ticket, location: str | None = None
     ) -> list[flight.FlightEndpoint]:
         """Flight endpoints, each ticket passed through ``wrap_ticket`` (e.g. into a Flight SQL ticket),
         each at the location of the node that serves it, or every one at ``location`` (see
-        :meth:`FlightManager.endpoint_location`)."""
+        :meth:`FlightManager.endpoint_location`). A kept result's endpoints say until when their
+        tickets can surely be read again (``expiration_time``: Flight's promise that DoGet may be
+        retried); every read pushes that time further."""
+        expires = None
+        if self.keep_for is not None:
+            now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # Flight reads it as UTC
+            expires = pa.scalar(now + datetime.timedelta(seconds=self.keep_for), pa.timestamp("us"))
         return [
-            flight.FlightEndpoint(wrap_ticket(e.ticket), [flight.Location(location or e.location)])
+            flight.FlightEndpoint(
+                wrap_ticket(e.ticket), [flight.Location(location or e.location)], expiration_time=expires
+            )
             for e in self.endpoints
         ]
 
@@ -278,12 +289,15 @@ class FlightManager(ABC):
         *,
         here_only: bool = False,
         time_limit: TimeLimit | None = None,
+        keep_for: float | None = None,
     ) -> DistributedResult:
         """Start computing ``df`` on the cluster and return its endpoints at once (the job runs on).
 
         ``here_only``: executors push every partition to this node, which serves the whole result
         from one endpoint (still streamed and bounded in memory, never collected).
         ``time_limit``: how long the job may run (see :meth:`expire`).
+        ``keep_for``: each node keeps its share that many seconds after a read of it began, so that
+        the tickets can be read again (see :mod:`~spark_flight_sql.flightmanager.kept_results`).
         """
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
@@ -309,17 +323,24 @@ class FlightManager(ABC):
             target=self._run, args=(query_id, job, target), name=f"flight-job-{query_id[:8]}", daemon=True
         ).start()
         endpoints = tuple(
-            Endpoint(NodeTicket(query_id, n.node_id).encode(), n.public_location, n.node_id) for n in nodes
+            Endpoint(NodeTicket(query_id, n.node_id, keep_for).encode(), n.public_location, n.node_id)
+            for n in nodes
         )
-        return DistributedResult(query_id, schema, endpoints)
+        return DistributedResult(query_id, schema, endpoints, keep_for)
 
     def collect_here(
-        self, df: DataFrame, description: str = "", *, time_limit: TimeLimit | None = None
+        self,
+        df: DataFrame,
+        description: str = "",
+        *,
+        time_limit: TimeLimit | None = None,
+        keep_for: float | None = None,
     ) -> DistributedResult:
         """Compute a small result on this node's driver (no push, no cluster metadata) and serve it
         from one endpoint here. For results known to be small: commands' output, local relations,
         a small LIMIT. Returns at once; the result is collected in the background and can be
-        cancelled, or limited in time (``time_limit``, see :meth:`expire`), like any other."""
+        cancelled, limited in time (``time_limit``, see :meth:`expire`) or kept (``keep_for``, see
+        :meth:`distribute`), like any other."""
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
         query_id = uuid.uuid4().hex
@@ -338,9 +359,9 @@ class FlightManager(ABC):
             name=f"flight-collect-{query_id[:8]}",
             daemon=True,
         ).start()
-        ticket = NodeTicket(query_id, self.node_id).encode()
+        ticket = NodeTicket(query_id, self.node_id, keep_for).encode()
         return DistributedResult(
-            query_id, schema, (Endpoint(ticket, self.node.public_location, self.node_id),)
+            query_id, schema, (Endpoint(ticket, self.node.public_location, self.node_id),), keep_for
         )
 
     def _collect(self, query_id: str, secret: bytes, schema: pa.Schema, job: CollectJob) -> None:
@@ -405,8 +426,9 @@ class FlightManager(ABC):
                 f"this ticket is for node {parsed.node_id}; this is node {self.node_id}: a share is "
                 "relayed only from the node that holds it"
             )
-        self.query_needed(parsed.query_id)
-        schema, batches = self.store.open_stream(parsed.query_id, is_cancelled)
+        if not self.store.is_kept(parsed.query_id):
+            self.query_needed(parsed.query_id)
+        schema, batches = self.store.open_stream(parsed.query_id, is_cancelled, keep_for=parsed.keep_for)
         return schema, self._notify_drained(parsed.query_id, batches)
 
     def _notify_drained(self, query_id: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

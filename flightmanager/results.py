@@ -339,6 +339,10 @@ class ResultStore:
         """Number of spill files on disk now."""
         return self._budget.spill.file_count()
 
+    def is_kept(self, query_id: str) -> bool:
+        """Whether a read of ``query_id`` ended whole and its share is kept for reading again."""
+        return query_id in self._kept
+
     def kept_results(self) -> int:
         """Shares kept for reading again (their files count in :meth:`spill_files`)."""
         return len(self._kept)

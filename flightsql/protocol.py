@@ -37,9 +37,15 @@ from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
 from spark_flight_sql.flightsql.proto import FlightSql_pb2 as sql_pb2
 
+KEEP_RESULT_HEADER = "x-spark-flight-keep-result"
+"""A call header of GetFlightInfo: ``true`` asks the server to keep the result after it was read, so
+that every endpoint's ticket can be read again (until the endpoint's ``expiration_time``); the
+``flightsql`` data source sends it, since Spark reads the same tickets for every action."""
+
 __all__ = [
     "ACTIONS",
     "COMMANDS",
+    "KEEP_RESULT_HEADER",
     "TYPE_URL_PREFIX",
     "ActionSpec",
     "CancelStatus",

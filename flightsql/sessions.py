@@ -42,6 +42,7 @@ from spark_flight_sql.flightsql.auth.middleware import Headers, header_text
 from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument
 from spark_flight_sql.flightsql.proto import FlightSession_pb2 as session_pb2
+from spark_flight_sql.flightsql.protocol import KEEP_RESULT_HEADER
 from spark_flight_sql.flightsql.settings import (
     ExecutionMode,
     SqlSettings,
@@ -92,11 +93,13 @@ OptionValue = str | bool | int | float | list[str]
 
 
 class SessionMiddleware(flight.ServerMiddleware):
-    """The call's session id: the client's cookie, or a new id sent back in a ``set-cookie``."""
+    """The call's session id: the client's cookie, or a new id sent back in a ``set-cookie``; and
+    whether the call asks for its result to be kept (the ``x-spark-flight-keep-result`` header)."""
 
-    def __init__(self, session_id: str | None) -> None:
+    def __init__(self, session_id: str | None, keep_result: bool = False) -> None:
         self.from_client = session_id is not None
         self.session_id = session_id or uuid.uuid4().hex
+        self.keep_result = keep_result
 
     def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
         """A new session cookie for a client that has none (headers go out before the handler runs,
@@ -111,7 +114,10 @@ class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
 
     def start_call(self, info: flight.CallInfo, headers: Headers) -> SessionMiddleware:
         """The call's middleware, with the session its cookie names (if any)."""
-        return SessionMiddleware(_session_id_from_headers(headers))
+        keep = any(
+            header_text(value).strip().lower() == "true" for value in headers.get(KEEP_RESULT_HEADER, [])
+        )
+        return SessionMiddleware(_session_id_from_headers(headers), keep)
 
 
 def _session_id_from_headers(headers: Headers) -> str | None:
@@ -332,6 +338,12 @@ class SparkCall(Call):
         """The session's ``executionMode`` option, else ``spark.flight.sql.executionMode``."""
         mode = self.options().get(EXECUTION_MODE) if self.session_id is not None else None
         return ExecutionMode(mode) if mode is not None else self._sessions.settings.execution_mode
+
+    @property
+    def wants_kept_result(self) -> bool:
+        """Whether the call asked for its result to be kept for reading again."""
+        middleware = self.context.get_middleware(MIDDLEWARE_KEY)
+        return isinstance(middleware, SessionMiddleware) and middleware.keep_result
 
     @property
     def endpoints_mode(self) -> EndpointsMode | None:

@@ -51,6 +51,12 @@ class SqlConfKey(str, Enum):
     cancelled and the statement fails with DEADLINE_EXCEEDED (every reader of a query, on every
     node). A finished result is not timed while it is read. Unset or ``0``: no limit (default); a
     session may set a shorter one with the session option ``statementTimeout``."""
+    KEEP_RESULTS = "spark.flight.sql.keepResults"
+    """``true`` (default): a GetFlightInfo that carries the call header ``x-spark-flight-keep-result:
+    true`` (the ``flightsql`` data source sends it) gets a result whose every endpoint can be read
+    again until its ``expiration_time``: each node keeps its share on disk for
+    ``spark.flight.result.ttl`` seconds after the share's last read began. ``false``: tickets are
+    read once, whatever the client asks."""
 
 
 DEFAULT_MAX_SQL_LENGTH = 1_048_576
@@ -69,6 +75,8 @@ class SqlSettings:
     max_sql_length: int = DEFAULT_MAX_SQL_LENGTH
     statement_timeout: float | None = None
     """``spark.flight.sql.statementTimeout`` in seconds; None for no limit."""
+    keep_results: bool = True
+    """``spark.flight.sql.keepResults``: whether a client may ask for a result to be kept."""
 
     @classmethod
     def from_conf(cls, get: Callable[[str], str | None] | Mapping[str, str]) -> SqlSettings:
@@ -113,10 +121,19 @@ class SqlSettings:
             ingest_staging_dir=value(SqlConfKey.INGEST_STAGING_DIR),
             max_sql_length=max_sql_length,
             statement_timeout=statement_timeout or None,
+            keep_results=_flag(SqlConfKey.KEEP_RESULTS, value(SqlConfKey.KEEP_RESULTS), cls.keep_results),
         )
 
 
 N = TypeVar("N", int, float)
+
+
+def _flag(key: SqlConfKey, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValueError(f"{key.value} must be true or false, not {raw!r}")
 
 
 def _seconds(text: str) -> float:

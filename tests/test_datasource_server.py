@@ -6,6 +6,7 @@ import datetime
 import decimal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.cluster import start_cluster, wait_for_members
@@ -124,12 +125,31 @@ def test_bad_sql_surfaces_sparks_error_and_the_server(spark_ds, server: ServerPr
         load(spark_ds, server.location, query="SELECT * FROM no_such_table")
 
 
-def test_a_second_action_on_one_loaded_dataframe_says_why_its_tickets_are_spent(
+def test_a_loaded_dataframe_runs_action_after_action_each_with_the_whole_result(
+    spark_ds, two_nodes, tmp_path: Path
+) -> None:
+    from pyspark.sql import functions as sf
+
+    sql = f"SELECT id, concat('v', id) AS label FROM range(0, {CLUSTER_ROWS}, 1, 4)"
+    df = load(spark_ds, two_nodes[0].location, query=sql)
+    expected_sum = CLUSTER_ROWS * (CLUSTER_ROWS - 1) // 2
+    assert df.count() == CLUSTER_ROWS
+    assert df.agg(sf.sum("id"), sf.count_distinct("id")).first() == (expected_sum, CLUSTER_ROWS)
+    assert sorted(row.id for row in df.collect()) == list(range(CLUSTER_ROWS))
+    assert len(df.limit(5).collect()) == 5  # what show() reads
+    df.write.parquet(str(tmp_path / "copy"))
+    copy = spark_ds.read.parquet(str(tmp_path / "copy"))
+    assert copy.agg(sf.sum("id"), sf.count("*")).first() == (expected_sum, CLUSTER_ROWS)
+    assert df.count() == CLUSTER_ROWS
+    assert df.rdd.getNumPartitions() == 2  # the same two tickets, read every time
+
+
+def test_without_keep_result_a_second_action_says_why_its_tickets_are_spent(
     spark_ds, server: ServerProcess
 ) -> None:
-    df = load(spark_ds, server.location, query="SELECT id FROM range(0, 50000, 1, 4)")
+    df = load(spark_ds, server.location, query="SELECT id FROM range(0, 50000, 1, 4)", keep_result="false")
     assert df.count() == 50_000
-    with pytest.raises(Exception, match=r"endpoint 1 of 1; tried grpc://.*load\(\) again for each action"):
+    with pytest.raises(Exception, match=r"endpoint 1 of 1; tried grpc://.*leave the option keep_result on"):
         df.count()
 
 

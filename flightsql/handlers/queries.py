@@ -163,11 +163,16 @@ class QueryHandlers:
     ) -> DistributedResult:
         mode = call.execution_mode
         manager = self.backend.manager
+        keep_for = (
+            manager.config.result_ttl
+            if self.backend.settings.keep_results and call.wants_kept_result
+            else None
+        )
         # A command's rows are already on this node (Spark ran it while analysing it).
         if mode is ExecutionMode.AUTO and (kind.is_command or self._is_small(df)):
-            return manager.collect_here(df, description=sql, time_limit=limit)
+            return manager.collect_here(df, description=sql, time_limit=limit, keep_for=keep_for)
         return manager.distribute(
-            df, description=sql, here_only=mode is ExecutionMode.SINGLE, time_limit=limit
+            df, description=sql, here_only=mode is ExecutionMode.SINGLE, time_limit=limit, keep_for=keep_for
         )
 
     def _is_small(self, df: DataFrame) -> bool:
