@@ -170,6 +170,18 @@ def test_a_tls_cluster_with_client_certificates_serves_both_endpoints(
     assert sorted(ids) == list(range(100_000))
 
 
+def test_a_tls_node_relays_the_other_node_s_share_over_tls(
+    mtls_pair: list[ServerProcess], certs: Certificates
+) -> None:
+    """Every ticket sent to tls-1: it relays tls-2's share from tls-2's internal TLS port, trusting
+    spark.flight.tls.caFile (test_relay.py has the rest of relays)."""
+    with tls_client(mtls_pair[0].location, certs, client_cert=True) as client:
+        info = client.get_flight_info(statement("SELECT id FROM range(0, 100000, 1, 8)"), CALL)
+        assert len(info.endpoints) == 2
+        shares = [client.do_get(e.ticket, CALL).read_all().column("id").to_pylist() for e in info.endpoints]
+    assert all(shares) and sorted(i for share in shares for i in share) == list(range(100_000))
+
+
 @pytest.mark.parametrize(
     "client", [None, "other_client"], ids=["no-client-certificate", "certificate-of-another-ca"]
 )
