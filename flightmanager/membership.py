@@ -5,6 +5,12 @@
 lost and a new one begins, and keeps a cache of the live nodes through a children watch; it
 reports each node that leaves to the ``on_left`` callback it was given at :meth:`Membership.join`.
 
+The cache holds each node's info with the creation zxid of the znode it was read from: at every
+change of the children each znode's stat is checked, so a node restarted under the same
+``spark.flight.node.id`` (a new znode, maybe a new internal port) replaces its old entry even when
+the children's names did not change, and its previous life is reported as a departure (what that
+incarnation owned or served is settled as if it had left).
+
 Registering is idempotent and runs under kazoo's retry. Reads inside watch callbacks are not
 retried: a watch must not block kazoo's event thread, and the next event reads again.
 """
@@ -34,6 +40,8 @@ class Membership:
         self._zk = zk
         self.nodes_path = nodes_path
         self._live: dict[str, NodeInfo] = {}
+        # node id -> creation zxid of the znode its cached info was read from
+        self._incarnations: dict[str, int] = {}
         self._lock = threading.Lock()
         self._node: NodeInfo | None = None
         self._on_left: Callable[[str], None] = lambda node_id: None
@@ -113,13 +121,19 @@ class Membership:
         if self._closing:
             return False
         members: dict[str, NodeInfo] = {}
+        incarnations: dict[str, int] = {}
         for node_id in children:
-            info = self._live.get(node_id) or self._read_node(node_id)
-            if info is not None:
-                members[node_id] = info
+            read = self._read_node(node_id)
+            if read is not None:
+                members[node_id], incarnations[node_id] = read
         with self._lock:
             gone = set(self._live) - set(members)
+            # The same id on a new znode: a new incarnation, whose predecessor left.
+            gone |= {
+                n for n in members if n in self._incarnations and self._incarnations[n] != incarnations[n]
+            }
             self._live = members
+            self._incarnations = incarnations
         me = self._node.node_id if self._node is not None else None
         for node_id in sorted(gone):
             if node_id != me:
@@ -129,10 +143,11 @@ class Membership:
                     log.exception("handling the departure of node %s failed", node_id)
         return True
 
-    def _read_node(self, node_id: str) -> NodeInfo | None:
+    def _read_node(self, node_id: str) -> tuple[NodeInfo, int] | None:
+        """The node's info and the creation zxid of its znode, or None when it is gone."""
         try:
-            data, _ = self._zk.get(self.node_path(node_id))
+            data, stat = self._zk.get(self.node_path(node_id))
         except NoNodeError:
             return None
         body = json.loads(data)
-        return NodeInfo(node_id, body["public"], body["internal"], body["host"])
+        return NodeInfo(node_id, body["public"], body["internal"], body["host"]), stat.czxid

@@ -20,6 +20,29 @@ may race (a confirmation, a share's end) end in ``NodeExistsError``, the first o
 version, deletes end in ``NoNodeError``. The one transaction (a new query's znodes) is not retried:
 its failure fails the query. Reads inside watch callbacks are not retried (a watch must not block
 kazoo's event thread; a failed read is logged, and the next event reads again).
+
+Settlement (who deletes a query's znodes; see "Settlement" in docs/architecture.md):
+
+- the owner, once every live serving node's share is over (``done/<node>``);
+- when the owner leaves (its membership znode goes, or a new incarnation under its id replaces it),
+  every live node: the ones tracking the query fail their share and delete the query; every node
+  also sweeps ``queries/`` for the queries it does not track whose owner is gone (a serving node
+  that already finished its share, a node outside the node set) and deletes them, whatever the
+  outcome says;
+- a node joining sweeps the same way, and deletes the queries owned by its own id (a previous
+  incarnation's: a node starts owning nothing);
+- when a serving node leaves, the owner marks its share abandoned (``done/<node>``) so the settling
+  does not wait for a new incarnation under the same id, fails the query if it was still running,
+  and settles.
+
+ZooKeeper unreachable (kazoo queues every call until it reconnects, so a plain call waits as long
+as the outage): the outcome write waits at most ``unreachable_after`` seconds (the session
+timeout); past it the owner fails the query on its own node at once (UNAVAILABLE) and writes a
+FAILED outcome and its own share's end in the background once ZooKeeper answers, so that the
+query settles as usual. A node whose connection stays away longer than ``unreachable_after`` fails
+its running shares (UNAVAILABLE: it can no longer learn their outcome) and, as owner, cancels their
+jobs. A share's end is written in the background while ZooKeeper is away, so a reader's stream
+ends at once.
 """
 
 from __future__ import annotations
@@ -28,18 +51,27 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionLoss,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    OperationTimeoutError,
+)
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
 from spark_flight_sql.flightmanager.errors import QueryFailedError
 from spark_flight_sql.flightmanager.events import QueryEvents
+from spark_flight_sql.flightmanager.kazoo_errors import kazoo_status
 from spark_flight_sql.flightmanager.membership import Membership
 from spark_flight_sql.flightmanager.model import NodeInfo, Outcome, QueryState
 from spark_flight_sql.flightmanager.results import ResultStore
@@ -50,6 +82,7 @@ log = logging.getLogger(__name__)
 
 _FORGOTTEN_LIMIT = 10_000
 _DELETE_ATTEMPTS = 5
+_OUTCOME_RETRY_SECONDS = 1.0
 
 DRAINED = b"drained"
 ABANDONED = b"abandoned"
@@ -92,6 +125,7 @@ class QueryRegistry:
         membership: Membership,
         events: QueryEvents,
         push_secret: Callable[[str], bytes],
+        unreachable_after: float = 10.0,
     ) -> None:
         self._zk = zk
         self._queries_path = queries_path
@@ -105,12 +139,17 @@ class QueryRegistry:
         self._forgotten: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.RLock()
         self._closing = False
+        self._closed = threading.Event()
+        self._unreachable_after = unreachable_after
+        self._disconnections = 0  # counts SUSPENDED/LOST transitions, so a timer knows it is stale
 
     # ---- lifetime ------------------------------------------------------------------------------
 
     def watch(self) -> None:
         """Start watching the queries (after this node joined the cluster)."""
         self._zk.retry(self._zk.ensure_path, self._queries_path)
+        self.sweep_orphans(joining=True)
+        self._zk.add_listener(self._on_connection_state)
         ChildrenWatch(self._zk, self._queries_path, self._on_queries)
 
     def close(self) -> list[str]:
@@ -118,6 +157,9 @@ class QueryRegistry:
         cancelled: nobody will finish them), for the caller to delete."""
         with self._lock:
             self._closing = True
+            self._closed.set()
+        self._zk.remove_listener(self._on_connection_state)
+        with self._lock:
             owned = [q for q, t in self._tracked.items() if t.owner == self._node_id]
         return [self.query_path(q) for q in owned]
 
@@ -190,16 +232,124 @@ class QueryRegistry:
         }
         try:
             # Version 0 is the empty outcome created with the query: the first outcome written stands.
-            self._zk.retry(
-                self._zk.set, self.query_path(query_id, "outcome"), json.dumps(body).encode(), version=0
-            )
+            self._set_outcome_within(query_id, json.dumps(body).encode())
         except BadVersionError:
             return False
         except NoNodeError:
             decided = self._store.state(query_id) is QueryState.RUNNING
             self._apply_outcome(query_id, body)  # already released, or never in ZooKeeper: this node only
             return decided
+        except Exception as exc:
+            if kazoo_status(exc) is None:
+                raise
+            self._outcome_unwritten(query_id, outcome, exc)
         return True
+
+    def _set_outcome_within(self, query_id: str, body: bytes) -> None:
+        """Set the outcome (version 0), giving up after ``unreachable_after`` seconds: kazoo's own
+        calls wait for a reconnection however long ZooKeeper stays away."""
+        deadline = time.monotonic() + self._unreachable_after
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OperationTimeoutError(f"ZooKeeper did not answer within {self._unreachable_after:g} s")
+            pending = self._zk.set_async(self.query_path(query_id, "outcome"), body, version=0)
+            try:
+                pending.get(timeout=remaining)
+                return
+            except self._zk.handler.timeout_exception:
+                raise OperationTimeoutError(
+                    f"ZooKeeper did not answer within {self._unreachable_after:g} s"
+                ) from None
+            except (ConnectionLoss, OperationTimeoutError):
+                self._closed.wait(min(0.2, max(remaining, 0.0)))
+
+    def _outcome_unwritten(self, query_id: str, outcome: Outcome, exc: BaseException) -> None:
+        """ZooKeeper stayed unreachable past kazoo's retries: fail the query here at once, and write a
+        FAILED outcome in the background for the other nodes (their readers fail when it lands)."""
+        reason = (
+            "the node running this query could not record its outcome in ZooKeeper "
+            f"({type(exc).__name__}): run the query again"
+        )
+        log.warning("query %s: %s", query_id, reason)
+        failed: dict[str, Any] = {
+            "state": QueryState.FAILED.value,
+            "error": reason,
+            "status": "UNAVAILABLE",
+            "attempts": {},
+        }
+        if outcome.state is not QueryState.FINISHED:  # a cancellation or failure keeps its own words
+            failed |= {"state": outcome.state.value, "error": outcome.error, "status": outcome.status}
+        self._apply_outcome(query_id, failed)
+        body = json.dumps(failed).encode()
+
+        def write() -> None:
+            try:
+                self._zk.retry(self._zk.set, self.query_path(query_id, "outcome"), body, version=0)
+            except BadVersionError:
+                pass  # decided meanwhile (a serving node left, or the first write landed after all)
+            self._create_done(query_id, ABANDONED)  # this node's share failed here
+
+        self._later(query_id, "its outcome", write)
+
+    def _later(self, query_id: str, what: str, write: Callable[[], None]) -> None:
+        """Run ``write`` on a thread of its own until ZooKeeper takes it (or the query is gone, or
+        this node closes): kazoo's calls wait for a reconnection, and a new session after an
+        expired one needs another try."""
+
+        def run() -> None:
+            while True:
+                try:
+                    write()
+                except NoNodeError:
+                    return  # settled meanwhile
+                except Exception as exc:
+                    if kazoo_status(exc) is None:
+                        log.exception("query %s: could not record %s", query_id, what)
+                        return
+                    if self._closed.wait(_OUTCOME_RETRY_SECONDS):
+                        return
+                    continue
+                log.info("query %s: recorded %s once ZooKeeper answered", query_id, what)
+                return
+
+        threading.Thread(target=run, name=f"flight-later-{query_id[:8]}", daemon=True).start()
+
+    def _create_done(self, query_id: str, state: bytes) -> None:
+        try:
+            self._zk.retry(self._zk.create, self.query_path(query_id, "done", self._node_id), state)
+        except NodeExistsError:
+            pass
+
+    def _on_connection_state(self, state: str) -> None:
+        if state == KazooState.CONNECTED:
+            return
+        with self._lock:
+            self._disconnections += 1
+            generation = self._disconnections
+        timer = threading.Timer(self._unreachable_after, self._still_away, args=(generation,))
+        timer.name = "flight-zookeeper-away"
+        timer.daemon = True
+        timer.start()
+
+    def _still_away(self, generation: int) -> None:
+        """ZooKeeper has been away for ``unreachable_after`` seconds: this node can no longer learn
+        the outcome of the queries it serves, whose owner (maybe this node) gives them up too."""
+        with self._lock:
+            if generation != self._disconnections or self._closing or self._zk.connected:
+                return
+            running = [t for t in self._tracked.values() if not t.finished]
+        for tracked in running:
+            if self._store.state(tracked.query_id) is not QueryState.RUNNING:
+                continue
+            reason = (
+                f"this node lost contact with ZooKeeper for more than {self._unreachable_after:g} s, "
+                "so the query's outcome cannot be known: run it again"
+            )
+            log.warning("query %s: %s", tracked.query_id, reason)
+            self._store.fail(tracked.query_id, QueryFailedError(reason, "UNAVAILABLE"))
+            if tracked.owner == self._node_id:
+                self._events.cancel_job(tracked.query_id, "ZooKeeper is unreachable")
 
     def node_left(self, node_id: str) -> None:
         """A node left the cluster: fail what it owned, and as the owner fail what it served."""
@@ -217,6 +367,11 @@ class QueryRegistry:
                 # The failed share stays until its reader has seen the error (or the TTL passes).
                 self._forget(tracked.query_id, delete=True, release=False)
             elif tracked.owner == self._node_id:
+                # Its share is over; a new incarnation under the same id owes nothing for it.
+                try:
+                    self._zk.create(self.query_path(tracked.query_id, "done", node_id), ABANDONED)
+                except (NodeExistsError, NoNodeError):
+                    pass
                 if not tracked.finished:
                     reason = f"node {node_id}, which serves part of this result, left the cluster"
                     self._events.cancel_job(tracked.query_id, reason)
@@ -224,6 +379,39 @@ class QueryRegistry:
                         tracked.query_id, Outcome(QueryState.FAILED, error=reason, status="UNAVAILABLE")
                     )
                 self._settle(tracked)
+        self.sweep_orphans(departed=node_id)
+
+    def sweep_orphans(self, *, departed: str | None = None, joining: bool = False) -> int:
+        """Delete the queries this node does not track whose owner is gone (``departed``, or not a
+        member), and, ``joining``, those owned by this node's id (a previous incarnation's); how many."""
+        try:
+            query_ids = self._zk.get_children(self._queries_path)
+        except NoNodeError:
+            return 0
+        swept = 0
+        for query_id in query_ids:
+            with self._lock:
+                if query_id in self._tracked:
+                    continue
+            try:
+                data, _ = self._zk.get(self.query_path(query_id))
+                owner = json.loads(data)["owner"]
+            except NoNodeError:
+                continue
+            except (ValueError, KeyError):
+                log.warning("query %s: unreadable metadata; deleting it", query_id)
+                owner = None
+            if owner == self._node_id:
+                orphaned = joining
+            else:
+                orphaned = owner is None or owner == departed or not self._membership.is_member(owner)
+            if orphaned:
+                log.info("query %s: its owner %s is gone; deleting its metadata", query_id, owner)
+                with self._lock:
+                    self._forgotten[query_id] = None
+                self.delete_tree(self.query_path(query_id))
+                swept += 1
+        return swept
 
     # ---- every serving node's side -------------------------------------------------------------
 
@@ -239,6 +427,8 @@ class QueryRegistry:
         body = json.loads(data)
         if self._node_id not in body["nodes"]:
             return
+        if self._done_state(query_id, self._node_id) is not None:
+            return  # this id's share ended already (a previous incarnation's)
         owner_alive = body["owner"] == self._node_id or self._membership.is_member(body["owner"])
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"])))
         self._track(query_id, body["owner"], tuple(body["nodes"]), schema)
@@ -246,15 +436,16 @@ class QueryRegistry:
             self.node_left(body["owner"])
 
     def share_finished(self, query_id: str, *, abandoned: bool) -> None:
-        """Publish that this node's share is over (drained or abandoned)."""
-        try:
-            self._zk.retry(
-                self._zk.create,
-                self.query_path(query_id, "done", self._node_id),
-                ABANDONED if abandoned else DRAINED,
-            )
-        except (NodeExistsError, NoNodeError):
-            pass
+        """Publish that this node's share is over (drained or abandoned); in the background while
+        ZooKeeper is away, so that the reader's stream ends at once."""
+        state = ABANDONED if abandoned else DRAINED
+        if self._zk.connected:
+            try:
+                self._create_done(query_id, state)
+            except NoNodeError:
+                pass
+        else:
+            self._later(query_id, "the end of this node's share", lambda: self._create_done(query_id, state))
         with self._lock:
             tracked = self._tracked.get(query_id)
         if tracked is not None and tracked.owner != self._node_id:

@@ -23,7 +23,9 @@ to the query registry), and delegates the coordination hooks of
 The owner (the node that took the query) runs the Spark job, writes confirmations and the
 outcome, cancels the job once every share is over and one was abandoned, and deletes the query's
 znodes when every share is over. When the owner leaves the cluster, every node fails its stream
-and the query's znodes go; when a serving node leaves, the owner fails the query.
+and the query's znodes go (whoever outlives the owner deletes them, also when its own share was
+over already); when a serving node leaves, the owner fails the query and settles it without that
+node's share. See "Settlement" in the query registry and docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class ZooKeeperFlightManager(FlightManager):
             membership=self._membership,
             events=self,
             push_secret=self.push_secret,
+            unreachable_after=config.zookeeper_session_timeout,
         )
         self._connect_lock = threading.Lock()
         self._connected_once = False
