@@ -91,10 +91,19 @@ class Membership:
             stat = self._zk.retry(self._zk.exists, path)
             if stat is not None and stat.ephemeralOwner == self._zk.client_id[0]:
                 return  # registered already in this very session
-            # Left over from this node's previous session, which ZooKeeper has not expired yet.
-            self._zk.retry(self._zk.delete, path)
-            self._zk.retry(self._zk.create, path, body.encode(), ephemeral=True)
+            # Left over from this node's previous session (or life), which ZooKeeper has not expired
+            # yet: replaced in one transaction, so the other nodes never see this id missing; they
+            # tell the new znode by its creation zxid.
+            self._zk.retry(self._replace, path, body.encode())
         log.info("node %s joined the cluster", node.node_id)
+
+    def _replace(self, path: str, body: bytes) -> None:
+        transaction = self._zk.transaction()
+        transaction.delete(path)
+        transaction.create(path, body, ephemeral=True)
+        failures = [r for r in transaction.commit() if isinstance(r, Exception)]
+        if failures:
+            raise failures[0]
 
     def _on_connection_state(self, state: str) -> None:
         if self._closing or self._node is None:

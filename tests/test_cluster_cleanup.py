@@ -1,11 +1,12 @@
 """Nothing is left behind when parts of a cluster die, and a node restarted under its id is reached at its
 new address; ZooKeeper away past the session timeout ends every reader at once.
 
-One two-node cluster on a ZooKeeper of this module's own (one test stops it), with a short result TTL:
-several ADBC clients load it, node-2 is SIGKILLed mid-load and restarted at once under the same node id
-on a new internal port (its old session is long, so the new node registers while the old one's znode
-still stands: the fast restart); then ``queries/`` empties and both nodes' buffers, spill files and
-results return to zero, and a query served partly by the new node-2 returns every row.
+One cluster on a ZooKeeper of this module's own (the last test stops it), with a short result TTL and
+session timeout, its tests in order: several ADBC clients load node-1 and node-2, node-2 is SIGKILLed
+mid-load and node-3 replaces it; ``queries/`` empties and both nodes' buffers, spill files and results
+return to zero. Then node-3 (whose session is long) is SIGKILLed and restarted at once under its id on a
+new internal port, replacing its znode before ZooKeeper expired it (in one transaction: the other
+node never sees the id missing), and a query served partly by it returns every row.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from support.waiting import wait_until
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
 RESULT_TTL = 8
-# node-2's session outlives its restart (about 15-30 s), so the restarted node replaces a znode that still
+# node-3's session outlives its restart (about 15-40 s), so the restarted node replaces a znode that still
 # stands under its id; ZooKeeper would expire it after this many seconds otherwise.
 LONG_SESSION = 60
+LONG_SESSION_ARGS = ("--conf", f"spark.flight.manager.zookeeper.sessionTimeout={LONG_SESSION}")
 CLIENTS = 8
 LOAD_SQL = "SELECT id, repeat('x', 40) AS pad FROM range(0, 150000, 1, 4)"
 # The result TTL, the long session and the reaper's sweeps, on a loaded machine.
@@ -67,18 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state = Cluster(zookeeper, "/test-cleanup")
         try:
             state.nodes.append(start_server(*node_args(zookeeper.url, state.root, "node-1"), demo=False))
-            state.nodes.append(
-                start_server(
-                    *node_args(
-                        zookeeper.url,
-                        state.root,
-                        "node-2",
-                        "--conf",
-                        f"spark.flight.manager.zookeeper.sessionTimeout={LONG_SESSION}",
-                    ),
-                    demo=False,
-                )
-            )
+            state.nodes.append(start_server(*node_args(zookeeper.url, state.root, "node-2"), demo=False))
             wait_for_members(zookeeper.url, state.root, 2)
             yield state
         finally:
@@ -162,14 +153,9 @@ class Load:
             assert not thread.is_alive(), "an ADBC client never returned"
 
 
-def test_a_node_killed_under_load_and_restarted_under_its_id_leaves_nothing_behind(
-    cluster: Cluster, zk_client: KazooClient
-) -> None:
+def test_a_node_killed_under_load_leaves_nothing_behind(cluster: Cluster, zk_client: KazooClient) -> None:
     url, root = cluster.zookeeper.url, cluster.root
     survivor, victim = cluster.nodes
-    old_internal = json.loads(zk_client.get(f"{root}/nodes/node-2")[0])["internal"]
-    old_incarnation = zk_client.exists(f"{root}/nodes/node-2").czxid
-
     load = Load([survivor.location, victim.location])
     try:
         wait_until(lambda: load.completed >= 2 * CLIENTS, message="the load never got going")
@@ -180,17 +166,9 @@ def test_a_node_killed_under_load_and_restarted_under_its_id_leaves_nothing_behi
     finally:
         load.finish()
     stopped = time.monotonic()
-    # The replacement at once, under the same id, on another internal port.
-    new_port = free_port_for_tests()
-    replacement = start_server(
-        *node_args(url, root, "node-2", "--conf", f"spark.flight.internal.port={new_port}"), demo=False
-    )
+    # A new node replaces it (its long session serves the next test).
+    replacement = start_server(*node_args(url, root, "node-3", *LONG_SESSION_ARGS), demo=False)
     cluster.nodes[1] = replacement
-    restarted_after = time.monotonic() - killed  # registered before it was ready
-
-    replaced = zk_client.exists(f"{root}/nodes/node-2")
-    assert replaced is not None and replaced.czxid != old_incarnation
-    assert json.loads(zk_client.get(f"{root}/nodes/node-2")[0])["internal"] != old_internal
 
     wait_for_children(zk_client, f"{root}/queries", lambda children: children == [], timeout=CLEANUP_DEADLINE)
     for node in (survivor, replacement):
@@ -202,14 +180,40 @@ def test_a_node_killed_under_load_and_restarted_under_its_id_leaves_nothing_behi
     now = time.monotonic()
     print(
         f"zero {now - killed:.1f} s after the kill, {now - stopped:.1f} s after the clients stopped; "
-        f"{load.completed} queries completed, {load.failed} failed; "
-        f"node-2 was back {restarted_after:.1f} s after the kill (its old session: {LONG_SESSION} s)"
+        f"{load.completed} queries completed, {load.failed} failed"
     )
 
-    # Pushes reach node-2 at its new address: a query taken by node-1 returns every row from both nodes.
+
+def test_a_node_restarted_under_its_id_on_a_new_port_is_pushed_to_there(
+    cluster: Cluster, zk_client: KazooClient
+) -> None:
+    url, root = cluster.zookeeper.url, cluster.root
+    survivor, victim = cluster.nodes
+    node_id = "node-3"
+    old = zk_client.exists(f"{root}/nodes/{node_id}")
+    assert old is not None
+    old_internal = json.loads(zk_client.get(f"{root}/nodes/{node_id}")[0])["internal"]
+    victim.process.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    victim.wait_exit()
+    new_port = free_port_for_tests()
+    restarted = start_server(
+        *node_args(url, root, node_id, "--conf", f"spark.flight.internal.port={new_port}"), demo=False
+    )
+    cluster.nodes[1] = restarted
+    print(
+        f"{node_id} back {time.monotonic() - killed:.1f} s after the kill (its old session: {LONG_SESSION} s)"
+    )
+    new = zk_client.exists(f"{root}/nodes/{node_id}")
+    assert new is not None and new.czxid != old.czxid
+    assert json.loads(zk_client.get(f"{root}/nodes/{node_id}")[0])["internal"] != old_internal
+
+    # A query taken by node-1 returns every row, the restarted node's share pushed to its new port.
     with flight.FlightClient(survivor.location) as client:
         info = client.get_flight_info(statement("SELECT id FROM range(0, 60000, 1, 6)"))
-    assert len(info.endpoints) == 2
+    assert sorted(e.locations[0].uri.decode() for e in info.endpoints) == sorted(
+        [survivor.location, restarted.location]
+    )
     ids = sorted(i for e in info.endpoints for i in read_endpoint(e).column("id").to_pylist())
     assert ids == list(range(60_000))
     wait_for_children(zk_client, f"{root}/queries", lambda children: children == [], timeout=CLEANUP_DEADLINE)
