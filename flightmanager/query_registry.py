@@ -407,9 +407,7 @@ class QueryRegistry:
                 orphaned = owner is None or owner == departed or not self._membership.is_member(owner)
             if orphaned:
                 log.info("query %s: its owner %s is gone; deleting its metadata", query_id, owner)
-                with self._lock:
-                    self._forgotten[query_id] = None
-                self.delete_tree(self.query_path(query_id))
+                self._forget(query_id, delete=True, release=False)
                 swept += 1
         return swept
 
