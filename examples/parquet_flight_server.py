@@ -118,10 +118,10 @@ class ParquetFlightServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         """Start the read on the cluster; answer at once with one endpoint per node."""
-        request = DatasetRequest.from_descriptor(descriptor)
         try:
+            request = DatasetRequest.from_descriptor(descriptor)
             result = self.manager.distribute(self.dataframe(request), f"parquet {request.path}")
-        except Exception as exc:  # noqa: BLE001 - Spark's analysis errors become INVALID_ARGUMENT
+        except Exception as exc:  # noqa: BLE001 - every error leaves with its status, a message and an error id, no traceback
             raise to_flight_error(exc) from None
         return flight.FlightInfo(result.schema, descriptor, result.flight_endpoints(), -1, -1)
 
