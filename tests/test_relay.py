@@ -59,15 +59,6 @@ def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
             node.wait_exit()
 
 
-@pytest.fixture(scope="module")
-def zk(zookeeper) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=zookeeper.url)
-    client.start(timeout=30)
-    yield client
-    client.stop()
-    client.close()
-
-
 def distributed(node: ServerProcess, sql: str) -> tuple[flight.FlightInfo, dict[str, flight.FlightEndpoint]]:
     """The FlightInfo of ``sql`` taken by ``node``, and its endpoints by node id (one per node)."""
     with flight.FlightClient(node.location) as client:
@@ -201,7 +192,7 @@ def test_spark_flight_endpoints_is_read_and_checked() -> None:
 # ---- cancel through the relay ------------------------------------------------------------------------
 
 
-def test_a_client_that_cancels_a_relayed_stream_abandons_the_share_on_its_node(pair, zk) -> None:
+def test_a_client_that_cancels_a_relayed_stream_abandons_the_share_on_its_node(pair, kazoo) -> None:
     root, nodes = pair
     _, endpoints = distributed(nodes[0], stalling_query())
     # Both shares read through node-1 (node-2's relayed), one batch each while the job crawls on:
@@ -215,20 +206,20 @@ def test_a_client_that_cancels_a_relayed_stream_abandons_the_share_on_its_node(p
     # The owner cancels the job only once every share is over: node-2's too, which its own reader
     # (node-1's relay) gave up when the client cancelled.
     nodes[0].wait_for_line("cancelling the job (its readers went away)", timeout=WAIT)
-    wait_for_children(zk, f"{root}/queries", lambda children: children == [])
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 
 # ---- the data plane: a relay secret opens a relay of its query, and nothing else ------------------
 
 
-def derived(zk: KazooClient, root: str, purpose: bytes, query_id: str) -> bytes:
+def derived(kazoo: KazooClient, root: str, purpose: bytes, query_id: str) -> bytes:
     """A query's secret derived from the cluster secret as the design says (not with the library's code)."""
-    cluster_secret, _ = zk.get(f"{root}/secret")
+    cluster_secret, _ = kazoo.get(f"{root}/secret")
     return hmac.new(bytes(cluster_secret), purpose + b"\0" + query_id.encode(), hashlib.sha256).digest()
 
 
-def internal_location(zk: KazooClient, root: str, node_id: str) -> str:
-    data, _ = zk.get(f"{root}/nodes/{node_id}")
+def internal_location(kazoo: KazooClient, root: str, node_id: str) -> str:
+    data, _ = kazoo.get(f"{root}/nodes/{node_id}")
     return json.loads(data)["internal"]
 
 
@@ -248,16 +239,16 @@ def refused(call: Callable[[], object], error: type[Exception], text: str) -> st
     return message
 
 
-def test_a_relay_secret_opens_only_a_relay_of_its_own_query_s_share(pair, zk) -> None:
+def test_a_relay_secret_opens_only_a_relay_of_its_own_query_s_share(pair, kazoo) -> None:
     root, nodes = pair
     _, first = distributed(nodes[0], f"SELECT id FROM range(0, {ROWS}, 1, 8)")
     _, second = distributed(nodes[0], f"SELECT id FROM range(0, {ROWS}, 1, 8)")
     ticket = node_ticket(first["node-2"])
     other = node_ticket(second["node-2"])
     query_id = ticket.query_id
-    relay = derived(zk, root, b"relay", query_id)
-    push = derived(zk, root, b"push", query_id)
-    location = internal_location(zk, root, "node-2")
+    relay = derived(kazoo, root, b"relay", query_id)
+    push = derived(kazoo, root, b"push", query_id)
+    location = internal_location(kazoo, root, "node-2")
     raw = flight.Ticket(ticket.encode())
 
     def do_get(ticket: flight.Ticket, call_headers: list[tuple[bytes, bytes]]) -> pa.Table:
