@@ -15,6 +15,7 @@ from support.cluster import (
     assert_every_node_serves_a_share,
     cluster_conf,
     read_endpoint,
+    running_cluster,
     start_cluster,
     statement,
     wait_for_children,
@@ -26,11 +27,8 @@ from support.server import ServerProcess, stalling_query, start_server
 
 @pytest.fixture(scope="module")
 def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
-    root, nodes = start_cluster(zookeeper.url, 2)
-    wait_for_members(zookeeper.url, root, 2)
-    yield root, nodes
-    for node in nodes:
-        assert node.stop() == 0, "\n".join(node.lines[-40:])
+    with running_cluster(zookeeper.url, 2) as cluster:
+        yield cluster
 
 
 def test_every_node_serves_one_endpoint(pair) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cluster import start_cluster, wait_for_members
+from support.cluster import running_cluster
 from support.processes import COMMAND_TIMEOUT, run_command
 from support.server import ServerProcess
 
@@ -26,11 +26,8 @@ def spark_ds(spark):
 
 @pytest.fixture(scope="module")
 def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:
-    root, nodes = start_cluster(zookeeper.url, 2)
-    wait_for_members(zookeeper.url, root, 2)
-    yield nodes
-    for node in nodes:
-        assert node.stop() == 0, "\n".join(node.lines[-40:])
+    with running_cluster(zookeeper.url, 2) as (_, nodes):
+        yield nodes
 
 
 def load(spark, uri: str, **options: str):

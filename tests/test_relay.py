@@ -29,7 +29,13 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 from support import ROOT
-from support.cluster import WAIT, read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
+from support.cluster import (
+    WAIT,
+    read_endpoint,
+    running_cluster,
+    statement,
+    wait_for_children,
+)
 from support.server import ServerProcess, stalling_query
 
 from spark_flight_sql.flightmanager.config import ConfKey, EndpointsMode, FlightConfig
@@ -49,14 +55,8 @@ CALL = flight.FlightCallOptions(timeout=WAIT)
 
 @pytest.fixture(scope="module")
 def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
-    root, nodes = start_cluster(zookeeper.url, 2)
-    wait_for_members(zookeeper.url, root, 2)
-    yield root, nodes
-    for node in nodes:
-        if node.process.poll() is None:
-            assert node.stop() == 0, "\n".join(node.lines[-40:])
-        else:
-            node.wait_exit()
+    with running_cluster(zookeeper.url, 2) as cluster:
+        yield cluster
 
 
 def distributed(node: ServerProcess, sql: str) -> tuple[flight.FlightInfo, dict[str, flight.FlightEndpoint]]:

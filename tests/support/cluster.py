@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -58,6 +59,20 @@ def start_cluster(zookeeper_url: str, size: int, *extra: str) -> tuple[str, list
             node.stop()
         raise
     return root, nodes
+
+
+@contextlib.contextmanager
+def running_cluster(zookeeper_url: str, size: int, *extra: str) -> Iterator[tuple[str, list[ServerProcess]]]:
+    """:func:`start_cluster` once every node joined; at the end each node still running must stop
+    cleanly, and one a test killed is reaped."""
+    root, nodes = start_cluster(zookeeper_url, size, *extra)
+    wait_for_members(zookeeper_url, root, size)
+    yield root, nodes
+    for node in nodes:
+        if node.process.poll() is None:
+            assert node.stop() == 0, "\n".join(node.lines[-40:])
+        else:
+            node.wait_exit()
 
 
 def wait_for_children(
