@@ -242,13 +242,15 @@ class Reader(threading.Thread):
 def test_zookeeper_away_past_the_session_timeout_ends_every_reader_with_unavailable(
     cluster: Cluster,
 ) -> None:
-    """The owner cannot record the outcome, nor the other node learn it: every reader ends with
-    UNAVAILABLE while ZooKeeper is still down (not after the hour of spark.flight.stream.timeout)."""
+    """No node can learn the outcome of a query still running when ZooKeeper goes away: every reader
+    ends with UNAVAILABLE while ZooKeeper is still down (not after the hour of
+    spark.flight.stream.timeout), and the owner cancels the job."""
     owner = cluster.nodes[0]
     wait_for_members(cluster.zookeeper.url, cluster.root, 2)
-    # Every row at once but the last, a few seconds later: every node streams rows before ZooKeeper
-    # stops, and the job ends (its outcome due) while ZooKeeper is away.
-    pause = "java_method('java.lang.Thread', 'sleep', IF(id = 199999, 8000L, 0L))"
+    # Every row at once but the last, which waits until the job is cancelled (the cancel interrupts
+    # the sleep): every node streams rows before ZooKeeper stops, and the job is surely still running
+    # then however slow the machine (a pause of a few seconds was not, on a loaded one).
+    pause = "java_method('java.lang.Thread', 'sleep', IF(id = 199999, 3600000L, 0L))"
     sql = f"SELECT id, {pause} AS pause FROM range(0, 200000, 1, 8)"
     with flight.FlightClient(owner.location) as client:
         info = client.get_flight_info(statement(sql))
