@@ -46,8 +46,9 @@ NODE_IDS = ("node-a", "node-b")
 WORKERS = ("worker-1", "worker-2")
 READY_LINE = "spark-flight-sql: serving Flight SQL on "
 ZOOKEEPER_READY_LINE = "spark-flight-sql: ZooKeeper serving on "
-STOP_TIMEOUT = 60.0
-"""Seconds a process may take to stop after SIGTERM before it is killed (a node's own watchdog is 45 s)."""
+STOP_TIMEOUT = 90.0
+"""Seconds a process may take to stop after SIGTERM before it is killed (a node drains for up to
+``spark.flight.shutdown.gracePeriod``, 30 s, and its own watchdog allows 45 s more)."""
 
 PORT_VARIABLES: dict[str, int] = {
     "DEV_CLUSTER_ZOOKEEPER_PORT": 2181,

@@ -109,6 +109,12 @@ class ConfKey(str, Enum):
     """Seconds a client may take nothing from a stream it is reading (it stopped reading, or vanished
     without closing its connection) before the node releases the result and cancels its job; the
     stream then ends with DEADLINE_EXCEEDED (default 600)."""
+    SHUTDOWN_GRACE_PERIOD = "spark.flight.shutdown.gracePeriod"
+    """Seconds a node asked to stop (SIGTERM, Ctrl-C) keeps serving what it already took before it
+    leaves: it refuses new queries at once (UNAVAILABLE), other nodes leave it out of new ones, and it
+    waits until its running jobs, unread results, open streams and (in a cluster) unsettled queries
+    are over, or this many seconds pass; a second signal stops it at once (default 30; 0 stops at
+    once)."""
     STREAM_EARLY = "spark.flight.stream.early"
     """Serve a partition's batches while its task still runs, instead of once Spark counts the task
     successful (default false). The first batch reaches the client as soon as an executor made it and
@@ -158,6 +164,8 @@ class FlightConfig:
     stream_early: bool = False
     endpoints: EndpointsMode = EndpointsMode.DIRECT
     """``spark.flight.endpoints``: where a result's endpoints point."""
+    shutdown_grace_period: float = 30.0
+    """``spark.flight.shutdown.gracePeriod``: the longest drain before a node stops."""
 
     @property
     def scheme(self) -> str:
@@ -229,6 +237,10 @@ class FlightConfig:
             endpoints=parse_endpoints_mode(
                 value(ConfKey.ENDPOINTS, cls.endpoints.value), ConfKey.ENDPOINTS.value
             ),
+            shutdown_grace_period=_float(
+                ConfKey.SHUTDOWN_GRACE_PERIOD,
+                value(ConfKey.SHUTDOWN_GRACE_PERIOD, str(cls.shutdown_grace_period)),
+            ),
             node_id=lookup(ConfKey.NODE_ID.value) or None,
             zookeeper_url=lookup(ConfKey.ZOOKEEPER_URL.value) or None,
             zookeeper_path=value(ConfKey.ZOOKEEPER_PATH, cls.zookeeper_path),
@@ -258,24 +270,26 @@ class FlightConfig:
         if self.max_message_bytes < 64 * 1024:
             raise ValueError(f"{ConfKey.MAX_MESSAGE_BYTES.value} must be at least 65536 bytes")
         _check_bytes(ConfKey.CLIENT_MAX_MESSAGE_BYTES, self.client_max_message_bytes, 64 * 1024, 2**31 - 1)
-        if self.result_ttl <= 0 or self.stream_timeout <= 0:
-            raise ValueError(
-                f"{ConfKey.RESULT_TTL.value} and {ConfKey.STREAM_TIMEOUT.value} must be positive"
-            )
+        for key, seconds in (
+            (ConfKey.RESULT_TTL, self.result_ttl),
+            (ConfKey.STREAM_TIMEOUT, self.stream_timeout),
+            (ConfKey.ZOOKEEPER_SESSION_TIMEOUT, self.zookeeper_session_timeout),
+            (ConfKey.STREAM_IDLE_TIMEOUT, self.stream_idle_timeout),
+        ):
+            if seconds <= 0:
+                raise ValueError(f"{key.value} must be positive")
         if self.manager == "zookeeper" and not self.zookeeper_url:
             raise ValueError(f"{ConfKey.MANAGER.value}=zookeeper needs {ConfKey.ZOOKEEPER_URL.value}")
         if not self.zookeeper_path.startswith("/") or self.zookeeper_path.endswith("/"):
             raise ValueError(f"{ConfKey.ZOOKEEPER_PATH.value} must start with '/' and not end with one")
-        if self.zookeeper_session_timeout <= 0:
-            raise ValueError(f"{ConfKey.ZOOKEEPER_SESSION_TIMEOUT.value} must be positive")
         if self.buffer_max_bytes is not None and self.buffer_max_bytes < 1024 * 1024:
             raise ValueError(f"{ConfKey.BUFFER_MAX_BYTES.value} must be at least 1048576 bytes")
         if self.push_method not in ("auto", "jvm", "mapInArrow"):
             raise ValueError(
                 f"{ConfKey.PUSH_METHOD.value} must be 'auto', 'jvm' or 'mapInArrow', not {self.push_method!r}"
             )
-        if self.stream_idle_timeout <= 0:
-            raise ValueError(f"{ConfKey.STREAM_IDLE_TIMEOUT.value} must be positive")
+        if self.shutdown_grace_period < 0:
+            raise ValueError(f"{ConfKey.SHUTDOWN_GRACE_PERIOD.value} must be 0 or more seconds")
         if self.tls_enabled:
             missing = [
                 key.value

@@ -29,8 +29,12 @@ class LocalFlightManager(FlightManager):
     def _leave(self, node: NodeInfo) -> None:
         pass
 
-    def _open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
+    def _begin_drain(self) -> None:
+        pass  # no other node could give this one a new query
+
+    def _open_query(self, query_id: str, schema: pa.Schema, *, here_only: bool) -> Sequence[NodeInfo]:
         self.store.create(query_id, schema, self.push_secret(query_id))
+        return [self.node]
 
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self.store.set_partitions(query_id, assignment.get(self.node_id, []))

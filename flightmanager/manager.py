@@ -36,6 +36,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -48,6 +49,7 @@ import pyarrow.flight as flight
 
 from spark_flight_sql.flightmanager.batches import split_batch
 from spark_flight_sql.flightmanager.config import EndpointsMode, FlightConfig
+from spark_flight_sql.flightmanager.draining import DrainReport, OpenStreams, wait_until_idle
 from spark_flight_sql.flightmanager.errors import (
     NodeUnavailableError,
     WrongNodeError,
@@ -151,6 +153,7 @@ class FlightManager(ABC):
         self._closed = False
         self._cluster_secret: bytes | None = None
         self._secret_lock = threading.Lock()
+        self._streams = OpenStreams()
 
     # ---- lifetime ---------------------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class FlightManager(ABC):
             self.query_needed,
             push_secret=lambda query_id: push_secret(cluster_secret, query_id),
             relay_secret=lambda query_id: relay_secret(cluster_secret, query_id),
-            open_share=self._open_own_share,
+            open_share=self._open_relayed_share,
             **self.config.server_tls_options(public=False),
         )
         host = socket.gethostname()
@@ -218,6 +221,36 @@ class FlightManager(ABC):
             if self._node is not None:
                 steps.callback(self._leave, self._node)
             steps.callback(self.store.close)
+
+    def drain(self, grace: float, stop_now: threading.Event | None = None) -> DrainReport:
+        """Take part in no new query, then wait at most ``grace`` seconds (less if ``stop_now`` is
+        set) until nothing this node runs or holds is left (see
+        :mod:`~spark_flight_sql.flightmanager.draining`). The caller stops taking new queries first
+        and calls :meth:`close` after. The node keeps serving, pushing and relaying meanwhile."""
+        started = time.monotonic()
+        try:
+            self._begin_drain()
+        except Exception as exc:  # noqa: BLE001 - e.g. ZooKeeper away: wait for what runs here anyway
+            log.warning("node %s could not tell the cluster it drains: %s", self.node_id, exc)
+        remaining = grace - (time.monotonic() - started)
+        report = wait_until_idle(self.pending_work, remaining, stop_now)
+        log.info("node %s %s", self.node_id, report.describe())
+        return report
+
+    @abstractmethod
+    def _begin_drain(self) -> None:
+        """Leave this node out of new queries (a cluster's other nodes included)."""
+
+    def pending_work(self) -> dict[str, int]:
+        """What a drain waits for, by kind: Spark jobs running here, results held and not read yet,
+        result streams open on this node."""
+        with self._jobs_lock:
+            jobs = len(self._jobs)
+        return {
+            "running jobs": jobs,
+            "unread results": len(self.store.query_ids()),
+            "open streams": len(self._streams),
+        }
 
     def _stop_internal_server(self) -> None:
         if self._internal is not None:
@@ -302,7 +335,7 @@ class FlightManager(ABC):
         jvm = use_jvm(df, self.config.push_method)
         schema = arrow_schema(df, jvm)
         query_id = uuid.uuid4().hex
-        nodes = [self.node] if here_only else self.serving_nodes()
+        nodes = self._open_query(query_id, schema, here_only=here_only)
         target = PushTarget(
             query_id=query_id,
             secret=self.push_secret(query_id),
@@ -311,7 +344,6 @@ class FlightManager(ABC):
             max_message_bytes=self.config.max_message_bytes,
             tls_root_certs=self.config.push_root_certs,
         )
-        self._open_query(query_id, schema, nodes)
         self._task_listener().register(query_id, self.task_succeeded)
         job = PushJob(
             df, target, jvm=jvm, job_group=f"flight-{query_id}", description=description or query_id
@@ -387,6 +419,12 @@ class FlightManager(ABC):
         """The share of a result that ``ticket`` names, for its one DoGet: this node's own, or another
         node's relayed from that node (batch by batch; see :mod:`~spark_flight_sql.flightmanager.relay`).
         ``is_cancelled`` is the reader's call: a reader that went away abandons the share."""
+        schema, batches = self._open_share(ticket, is_cancelled)
+        return schema, self._streams.counted(batches)
+
+    def _open_share(
+        self, ticket: bytes, is_cancelled: Callable[[], bool] | None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         parsed = NodeTicket.decode(ticket)
         if parsed.node_id == self.node_id:
             return self._open_own_share(ticket, is_cancelled)
@@ -401,7 +439,7 @@ class FlightManager(ABC):
         return self._relay.open(holder, ticket, is_cancelled)
 
     def _live_node(self, node_id: str) -> NodeInfo | None:
-        return next((node for node in self.serving_nodes() if node.node_id == node_id), None)
+        return next((node for node in self.live_nodes() if node.node_id == node_id), None)
 
     def endpoint_location(self, mode: EndpointsMode | None = None) -> str | None:
         """Where a FlightInfo's endpoints point under ``mode`` (default: ``spark.flight.endpoints``):
@@ -430,6 +468,13 @@ class FlightManager(ABC):
             self.query_needed(parsed.query_id)
         schema, batches = self.store.open_stream(parsed.query_id, is_cancelled, keep_for=parsed.keep_for)
         return schema, self._notify_drained(parsed.query_id, batches)
+
+    def _open_relayed_share(
+        self, ticket: bytes, is_cancelled: Callable[[], bool] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """This node's own share, for another node that relays it (an open stream as any other)."""
+        schema, batches = self._open_own_share(ticket, is_cancelled)
+        return schema, self._streams.counted(batches)
 
     def _notify_drained(self, query_id: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         drained = False
@@ -530,6 +575,7 @@ class FlightManager(ABC):
     def stats(self) -> dict[str, object]:
         """This node's result buffers and process memory, for operators and tests."""
         return {
+            "open_streams": len(self._streams),
             "node_id": self.node_id,
             "results": len(self.store.query_ids()),
             "running_jobs": len(self._jobs),
@@ -563,7 +609,11 @@ class FlightManager(ABC):
 
     @abstractmethod
     def serving_nodes(self) -> list[NodeInfo]:
-        """The live nodes a new query is spread over."""
+        """The live nodes a new query is spread over (draining ones left out)."""
+
+    def live_nodes(self) -> list[NodeInfo]:
+        """Every live node, draining ones included (they still serve what they hold)."""
+        return self.serving_nodes()
 
     @abstractmethod
     def _join(self, node: NodeInfo) -> None:
@@ -574,9 +624,10 @@ class FlightManager(ABC):
         """Withdraw this node from the cluster."""
 
     @abstractmethod
-    def _open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
-        """Record a new RUNNING query and open its result on every serving node (each node derives
-        the query's push secret itself: see :meth:`push_secret`)."""
+    def _open_query(self, query_id: str, schema: pa.Schema, *, here_only: bool) -> Sequence[NodeInfo]:
+        """Record a new RUNNING query over the serving nodes (this node alone with ``here_only``)
+        and open its result on each (each node derives the query's push secret itself: see
+        :meth:`push_secret`); returns those nodes."""
 
     @abstractmethod
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:

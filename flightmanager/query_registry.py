@@ -53,7 +53,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ from kazoo.exceptions import (
     NoNodeError,
     NotEmptyError,
     OperationTimeoutError,
+    RolledBackError,
 )
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
@@ -76,7 +77,7 @@ from spark_flight_sql.flightmanager.membership import Membership
 from spark_flight_sql.flightmanager.model import NodeInfo, Outcome, QueryState
 from spark_flight_sql.flightmanager.results import ResultStore
 
-__all__ = ["ABANDONED", "DRAINED", "QueryRegistry"]
+__all__ = ["ABANDONED", "DRAINED", "NodeSetChanged", "QueryRegistry"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,10 @@ _OUTCOME_RETRY_SECONDS = 1.0
 
 DRAINED = b"drained"
 ABANDONED = b"abandoned"
+
+
+class NodeSetChanged(Exception):
+    """A new query's node set is stale: one of its nodes began draining or left since it was read."""
 
 
 @dataclass
@@ -163,6 +168,18 @@ class QueryRegistry:
             owned = [q for q, t in self._tracked.items() if t.owner == self._node_id]
         return [self.query_path(q) for q in owned]
 
+    def catch_up(self) -> None:
+        """Track now every query ZooKeeper holds that this node serves, without waiting for the
+        watch (a node that drains must know every query created before it said so)."""
+        self._zk.retry(self._zk.sync, self._queries_path)
+        for query_id in self.query_ids():
+            self._zk.retry(self.ensure_query, query_id)
+
+    def tracked(self) -> int:
+        """How many queries this node owns or serves a share of that are not over yet."""
+        with self._lock:
+            return len(self._tracked)
+
     def query_path(self, query_id: str, *parts: str) -> str:
         """The znode of ``query_id``, or of one of its children."""
         return "/".join((self._queries_path, query_id, *parts))
@@ -173,9 +190,17 @@ class QueryRegistry:
 
     # ---- the owner's side ----------------------------------------------------------------------
 
-    def open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
-        """Create a RUNNING query's znodes in one transaction, and track it."""
+    def open_query(
+        self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo], versions: Mapping[str, int]
+    ) -> None:
+        """Create a RUNNING query's znodes in one transaction, and track it. The transaction checks
+        that each other node's membership znode is still at the version in ``versions``: a node that
+        began draining or left since (or one missing from ``versions``) raises
+        :class:`NodeSetChanged`, and nothing is created."""
         node_ids = tuple(n.node_id for n in nodes)
+        others = [n for n in node_ids if n != self._node_id]
+        if any(n not in versions for n in others):
+            raise NodeSetChanged(f"no version known for some of {others}")
         body = {
             "owner": self._node_id,
             "nodes": list(node_ids),
@@ -188,10 +213,15 @@ class QueryRegistry:
         # Created empty, filled once: their data watches then end when the query's znodes go.
         transaction.create(self.query_path(query_id, "assignment"))
         transaction.create(self.query_path(query_id, "outcome"))
+        for node_id in others:
+            transaction.check(self._membership.node_path(node_id), versions[node_id])
         results = transaction.commit()
+        checks = results[len(results) - len(others) :] if others else []
+        if any(isinstance(r, (BadVersionError, NoNodeError)) for r in checks):
+            raise NodeSetChanged("a node of the set began draining, or left, since the members were read")
         failures = [r for r in results if isinstance(r, Exception)]
-        if failures:
-            raise failures[0]
+        if failures:  # the failed operation rather than the ones it rolled back
+            raise next((r for r in failures if not isinstance(r, RolledBackError)), failures[0])
         self._track(query_id, self._node_id, node_ids, schema)
 
     def set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:

@@ -3,7 +3,8 @@
 ZooKeeper (through kazoo) holds the cluster's shared state; every change reaches the nodes by
 watches. Under ``spark.flight.manager.zookeeper.membershipPath`` (``ROOT``)::
 
-    ROOT/nodes/<node>                    ephemeral: {public, internal, host} of a live node
+    ROOT/nodes/<node>                    ephemeral: {public, internal, host} of a live node, and
+                                         draining once it drains before stopping
                                          (:mod:`~spark_flight_sql.flightmanager.membership`)
     ROOT/secret                          the cluster secret, when none is configured; push secrets
                                          derive from it (:mod:`~spark_flight_sql.flightmanager.cluster_secret`)
@@ -41,11 +42,11 @@ from kazoo.retry import KazooRetry
 
 from spark_flight_sql.flightmanager.cluster_secret import shared_secret
 from spark_flight_sql.flightmanager.config import FlightConfig
-from spark_flight_sql.flightmanager.errors import FlightManagerError
+from spark_flight_sql.flightmanager.errors import FlightManagerError, NodeUnavailableError
 from spark_flight_sql.flightmanager.manager import FlightManager
 from spark_flight_sql.flightmanager.membership import Membership
 from spark_flight_sql.flightmanager.model import NodeInfo, Outcome
-from spark_flight_sql.flightmanager.query_registry import QueryRegistry
+from spark_flight_sql.flightmanager.query_registry import NodeSetChanged, QueryRegistry
 from spark_flight_sql.flightmanager.shared_records import ZooKeeperRecords
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ __all__ = ["ZooKeeperFlightManager"]
 log = logging.getLogger(__name__)
 
 _SHUTDOWN_SECONDS = 5.0
+# A new query's node set read again when a member changed under it; more changes than this while one
+# query is placed mean the cluster is in turmoil.
+_NODE_SET_ATTEMPTS = 5
 
 
 def _quietly(operation: Callable[..., object], *args: object) -> None:
@@ -137,9 +141,25 @@ class ZooKeeperFlightManager(FlightManager):
         self._queries.watch()
 
     def serving_nodes(self) -> list[NodeInfo]:
-        """The live nodes, this one included, in node id order."""
+        """The live nodes that take new queries, this one included, in node id order."""
+        serving = self._membership.serving()
+        serving[self.node_id] = self.node
+        return [serving[node_id] for node_id in sorted(serving)]
+
+    def _begin_drain(self) -> None:
+        """Say so in this node's membership znode (new queries leave it out from now on), then track
+        every query created before, which the watch may not have delivered yet."""
+        self._membership.drain()
+        self._queries.catch_up()
+
+    def pending_work(self) -> dict[str, int]:
+        """The manager's, and the queries this node owns or serves a share of that are not settled."""
+        return {**super().pending_work(), "unsettled queries": self._queries.tracked()}
+
+    def live_nodes(self) -> list[NodeInfo]:
+        """Every live node, draining ones included, in node id order."""
         live = self._membership.live()
-        live.setdefault(self.node_id, self.node)
+        live[self.node_id] = self.node
         return [live[node_id] for node_id in sorted(live)]
 
     def _leave(self, node: NodeInfo) -> None:
@@ -163,8 +183,23 @@ class ZooKeeperFlightManager(FlightManager):
 
     # ---- queries, through the registry ---------------------------------------------------------
 
-    def _open_query(self, query_id: str, schema: pa.Schema, nodes: Sequence[NodeInfo]) -> None:
-        self._queries.open_query(query_id, schema, nodes)
+    def _open_query(self, query_id: str, schema: pa.Schema, *, here_only: bool) -> Sequence[NodeInfo]:
+        """Over the serving nodes as this node knows them; when one of them began draining or left
+        meanwhile, the members are read again and the query placed anew (see
+        :mod:`~spark_flight_sql.flightmanager.membership`)."""
+        for _ in range(_NODE_SET_ATTEMPTS):
+            nodes = [self.node] if here_only else self.serving_nodes()
+            versions = self._membership.versions([n.node_id for n in nodes])
+            try:
+                self._queries.open_query(query_id, schema, nodes, versions)
+            except NodeSetChanged:
+                self._membership.refresh()
+                continue
+            return nodes
+        raise NodeUnavailableError(
+            f"the cluster's members changed {_NODE_SET_ATTEMPTS} times while this query was placed: "
+            "run it again"
+        )
 
     def _set_partitions(self, query_id: str, assignment: dict[str, list[int]]) -> None:
         self._queries.set_partitions(query_id, assignment)

@@ -11,12 +11,15 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from spark_flight_sql.flightmanager import FlightConfig, FlightManager, create_manager
+from spark_flight_sql.flightmanager.draining import DrainReport
+from spark_flight_sql.flightsql.admission import Admission
 from spark_flight_sql.flightsql.data_dir import (
     WAREHOUSE_DIR,
     CatalogError,
@@ -104,15 +107,45 @@ class FlightSqlNode:
         certificates when ``spark.flight.tls.clientCaFile`` is set."""
         try:
             self.service = SparkFlightSqlService(self.spark, self.manager)
+            # The port serves once bound; queries wait for the manager (the node joining its cluster).
+            admission = Admission(
+                "this node is starting and takes no new work yet: connect again in a moment"
+            )
             self.router = self.service.router(
                 self.config.location(self.config.host, self.config.port),
+                admission=admission,
                 **self.config.server_tls_options(public=True),
             )
             self.manager.start(self.router.port)
+            admission.open()
         except BaseException:
             self.close()  # neither server outlives a failed start
             raise
         return self
+
+    def drain(self, grace: float | None = None, stop_now: threading.Event | None = None) -> DrainReport:
+        """Take no new work and wait until what this node already took is over, at most ``grace``
+        seconds (default ``spark.flight.shutdown.gracePeriod``) or until ``stop_now`` is set; then
+        :meth:`close` it. New queries, updates and prepared statements are refused with UNAVAILABLE
+        from now on, and a cluster's other nodes leave this one out of theirs; results handed out
+        are still read (and relayed), running jobs still finish (see
+        :mod:`~spark_flight_sql.flightmanager.draining`)."""
+        grace = self.config.shutdown_grace_period if grace is None else grace
+        if self.router is None:
+            return DrainReport(0.0)
+        started = time.monotonic()
+        elsewhere = (
+            "run it on another node of the cluster"
+            if self.config.manager == "zookeeper"
+            else "connect again once it is back"
+        )
+        self.router.admission.close(f"this node is shutting down and takes no new work: {elsewhere}")
+        log.info("draining: up to %.0f s for what this node already took", grace)
+        calls = self.router.admission.wait_idle(grace, stop_now)
+        report = self.manager.drain(grace - (time.monotonic() - started), stop_now)
+        if calls:
+            report = DrainReport(report.seconds, {"calls": calls, **report.left}, report.interrupted)
+        return report
 
     def close(self) -> None:
         """Stop serving: fail open streams, stop the public server, then the internal one; then
@@ -170,7 +203,8 @@ def _exit_with_parent(signum: int) -> None:
 
 
 SHUTDOWN_DEADLINE = 45.0
-"""Seconds a node may take to stop once asked; past them it prints every thread's stack and exits."""
+"""Seconds a node may take to stop once its drain ended (or was cut short); past them it prints every
+thread's stack and exits."""
 
 
 def _exit_if_shutdown_hangs(deadline: float) -> None:
@@ -271,33 +305,44 @@ def _run_spark(
     if lock is not None:
         lock.record_jvm(jvm_pid(spark))
     spark.sparkContext.setLogLevel("ERROR")
-    stop = threading.Event()
-    previous = _stop_on_signals(stop)
+    stop, now = threading.Event(), threading.Event()
+    previous = _stop_on_signals(stop, now)
     if "PYSPARK_GATEWAY_PORT" in os.environ:
         _exit_with_parent(signal.SIGTERM)
     try:
-        return _serve_until_stopped(spark, plan, demo, init_scripts, stop)
+        return _serve_until_stopped(spark, plan, demo, init_scripts, stop, now)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_spark(spark)
 
 
-def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
-    """Set ``stop`` on SIGINT and SIGTERM; the handlers this replaces, by signal."""
+def _stop_on_signals(stop: threading.Event, now: threading.Event) -> dict[int, Any]:
+    """Set ``stop`` on the first SIGINT or SIGTERM, and ``now`` on the next one; the handlers this
+    replaces, by signal."""
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s; shutting down", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.info("received %s again; stopping now", name)
+            now.set()
+            return
+        log.info("received %s; shutting down (send it again to stop at once)", name)
         stop.set()
 
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _serve_until_stopped(
-    spark: SparkSession, plan: CatalogPlan, demo: bool, init_scripts: Sequence[str], stop: threading.Event
+    spark: SparkSession,
+    plan: CatalogPlan,
+    demo: bool,
+    init_scripts: Sequence[str],
+    stop: threading.Event,
+    now: threading.Event,
 ) -> int:
     """Open the catalog, make the demo tables it lacks, run the init scripts, then serve a node until
-    ``stop`` is set; the process exit code."""
+    ``stop`` is set, and drain it (until ``now`` is set at the latest); the process exit code."""
     try:
         open_catalog(spark, plan)
     except CatalogError as exc:
@@ -315,5 +360,8 @@ def _serve_until_stopped(
     with FlightSqlNode(spark) as node:
         print(f"spark-flight-sql: serving Flight SQL on {node.location}", flush=True)
         wait_interruptibly(stop)
-        _exit_if_shutdown_hangs(SHUTDOWN_DEADLINE)
+        grace = node.config.shutdown_grace_period
+        _exit_if_shutdown_hangs(grace + SHUTDOWN_DEADLINE)
+        if grace > 0 and not now.is_set():
+            node.drain(grace, now)
     return 0

@@ -9,6 +9,9 @@ type in :data:`ACTION_HANDLERS`). Service methods never see ``google.protobuf.An
 are encoded back here. Every public entry point converts errors with
 :class:`spark_flight_sql.flightsql.errors.flight_errors`.
 
+Every RPC passes the router's :class:`~spark_flight_sql.flightsql.admission.Admission`: a node that
+drains before it stops refuses new work there (UNAVAILABLE) and waits for the calls inside.
+
 Hostile input is refused here, before any handler runs: bytes that are not what they should be
 are INVALID_ARGUMENT (never INTERNAL); a descriptor command, ticket or action body over
 ``max_request_bytes`` is refused before it is parsed; SQL text (CommandStatementQuery,
@@ -31,6 +34,7 @@ import pyarrow.flight as flight
 from google.protobuf.message import Message
 
 from spark_flight_sql.flightsql import protocol
+from spark_flight_sql.flightsql.admission import WORK_STARTING_ACTIONS, Admission
 from spark_flight_sql.flightsql.call import Call
 from spark_flight_sql.flightsql.errors import InvalidArgument, Unimplemented, flight_errors
 from spark_flight_sql.flightsql.interface import FlightSqlService
@@ -155,7 +159,8 @@ class FlightSqlRouter(flight.FlightServerBase):
     (``auth_handler``, ``middleware``, ``tls_certificates``, ...), plus ``max_sql_length``
     (characters of SQL text a request may carry, default :data:`DEFAULT_MAX_SQL_LENGTH`, the
     default of ``spark.flight.sql.maxLength``) and ``max_request_bytes`` (bytes of a descriptor
-    command, ticket or action body, default :data:`DEFAULT_MAX_REQUEST_BYTES`).
+    command, ticket or action body, default :data:`DEFAULT_MAX_REQUEST_BYTES`) and ``admission``
+    (the gate every RPC passes, open by default; see :mod:`~spark_flight_sql.flightsql.admission`).
     """
 
     def __init__(
@@ -165,6 +170,7 @@ class FlightSqlRouter(flight.FlightServerBase):
         *,
         max_sql_length: int = DEFAULT_MAX_SQL_LENGTH,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        admission: Admission | None = None,
         **flight_options: Any,
     ) -> None:
         self.service = service
@@ -174,6 +180,9 @@ class FlightSqlRouter(flight.FlightServerBase):
         """Longest SQL text, in characters, that reaches a handler (see :data:`SQL_TEXT_FIELDS`)."""
         self.max_request_bytes = max_request_bytes
         """Largest descriptor command, ticket or action body, in bytes, that is parsed at all."""
+        self.admission = admission or Admission()
+        """Every RPC passes it: while closed, calls that start new work are refused (a node starting
+        or draining)."""
         super().__init__(location, **flight_options)
 
     # --- Flight RPC entry points (the edge) -----------------------------------------------
@@ -181,9 +190,10 @@ class FlightSqlRouter(flight.FlightServerBase):
     @flight_errors()
     def get_flight_info(self, context: Context, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         """GetFlightInfo: the descriptor's command to ``get_flight_info_*``."""
-        command, handler = self._route(self._descriptor_command(descriptor), "get_flight_info")
-        info: flight.FlightInfo = handler(self.service.new_call(context), command, descriptor)
-        return info
+        with self.admission.call(starts_work=True):
+            command, handler = self._route(self._descriptor_command(descriptor), "get_flight_info")
+            info: flight.FlightInfo = handler(self.service.new_call(context), command, descriptor)
+            return info
 
     @flight_errors()
     def get_schema(  # type: ignore[override]  # - pyarrow requires a SchemaResult; its stubs say Schema
@@ -197,8 +207,9 @@ class FlightSqlRouter(flight.FlightServerBase):
         PERMISSION_DENIED, UNAUTHENTICATED, CANCELLED, UNAVAILABLE, DEADLINE_EXCEEDED and INTERNAL
         raised here reach the client as UNKNOWN.
         """
-        command, handler = self._route(self._descriptor_command(descriptor), "get_schema")
-        schema = handler(self.service.new_call(context), command, descriptor)
+        with self.admission.call(starts_work=True):
+            command, handler = self._route(self._descriptor_command(descriptor), "get_schema")
+            schema = handler(self.service.new_call(context), command, descriptor)
         if isinstance(schema, flight.SchemaResult):
             return schema
         return flight.SchemaResult(schema)
@@ -208,8 +219,9 @@ class FlightSqlRouter(flight.FlightServerBase):
         """DoGet: the ticket is an Any-wrapped ticket or command, for ``do_get_*``."""
         data = ticket.ticket
         self._check_size(len(data), "ticket")
-        command, handler = self._route(protocol.unpack_command(data), "do_get")
-        stream = handler(self.service.new_call(context), command)
+        with self.admission.call(starts_work=False):  # a ticket reads what was admitted before
+            command, handler = self._route(protocol.unpack_command(data), "do_get")
+            stream = handler(self.service.new_call(context), command)
         if isinstance(stream, (pa.Table, pa.RecordBatchReader)):
             return flight.RecordBatchStream(stream)
         result: flight.FlightDataStream = stream
@@ -228,8 +240,9 @@ class FlightSqlRouter(flight.FlightServerBase):
         Updates and ingestion answer a DoPutUpdateResult; binding parameters to a prepared
         statement answers a DoPutPreparedStatementResult (with the new handle, if any).
         """
-        command, handler = self._route(self._descriptor_command(descriptor), "do_put")
-        outcome = handler(self.service.new_call(context), command, reader)
+        with self.admission.call(starts_work=True):
+            command, handler = self._route(self._descriptor_command(descriptor), "do_put")
+            outcome = handler(self.service.new_call(context), command, reader)
         writer.write(pa.py_buffer(_put_result(command, outcome).SerializeToString()))
 
     @flight_errors()
@@ -247,10 +260,11 @@ class FlightSqlRouter(flight.FlightServerBase):
             self._check_size(action.body.size, f"body of action {action_type!r}")
         body = bytes(action.body) if action.body is not None else b""
         handler_name = ACTION_HANDLERS.get(action_type)
-        call = self.service.new_call(context)
-        if handler_name is None:
-            return [_result_bytes(result) for result in self.service.do_action_fallback(call, action)]
-        return self._do_action(call, action_type, getattr(self.service, handler_name), body)
+        with self.admission.call(starts_work=action_type in WORK_STARTING_ACTIONS):
+            call = self.service.new_call(context)
+            if handler_name is None:
+                return [_result_bytes(result) for result in self.service.do_action_fallback(call, action)]
+            return self._do_action(call, action_type, getattr(self.service, handler_name), body)
 
     @flight_errors()
     def list_flights(  # type: ignore[override]  # - pyarrow passes the criteria as bytes; its stubs say str
