@@ -45,23 +45,48 @@ def node_command(*extra: str) -> list[str]:
     return node_process.node_command(*extra, python_options=("-W", "ignore::Warning"))
 
 
+IN_MEMORY_CATALOG = ("--conf", "spark.sql.catalogImplementation=in-memory")
+"""Every path's query reads ``range(N)``, no table: Spark's in-memory catalog spares each node start the
+seconds of opening a Derby metastore of its own."""
+
+
+def launch_node(*extra: str, master: str) -> NodeProcess:
+    """Start a node on free ports on ``master``, with its own warehouse and spill folder; not waited for."""
+    workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-bench-"))
+    command = node_command(
+        "--master", master, *node_process.node_arguments(workdir), *IN_MEMORY_CATALOG, *extra
+    )
+    process = start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    return NodeProcess(process, workdir=workdir)
+
+
+def start_nodes(*arguments: list[str], master: str) -> list[NodeProcess]:
+    """Start a node per list of ``arguments`` on ``master``, all at once, and wait until every one serves;
+    all stopped again if one does not."""
+    nodes: list[NodeProcess] = []
+    try:
+        for extra in arguments:
+            nodes.append(launch_node(*extra, master=master))
+        for node in nodes:
+            node.wait_ready()
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
 def start_node(*extra: str, master: str) -> NodeProcess:
     """Start a node on free ports on ``master``, with its own warehouse and spill folder, and wait until it
     serves; stopped again if it does not."""
-    workdir = Path(tempfile.mkdtemp(prefix="spark-flight-sql-bench-"))
-    command = node_command("--master", master, *node_process.node_arguments(workdir), *extra)
-    process = start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    node = NodeProcess(process, workdir=workdir)
-    try:
-        node.wait_ready()
-    except BaseException:
-        node.stop()
-        raise
+    (node,) = start_nodes(list(extra), master=master)
     return node
 
 
-def wait_for_members(zookeeper_url: str, count: int, timeout: float = MEMBERS_TIMEOUT) -> None:
-    """Wait, with a ZooKeeper watch and a deadline, until ``count`` nodes are members."""
+def wait_for_members(
+    zookeeper_url: str, count: int, timeout: float = MEMBERS_TIMEOUT, path: str = MEMBERS_PATH
+) -> None:
+    """Wait, with a ZooKeeper watch and a deadline, until ``count`` nodes are members (under ``path``)."""
     from kazoo.client import KazooClient
 
     changed = threading.Condition()
@@ -76,11 +101,11 @@ def wait_for_members(zookeeper_url: str, count: int, timeout: float = MEMBERS_TI
     client = KazooClient(hosts=zookeeper_url)
     client.start(timeout=30)
     try:
-        client.ensure_path(MEMBERS_PATH)
-        client.ChildrenWatch(MEMBERS_PATH, watch)
+        client.ensure_path(path)
+        client.ChildrenWatch(path, watch)
         with changed:
             if not changed.wait_for(lambda: len(members) == count, timeout=timeout):
-                raise TimeoutError(f"{MEMBERS_PATH}: {members} after {timeout} s, expected {count} members")
+                raise TimeoutError(f"{path}: {members} after {timeout} s, expected {count} members")
     finally:
         client.stop()
         client.close()

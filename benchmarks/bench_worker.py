@@ -5,7 +5,7 @@ Each sub-command runs the benchmark query a warm-up time plus ``--runs`` times a
 ``rows``, and the peaks it can see (``python_peak``, ``jvm_peak``, ``client_peak``, bytes or null).
 
     python benchmarks/bench_worker.py spark --mode {to_arrow,floor} --rows N --runs R --conf JSON
-    python benchmarks/bench_worker.py adbc --location grpc://host:port --rows N --runs R
+    python benchmarks/bench_worker.py adbc --location grpc://host:port --rows N --runs R [--option KEY=VALUE]
     python benchmarks/bench_worker.py relay --location grpc://host:port --rows N --runs R
     python benchmarks/bench_worker.py connect --remote sc://host:port --rows N --runs R
     python benchmarks/bench_worker.py hive --port PORT --rows N --runs R
@@ -152,12 +152,24 @@ def floor_fetch(spark: Any, rows: int) -> Fetch:
     return fetch
 
 
-def adbc_runs(location: str, rows: int, runs: int) -> dict[str, Any]:
-    """Paths (a), (b), (c): ADBC ``fetch_record_batch`` streaming every endpoint of the FlightInfo."""
+COOKIES = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+"""A Flight SQL session (its options) is the node's cookie: ADBC sends it back only when asked to."""
+SESSION_OPTION = "adbc.flight.sql.session.option."
+
+
+def adbc_runs(location: str, rows: int, runs: int, options: dict[str, str] | None = None) -> dict[str, Any]:
+    """Paths (a), (b), (c): ADBC ``fetch_record_batch`` streaming every endpoint of the FlightInfo, in a
+    session with ``options`` (session options: then ``endpoints`` is how many the session gets)."""
     import adbc_driver_flightsql.dbapi as flight_sql
 
-    with flight_sql.connect(location, autocommit=True) as conn:
-        return timed_runs(adbc_fetch(conn, rows), rows, runs)
+    if not options:
+        with flight_sql.connect(location, autocommit=True) as conn:
+            return timed_runs(adbc_fetch(conn, rows), rows, runs)
+    with flight_sql.connect(location, db_kwargs=dict(COOKIES), autocommit=True) as conn:
+        conn.adbc_connection.set_options(**{SESSION_OPTION + key: value for key, value in options.items()})
+        result = timed_runs(adbc_fetch(conn, rows), rows, runs)
+        result["endpoints"] = len(endpoint_locations(conn, rows))
+        return result
 
 
 def adbc_fetch(conn: Any, rows: int) -> Fetch:
@@ -204,12 +216,11 @@ def relay_runs(location: str, rows: int, runs: int) -> dict[str, Any]:
     ones'."""
     import adbc_driver_flightsql.dbapi as flight_sql
 
-    cookies = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
     with (
-        flight_sql.connect(location, db_kwargs=dict(cookies), autocommit=True) as direct,
-        flight_sql.connect(location, db_kwargs=dict(cookies), autocommit=True) as relayed,
+        flight_sql.connect(location, db_kwargs=dict(COOKIES), autocommit=True) as direct,
+        flight_sql.connect(location, db_kwargs=dict(COOKIES), autocommit=True) as relayed,
     ):
-        relayed.adbc_connection.set_options(**{"adbc.flight.sql.session.option.endpoints": "proxy"})
+        relayed.adbc_connection.set_options(**{SESSION_OPTION + "endpoints": "proxy"})
         pointed = endpoint_locations(relayed, rows)
         spread = endpoint_locations(direct, rows)
         if len(pointed) < 2 or set(pointed) != {location} or len(set(spread)) < 2:
@@ -297,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     spark.add_argument("--conf", default="{}")
     adbc = commands.add_parser("adbc")
     adbc.add_argument("--location", required=True)
+    adbc.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="a session option (repeatable)"
+    )
     relay = commands.add_parser("relay")
     relay.add_argument("--location", required=True)
     connect = commands.add_parser("connect")
@@ -311,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
         result = run_spark(args)
     else:
         if args.command == "adbc":
-            result = adbc_runs(args.location, args.rows, args.runs)
+            options = dict(option.split("=", 1) for option in args.option)
+            result = adbc_runs(args.location, args.rows, args.runs, options)
         elif args.command == "relay":
             result = relay_runs(args.location, args.rows, args.runs)
         elif args.command == "connect":

@@ -1,10 +1,12 @@
 """The benchmark paths a-j: how each one is run and measured, and its part of the report.
 
-Paths (each in its own processes, run one after another so they never share the cores):
+Paths (each in its own processes, run one after another so they never share the cores; with
+``harness.py --share-servers``, on servers reused from path to path: see :class:`Servers`):
 
 - ``a``: this server, one node, ADBC ``fetch_record_batch``
 - ``b``: two nodes on a real ZooKeeper; the query enters node-1 and ADBC reads both endpoints
-- ``c``: this server forced to one endpoint (``spark.flight.sql.executionMode=single``)
+- ``c``: this server, one node, the client's session forced to one endpoint (the session option
+  ``executionMode=single``)
 - ``d``: Spark Connect ``toArrow()`` against the bundled ``SparkConnectServer``
 - ``e``: Spark Thrift Server read by a Python HiveServer2 client
 - ``f``: in-process ``df.toArrow()``
@@ -54,13 +56,17 @@ from bench_common import (
     worker_env,
 )
 from bench_data import query
-from bench_node import NodeProcess, wait_for_members
+from bench_node import NodeProcess, start_nodes, wait_for_members
 
 CONNECT_START_TIMEOUT = 600.0
 """A limit, not a budget: a Spark daemon or server starts in seconds on an idle machine."""
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+CONNECT_PLUGIN = "org.apache.spark.sql.connect.SparkConnectPlugin"
+"""Spark Connect's service as a plugin of any Spark application (the shared pool's Thrift Server)."""
 ALL_PATHS = ("f", "g", "a", "h", "c", "b", "j", "i", "d", "e")
 EARLY = {"spark.flight.stream.early": "true"}
+SINGLE_ENDPOINT = {"executionMode": "single"}
+"""Path (c)'s session options."""
 THRIFT_MAX_ROWS = 10_000_000
 """PyHive returns every row as a tuple of Python objects: about 400 bytes a row, 12 GB at 30M rows."""
 
@@ -84,9 +90,6 @@ class Figures(Throughput):
     note: str | None = None
 
 
-Runner = Callable[[int, int], Figures]
-
-
 @dataclass(frozen=True)
 class PathSpec:
     """A benchmark path: its key, its label, what it needs (None when it can run), and how to run it."""
@@ -94,7 +97,7 @@ class PathSpec:
     key: str
     label: str
     missing: Callable[[], str | None]
-    run: Callable[[PathSpec, int, int], Figures]
+    run: Callable[[PathSpec, int, int, Servers], Figures]
     max_rows: int | None = None
     """Larger sizes are skipped (with why: ``too_large``)."""
     too_large: str = ""
@@ -137,19 +140,32 @@ def run_in_process(spec: PathSpec, rows: int, runs: int, mode: str) -> Figures:
     return figures_from(spec, rows, measured, note="client = the Spark driver's Python process")
 
 
-def run_to_arrow(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_to_arrow(spec: PathSpec, rows: int, runs: int, _servers: Servers) -> Figures:
     return run_in_process(spec, rows, runs, "to_arrow")
 
 
-def run_floor(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_floor(spec: PathSpec, rows: int, runs: int, _servers: Servers) -> Figures:
     return run_in_process(spec, rows, runs, "floor")
 
 
-def adbc_through(spec: PathSpec, rows: int, runs: int, owner: NodeProcess, note: str | None) -> Figures:
-    """Run the ADBC client process against ``owner`` and read the owner's peaks afterwards."""
-    measured = run_worker("adbc", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
+def adbc_through(
+    spec: PathSpec,
+    rows: int,
+    runs: int,
+    owner: NodeProcess,
+    note: str | None,
+    session_options: dict[str, str] | None = None,
+) -> Figures:
+    """Run the ADBC client process against ``owner``, its session with ``session_options``, and read the
+    owner's peaks afterwards."""
+    options = [
+        arg for key, value in (session_options or {}).items() for arg in ("--option", f"{key}={value}")
+    ]
+    measured = run_worker(
+        "adbc", "--location", owner.location, "--rows", str(rows), "--runs", str(runs), *options
+    )
     memory = legacy.node_memory(spec.key, owner)  # before the probe below, which reads the result once more
-    endpoints = count_endpoints(owner.location, rows)
+    endpoints = measured["endpoints"] if session_options else count_endpoints(owner.location, rows)
     described = f"{endpoints} endpoint(s)" + (f"; {note}" if note else "")
     return figures_from(
         spec,
@@ -184,39 +200,38 @@ def count_endpoints(location: str, rows: int) -> int:
     return len(info.endpoints)
 
 
-def run_one_node(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_one_node(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (a): one node (the local FlightManager)."""
-    with legacy.running_node() as server:
-        return adbc_through(spec, rows, runs, server, None)
+    return adbc_through(spec, rows, runs, servers.node({}), None)
 
 
-def run_one_node_early(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_one_node_early(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (h): path (a) with early streaming."""
-    with legacy.running_node(EARLY) as server:
-        return adbc_through(spec, rows, runs, server, "spark.flight.stream.early=true")
+    return adbc_through(spec, rows, runs, servers.node(EARLY), "spark.flight.stream.early=true")
 
 
-def run_single_endpoint(spec: PathSpec, rows: int, runs: int) -> Figures:
-    """Path (c): one node forced to serve every result from a single endpoint."""
-    with legacy.running_node({"spark.flight.sql.executionMode": "single"}) as server:
-        return adbc_through(spec, rows, runs, server, "executionMode=single")
+def run_single_endpoint(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
+    """Path (c): path (a)'s node, the client's session served from a single endpoint (the session option
+    ``executionMode=single``, which overrides the node's ``spark.flight.sql.executionMode``)."""
+    return adbc_through(
+        spec, rows, runs, servers.node({}), "session option executionMode=single", SINGLE_ENDPOINT
+    )
 
 
-def run_two_nodes(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_two_nodes(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (b): node-1 owns the query, ADBC reads node-1's and node-2's endpoints concurrently."""
-    return two_nodes(spec, rows, runs, {}, None)
+    return two_nodes(spec, rows, runs, servers.pair({}), None)
 
 
-def run_two_nodes_early(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_two_nodes_early(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (i): path (b) with early streaming."""
-    return two_nodes(spec, rows, runs, EARLY, "spark.flight.stream.early=true")
+    return two_nodes(spec, rows, runs, servers.pair(EARLY), "spark.flight.stream.early=true")
 
 
-def two_nodes(spec: PathSpec, rows: int, runs: int, extra: dict[str, str], note: str | None) -> Figures:
-    """ADBC through node-1 of :func:`two_node_cluster` with ``extra`` settings; node-1 owns the query."""
-    with two_node_cluster(extra) as nodes:
-        figures = adbc_through(spec, rows, runs, nodes[0], note)
-        return with_second_node(figures, nodes[1])
+def two_nodes(spec: PathSpec, rows: int, runs: int, nodes: list[NodeProcess], note: str | None) -> Figures:
+    """ADBC through node-1 of a :meth:`Servers.pair`; node-1 owns the query."""
+    figures = adbc_through(spec, rows, runs, nodes[0], note)
+    return with_second_node(figures, nodes[1])
 
 
 def with_second_node(figures: Figures, node: NodeProcess) -> Figures:
@@ -229,62 +244,140 @@ def with_second_node(figures: Figures, node: NodeProcess) -> Figures:
     return figures
 
 
-def run_relay(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_relay(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (j): path (b)'s cluster; one ADBC process reads every endpoint through node-1 (relayed) and,
     in alternate runs, where each endpoint points (direct); the figures are the relayed reads', the
     note the ratio of the medians."""
-    with two_node_cluster({}) as nodes:
-        owner = nodes[0]
-        measured = run_worker("relay", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
-        memory = legacy.node_memory(spec.key, owner)
-        direct = median(measured["direct_seconds"])
-        relayed = median(measured["seconds"])
-        # Each round is one relayed and one direct run back to back: their ratio is the paired figure.
-        rounds = [r / d for r, d in zip(measured["seconds"], measured["direct_seconds"])]
-        listed = ", ".join(f"{ratio:.2f}" for ratio in rounds)
-        figures = figures_from(
-            spec,
-            rows,
-            measured,
-            owner_python_peak=memory.python_rss,
-            owner_jvm_peak=memory.jvm_rss,
-            endpoints=measured["endpoints"],
-            note=(
-                f"{measured['endpoints']} endpoint(s), all at node-1; relayed / direct (path b's reads, "
-                f"alternate runs on the same nodes): {median(rounds):.2f} by round ({listed}), "
-                f"{relayed / direct:.2f} by medians"
+    nodes = servers.pair({})
+    owner = nodes[0]
+    measured = run_worker("relay", "--location", owner.location, "--rows", str(rows), "--runs", str(runs))
+    memory = legacy.node_memory(spec.key, owner)
+    direct = median(measured["direct_seconds"])
+    relayed = median(measured["seconds"])
+    # Each round is one relayed and one direct run back to back: their ratio is the paired figure.
+    rounds = [r / d for r, d in zip(measured["seconds"], measured["direct_seconds"])]
+    listed = ", ".join(f"{ratio:.2f}" for ratio in rounds)
+    figures = figures_from(
+        spec,
+        rows,
+        measured,
+        owner_python_peak=memory.python_rss,
+        owner_jvm_peak=memory.jvm_rss,
+        endpoints=measured["endpoints"],
+        note=(
+            f"{measured['endpoints']} endpoint(s), all at node-1; relayed / direct (path b's reads, "
+            f"alternate runs on the same nodes): {median(rounds):.2f} by round ({listed}), "
+            f"{relayed / direct:.2f} by medians"
+        ),
+    )
+    return with_second_node(figures, nodes[1])
+
+
+class Servers:
+    """The servers the paths run against: each started when a path first asks for it, reused by every
+    later path that asks for the same one (the same settings), and all stopped on exit.
+
+    :func:`measure` gives each path a pool of its own by default, so that a path starts everything it
+    uses and has the machine to itself. ``harness.py --share-servers`` keeps one pool for the whole run:
+    the paths then run end to end in far fewer JVM starts (what the smoke test checks), but their
+    figures are no longer each path's own (a reused node's peaks include the earlier paths').
+
+    A pool holds any number of one-node servers and at most one two-node cluster: the standalone
+    cluster's worker offers task slots to two applications, so a cluster with other settings replaces
+    the current one (ZooKeeper and the standalone cluster stay). A ``shared`` pool also serves Spark
+    Connect from the Thrift Server's JVM where PySpark ships the Thrift Server: one JVM for paths d
+    and e."""
+
+    def __init__(self, shared: bool = False) -> None:
+        self.shared = shared
+        self._stack = contextlib.ExitStack()
+        self._nodes: dict[str, NodeProcess] = {}
+        self._base: tuple[str, str] | None = None
+        self._pair: tuple[str, list[NodeProcess]] | None = None
+        self._pairs_started = 0
+        self._connect: tuple[str, subprocess.Popen[str]] | None = None
+        self._thrift: tuple[int, subprocess.Popen[str]] | None = None
+
+    def __enter__(self) -> Servers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stack.close()
+
+    def node(self, extra: dict[str, str]) -> NodeProcess:
+        """One node on ``MASTER`` with the benchmark's settings and ``extra``."""
+        key = json.dumps(extra, sort_keys=True)
+        if key not in self._nodes:
+            self._nodes[key] = self._stack.enter_context(legacy.running_node(extra))
+        return self._nodes[key]
+
+    def pair(self, extra: dict[str, str]) -> list[NodeProcess]:
+        """Two nodes with ``extra`` settings on a real ZooKeeper, each a Spark application on one
+        standalone cluster whose executors run in processes of their own, as in a real deployment (so
+        the owner's peaks are its driver and its server, not executors); returned once both are members."""
+        key = json.dumps(extra, sort_keys=True)
+        if self._pair is not None and self._pair[0] == key:
+            return self._pair[1]
+        self._stop_pair()
+        zookeeper_url, master = self._cluster_base()
+        self._pairs_started += 1
+        root = f"/spark-flight-sql-bench-{self._pairs_started}"  # a cluster of its own in ZooKeeper
+        settings = {
+            **extra,
+            **STANDALONE_APPLICATION,
+            "spark.flight.manager": "zookeeper",
+            "spark.flight.manager.zookeeper.url": zookeeper_url,
+            "spark.flight.manager.zookeeper.membershipPath": root,
+        }
+        nodes = start_nodes(
+            *(
+                legacy.spark_conf_args({**settings, "spark.flight.node.id": name})
+                for name in ("node-1", "node-2")
             ),
+            master=master,
         )
-        return with_second_node(figures, nodes[1])
+        self._pair = (key, nodes)
+        wait_for_members(zookeeper_url, len(nodes), path=f"{root}/nodes")
+        return nodes
 
+    def _stop_pair(self) -> None:
+        if self._pair is not None:
+            nodes, self._pair = self._pair[1], None
+            for node in reversed(nodes):
+                node.stop()
 
-@contextlib.contextmanager
-def two_node_cluster(extra: dict[str, str]) -> Iterator[list[NodeProcess]]:
-    """Two nodes on a real ZooKeeper with ``extra`` settings, each a Spark application on one standalone
-    cluster whose executors run in processes of their own, as in a real deployment (so the owner's
-    peaks are its driver and its server, not executors); yielded once both are members."""
-    from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
+    def _cluster_base(self) -> tuple[str, str]:
+        """ZooKeeper's URL and the standalone master's, started once (a pair is stopped before them)."""
+        if self._base is None:
+            from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
-    with tempfile.TemporaryDirectory(prefix="bench-zookeeper-") as data, contextlib.ExitStack() as stack:
-        zookeeper = stack.enter_context(EmbeddedZooKeeper(data))
-        master = stack.enter_context(standalone_cluster(applications=2, workdir=Path(data)))
-        nodes = [
-            stack.enter_context(
-                legacy.running_node(
-                    {
-                        **extra,
-                        **STANDALONE_APPLICATION,
-                        "spark.flight.manager": "zookeeper",
-                        "spark.flight.manager.zookeeper.url": zookeeper.url,
-                        "spark.flight.node.id": name,
-                    },
-                    master=master,
-                )
-            )
-            for name in ("node-1", "node-2")
-        ]
-        wait_for_members(zookeeper.url, len(nodes))
-        yield nodes
+            data = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-zookeeper-"))
+            zookeeper = self._stack.enter_context(EmbeddedZooKeeper(data))
+            master = self._stack.enter_context(standalone_cluster(applications=2, workdir=Path(data)))
+            self._stack.callback(self._stop_pair)
+            self._base = (zookeeper.url, master)
+        return self._base
+
+    def connect(self) -> tuple[str, subprocess.Popen[str]]:
+        """The bundled Spark Connect server (a shared pool's Thrift Server): its ``sc://`` address and
+        its process."""
+        if self._connect is None:
+            if self.shared and self._thrift is None and jar_has_class(THRIFT_CLASS):
+                self.thrift()
+            else:
+                self._connect = self._stack.enter_context(connect_server())
+        assert self._connect is not None
+        return self._connect
+
+    def thrift(self) -> tuple[int, subprocess.Popen[str]]:
+        """The bundled Spark Thrift Server: its port and its process."""
+        if self._thrift is None:
+            connect_port = free_port() if self.shared and self._connect is None else None
+            self._thrift = self._stack.enter_context(thrift_server(connect_port))
+            if connect_port is not None:
+                wait_for_port(connect_port, self._thrift[1], CONNECT_START_TIMEOUT)
+                self._connect = (connect_address(connect_port), self._thrift[1])
+        return self._thrift
 
 
 CORES = 2
@@ -401,15 +494,25 @@ def spark_submit_server(
 def connect_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The bundled Spark Connect server on a free port, with the benchmark's settings; stopped on exit."""
     port = free_port()
-    with spark_submit_server(CONNECT_CLASS, port, {"spark.connect.grpc.binding.port": str(port)}) as process:
-        yield f"sc://127.0.0.1:{port}", process
+    with spark_submit_server(CONNECT_CLASS, port, connect_conf(port)) as process:
+        yield connect_address(port), process
 
 
-def run_spark_connect(spec: PathSpec, rows: int, runs: int) -> Figures:
+def connect_conf(port: int) -> dict[str, str]:
+    """The settings of a Spark Connect service on ``port``."""
+    return {"spark.connect.grpc.binding.port": str(port)}
+
+
+def connect_address(port: int) -> str:
+    """The ``sc://`` address of the Spark Connect service on ``port``."""
+    return f"sc://127.0.0.1:{port}"
+
+
+def run_spark_connect(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (d): Spark Connect ``toArrow()``; the owner is the Connect server's JVM (no Python there)."""
-    with connect_server() as (remote, process):
-        measured = run_worker("connect", "--remote", remote, "--rows", str(rows), "--runs", str(runs))
-        return jvm_owner_figures(spec, rows, measured, process, "the owner is one JVM (spark-submit)")
+    remote, process = servers.connect()
+    measured = run_worker("connect", "--remote", remote, "--rows", str(rows), "--runs", str(runs))
+    return jvm_owner_figures(spec, rows, measured, process, "the owner is one JVM (spark-submit)")
 
 
 def jvm_owner_figures(
@@ -432,16 +535,18 @@ def peak_of_java_in(pid: int) -> int | None:
 
 
 @contextlib.contextmanager
-def thrift_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def thrift_server(connect_port: int | None = None) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """The bundled Spark Thrift Server (HiveServer2) on a free port, its metastore and warehouse in a
-    temporary folder; stopped on exit."""
+    temporary folder (with ``connect_port``, it also serves Spark Connect there: Spark's
+    ``SparkConnectPlugin``); stopped on exit."""
     port = free_port()
+    conf = {} if connect_port is None else {"spark.plugins": CONNECT_PLUGIN, **connect_conf(connect_port)}
     with (
         tempfile.TemporaryDirectory(prefix="bench-thrift-") as workdir,
         spark_submit_server(
             THRIFT_CLASS,
             port,
-            {"spark.sql.warehouse.dir": f"{workdir}/warehouse"},
+            {"spark.sql.warehouse.dir": f"{workdir}/warehouse", **conf},
             "--hiveconf",
             f"hive.server2.thrift.port={port}",
             "--hiveconf",
@@ -452,18 +557,18 @@ def thrift_server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
         yield port, process
 
 
-def run_thrift_server(spec: PathSpec, rows: int, runs: int) -> Figures:
+def run_thrift_server(spec: PathSpec, rows: int, runs: int, servers: Servers) -> Figures:
     """Path (e): Spark Thrift Server, read by PyHive (rows arrive as Python tuples; the Arrow bytes are
     counted after the timed part, so MB/s compares with the other paths)."""
-    with thrift_server() as (port, process):
-        measured = run_worker("hive", "--port", str(port), "--rows", str(rows), "--runs", str(runs))
-        return jvm_owner_figures(
-            spec,
-            rows,
-            measured,
-            process,
-            "the owner is one JVM (spark-submit); rows arrive as Python tuples, MB/s counts them as Arrow",
-        )
+    port, process = servers.thrift()
+    measured = run_worker("hive", "--port", str(port), "--rows", str(rows), "--runs", str(runs))
+    return jvm_owner_figures(
+        spec,
+        rows,
+        measured,
+        process,
+        "the owner is one JVM (spark-submit); rows arrive as Python tuples, MB/s counts them as Arrow",
+    )
 
 
 def missing_thrift() -> str | None:
@@ -513,15 +618,19 @@ PATHS: dict[str, PathSpec] = {
 }
 
 
-def measure(spec: PathSpec, rows: int, runs: int) -> Figures:
-    """One path at one size; skipped when its dependencies are missing, failed (not raised) on errors."""
+def measure(spec: PathSpec, rows: int, runs: int, servers: Servers | None = None) -> Figures:
+    """One path at one size, on ``servers`` (by default a pool of its own, stopped once the path is
+    measured); skipped when its dependencies are missing, failed (not raised) on errors."""
     reason = spec.missing()
     if reason:
         return Figures(spec.key, spec.label, rows, skipped=reason)
     if spec.max_rows is not None and rows > spec.max_rows:
         return Figures(spec.key, spec.label, rows, skipped=f"above {spec.max_rows:,} rows: {spec.too_large}")
     try:
-        return spec.run(spec, rows, runs)
+        if servers is not None:
+            return spec.run(spec, rows, runs, servers)
+        with Servers() as own:
+            return spec.run(spec, rows, runs, own)
     except Exception as error:  # noqa: BLE001 - a failing path is reported, the others still run
         return Figures(spec.key, spec.label, rows, failed=f"{type(error).__name__}: {str(error)[:300]}")
 

@@ -10,6 +10,7 @@ nodes and Spark Connect, each host in a network namespace with a capped link: ``
 ``--write-docs`` then renders what ``--out`` holds into ``docs/benchmarks.md`` (``render_docs.py``). Usage:
 
     python benchmarks/harness.py [--sizes 1M,10M,30M] [--runs 3] [--paths f,g,a,c,b,d,e] [--smoke] [--out DIR]
+        [--share-servers]
     python benchmarks/harness.py --network [--sizes 10M] [--runs 3] [--rate 200] [--nodes 1,2,3] [--smoke]
     python benchmarks/harness.py ... --write-docs
 """
@@ -17,6 +18,7 @@ nodes and Spark Connect, each host in a network namespace with a capped link: ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -25,7 +27,7 @@ import netns
 import render_docs
 from bench_common import DEFAULT_OUT, DOCS, ROOT, read_json, signals_end_the_run
 from bench_data import DEFAULT_SIZES, SMOKE_SIZES, parse_sizes
-from fetch_paths import ALL_PATHS, PATHS, Figures, figures_of, measure, write_results
+from fetch_paths import ALL_PATHS, PATHS, Figures, Servers, figures_of, measure, write_results
 
 # ---------------------------------------------------------------- CLI
 
@@ -44,6 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated keys among a..j")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes and one run: checks that every path works"
+    )
+    parser.add_argument(
+        "--share-servers",
+        action="store_true",
+        help="start each server once and reuse it in every path that runs on the same one (with the same "
+        "settings): far fewer JVM starts, but no path has the machine, or its figures, to itself; for "
+        "checking that the paths work (the smoke test), not for measuring them",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
@@ -99,19 +108,24 @@ def run(args: argparse.Namespace) -> int:
         render_docs_if_asked(args)
         return code
     results = []
-    for rows in args.sizes:
-        for key in args.paths:
-            started = time.monotonic()
-            figures = measure(PATHS[key], rows, args.runs)
-            state = (
-                (figures.skipped and "skipped") or (figures.failed and "FAILED") or f"{figures.seconds:.3f} s"
-            )
-            print(
-                f"[{rows:,} rows] {key} ({figures.label}): {state} (took {time.monotonic() - started:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            results.append(figures)
+    with contextlib.ExitStack() as stack:
+        servers = stack.enter_context(Servers(shared=True)) if args.share_servers else None
+        for rows in args.sizes:
+            for key in args.paths:
+                started = time.monotonic()
+                figures = measure(PATHS[key], rows, args.runs, servers)
+                state = (
+                    (figures.skipped and "skipped")
+                    or (figures.failed and "FAILED")
+                    or f"{figures.seconds:.3f} s"
+                )
+                print(
+                    f"[{rows:,} rows] {key} ({figures.label}): {state} "
+                    f"(took {time.monotonic() - started:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(figures)
     if args.update:
         results = merged(previous_results(args.out, args.runs), results)
     print(write_results(results, args.runs, args.out))

@@ -340,6 +340,7 @@ def launch_node(index: int, host: simnet.Host, cluster: Cluster, options: Option
     conf = {
         **app_conf(host, f"bench-{name}", options),
         "spark.flight.dataDir": str(cluster.workdir / name / "data"),
+        "spark.sql.catalogImplementation": "in-memory",  # no table is read: no Derby metastore to open
         "spark.flight.manager": "zookeeper",
         "spark.flight.manager.zookeeper.url": cluster.zookeeper_url,
         "spark.flight.node.id": name,

@@ -31,9 +31,13 @@ from support.processes import kill_group, run_command, session_members, start
 from support.waiting import wait_until
 
 SMOKE_TIMEOUT = 1800.0
-"""A limit, not a budget: the smoke run starts a dozen Spark applications, a Spark Connect and a Thrift
-server one after another: minutes on an idle two-core machine, many more on a busy one. Past it the run
-is killed with everything it started."""
+"""A limit, not a budget: the smoke run starts half a dozen Spark applications, a standalone cluster, a
+Spark Connect and a Thrift server: minutes on an idle two-core machine, many more on a busy one. Past it
+the run is killed with everything it started."""
+SMOKE = ("--smoke", "--share-servers", "--paths", ",".join(fetch_paths.ALL_PATHS))
+"""Every path end to end, on servers shared where paths run on the same ones (a and c share a node, b and
+j a cluster, i's cluster reuses their ZooKeeper and standalone cluster, one Thrift Server serves d's
+Spark Connect and e): each path's own machinery in the fewest JVM starts."""
 NETWORK_SMOKE_TIMEOUT = 1800.0
 """A limit only: on an idle two-core machine the network smoke run takes about half a minute."""
 TEST_TIMEOUT = SMOKE_TIMEOUT + 300
@@ -99,9 +103,7 @@ def smoke(
     """One ``--smoke`` run of every path, in a session of its own so that its processes can be found;
     whatever it left running is killed once the module's tests have looked."""
     out = tmp_path_factory.mktemp("bench")
-    run = run_harness(
-        "--smoke", "--paths", ",".join(fetch_paths.ALL_PATHS), "--out", str(out), timeout=SMOKE_TIMEOUT
-    )
+    run = run_harness(*SMOKE, "--out", str(out), timeout=SMOKE_TIMEOUT)
     yield run.result, bench_common.read_json(out / "results.json") or [], run.pid
     kill_group(run.process)
 
