@@ -1,7 +1,10 @@
 """A cluster keeps its promises when parts fail: nodes die, the owner dies, ZooKeeper restarts.
 
 And a sequential reader of a result larger than the buffers completes with memory bounded.
-Each test builds its own cluster, since it breaks it.
+A test that kills a node builds its own cluster. The last three share one (``bounded_pair``), each
+breaking it further, in file order: the memory test, then ZooKeeper restarts under it, then ZooKeeper
+stops and a node stops cleanly without it. One ZooKeeper serves the module (each cluster under a
+membership path of its own); the restart and stop tests restart and stop it, and run last.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ BIG = stalling_query()
 FAILURE_DEADLINE = 45.0
 
 
-@pytest.fixture
-def own_zookeeper(tmp_path) -> Iterator[EmbeddedZooKeeper]:
-    with EmbeddedZooKeeper(tmp_path / "zk") as server:
+@pytest.fixture(scope="module")
+def own_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedZooKeeper]:
+    """The module's ZooKeeper (not the session's: tests here restart and stop it)."""
+    with EmbeddedZooKeeper(tmp_path_factory.mktemp("zk")) as server:
         yield server
 
 
@@ -126,75 +130,76 @@ def test_the_owner_dying_fails_the_other_streams(pair_reading, kazoo_client) -> 
     wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
 
 
-def test_nodes_come_back_after_zookeeper_restarts(own_zookeeper, kazoo_client) -> None:
-    root, nodes = start_cluster(own_zookeeper.url, 2)
-    try:
-        wait_for_members(own_zookeeper.url, root, 2)
-        kazoo_client.stop()
-        own_zookeeper.restart()
-        kazoo_client.start(timeout=30)
-        wait_for_children(
-            kazoo_client, f"{root}/nodes", lambda children: sorted(children) == ["node-1", "node-2"]
-        )
-        for node in nodes:
-            with flight.FlightClient(node.location) as client:
-                info = client.get_flight_info(statement("SELECT id FROM range(0, 40000, 1, 4)"))
-            assert len(info.endpoints) == 2
-            ids = sorted(i for e in info.endpoints for i in read_endpoint(e).column("id").to_pylist())
-            assert ids == list(range(40_000))
-    finally:
-        stop_all(nodes)
-
-
 def node_stats(node: ServerProcess) -> dict:
     with flight.FlightClient(node.location) as client:
         results = list(client.do_action(flight.Action("NodeStats", b"")))
     return json.loads(results[0].body.to_pybytes())
 
 
-def test_a_sequential_reader_of_a_result_five_times_the_buffer_completes_with_memory_bounded(
-    own_zookeeper, kazoo_client
-) -> None:
-    limit = 8 * 1024 * 1024
+BUFFER_LIMIT = 8 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def bounded_pair(own_zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
+    """Two nodes whose buffers hold at most ``BUFFER_LIMIT`` bytes each (in batches of at most 1 MiB),
+    for the tests below; they break it in file order (see the module's docstring)."""
     root, nodes = start_cluster(
         own_zookeeper.url,
         2,
         "--conf",
-        f"spark.flight.buffer.maxBytes={limit}",
+        f"spark.flight.buffer.maxBytes={BUFFER_LIMIT}",
         "--conf",
         "spark.flight.batch.maxBytes=1048576",
     )
     try:
         wait_for_members(own_zookeeper.url, root, 2)
-        # About 80 MB of Arrow: five times the limit on each of the two nodes.
-        sql = "SELECT id, repeat('y', 100) AS pad FROM range(0, 700000, 1, 8)"
-        with flight.FlightClient(nodes[0].location) as client:
-            info = client.get_flight_info(statement(sql))
-        ids: list[int] = []
-        spilled_while_reading = 0
-        for endpoint in reversed(info.endpoints):  # one at a time, the JDBC driver's way, in reverse
-            table = read_endpoint(endpoint)
-            ids.extend(table.column("id").to_pylist())
-            spilled_while_reading = max(
-                spilled_while_reading, max(node_stats(n)["spilled_bytes"] for n in nodes)
-            )
-        assert sorted(ids) == list(range(700_000))
-        assert spilled_while_reading > limit, "the unread share should have spilled to disk"
-        for node in nodes:
-            stats = node_stats(node)
-            assert stats["peak_buffered_bytes"] <= limit, stats
-            assert stats["spilled_bytes"] == 0 and stats["spill_files"] == 0, stats
-            assert stats["buffered_bytes"] == 0 and stats["results"] == 0, stats
-        wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
+        yield root, nodes
     finally:
         stop_all(nodes)
 
 
-def test_a_node_stops_cleanly_while_zookeeper_is_down(own_zookeeper) -> None:
-    root, nodes = start_cluster(own_zookeeper.url, 1)
-    try:
-        wait_for_members(own_zookeeper.url, root, 1)
-        own_zookeeper.stop()
-        assert nodes[0].stop(timeout=60) == 0
-    finally:
-        stop_all(nodes)
+def test_a_sequential_reader_of_a_result_five_times_the_buffer_completes_with_memory_bounded(
+    bounded_pair, kazoo_client
+) -> None:
+    root, nodes = bounded_pair
+    # About 80 MB of Arrow: five times the limit on each of the two nodes.
+    sql = "SELECT id, repeat('y', 100) AS pad FROM range(0, 700000, 1, 8)"
+    with flight.FlightClient(nodes[0].location) as client:
+        info = client.get_flight_info(statement(sql))
+    ids: list[int] = []
+    spilled_while_reading = 0
+    for endpoint in reversed(info.endpoints):  # one at a time, the JDBC driver's way, in reverse
+        table = read_endpoint(endpoint)
+        ids.extend(table.column("id").to_pylist())
+        spilled_while_reading = max(spilled_while_reading, max(node_stats(n)["spilled_bytes"] for n in nodes))
+    assert sorted(ids) == list(range(700_000))
+    assert spilled_while_reading > BUFFER_LIMIT, "the unread share should have spilled to disk"
+    for node in nodes:
+        stats = node_stats(node)
+        assert stats["peak_buffered_bytes"] <= BUFFER_LIMIT, stats
+        assert stats["spilled_bytes"] == 0 and stats["spill_files"] == 0, stats
+        assert stats["buffered_bytes"] == 0 and stats["results"] == 0, stats
+    wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
+
+
+def test_nodes_come_back_after_zookeeper_restarts(bounded_pair, own_zookeeper, kazoo_client) -> None:
+    root, nodes = bounded_pair
+    kazoo_client.stop()
+    own_zookeeper.restart()
+    kazoo_client.start(timeout=30)
+    wait_for_children(
+        kazoo_client, f"{root}/nodes", lambda children: sorted(children) == ["node-1", "node-2"]
+    )
+    for node in nodes:
+        with flight.FlightClient(node.location) as client:
+            info = client.get_flight_info(statement("SELECT id FROM range(0, 40000, 1, 4)"))
+        assert len(info.endpoints) == 2
+        ids = sorted(i for e in info.endpoints for i in read_endpoint(e).column("id").to_pylist())
+        assert ids == list(range(40_000))
+
+
+def test_a_node_stops_cleanly_while_zookeeper_is_down(bounded_pair, own_zookeeper) -> None:
+    """The module's last test: it stops ZooKeeper (and the other node then stops without it too)."""
+    _, nodes = bounded_pair
+    own_zookeeper.stop()
+    assert nodes[0].stop(timeout=60) == 0
