@@ -19,12 +19,18 @@ PYTEST_ARGS ?=
 # node and npm this says so, and those tests are skipped.
 CLIENTS := tests/clients
 
-.PHONY: serve test lint clients java proto clean
+# The Arrow Flight SQL JDBC driver (tests/test_jdbc.py), pinned, fetched by Maven into tests/clients/jdbc/lib
+# (git-ignored) once, and the test's probe compiled beside it. Without java and mvn this says so, and those
+# tests are skipped.
+JDBC_VERSION := 18.3.0
+JDBC_DRIVER := $(CLIENTS)/jdbc/lib/flight-sql-jdbc-driver-$(JDBC_VERSION).jar
+
+.PHONY: serve test lint clients jdbc java proto clean
 
 serve: $(VENV)/.installed
 	$(VENV)/bin/spark-flight-sql serve --demo
 
-test: lint clients
+test: lint clients jdbc
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clients:
@@ -33,6 +39,19 @@ clients:
 	else \
 		echo "node or npm not found: the tests that run npm clients will be skipped"; \
 	fi
+
+jdbc:
+	@if command -v java >/dev/null && command -v javac >/dev/null && command -v mvn >/dev/null; then \
+		$(MAKE) --no-print-directory $(CLIENTS)/jdbc/classes/JdbcProbe.class; \
+	else \
+		echo "java, javac or mvn not found: the JDBC driver's tests will be skipped"; \
+	fi
+
+$(JDBC_DRIVER):
+	mvn -q dependency:copy -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$(JDBC_VERSION) -DoutputDirectory=$(@D)
+
+$(CLIENTS)/jdbc/classes/JdbcProbe.class: $(CLIENTS)/jdbc/JdbcProbe.java $(JDBC_DRIVER)
+	javac -d $(@D) -cp $(JDBC_DRIVER) $<
 
 # npm install --no-save, not npm ci: the locked versions, and the lock left as it is. npm ci refuses this
 # lock because one of the client's optional platform packages (freebsd-x64 0.0.10) was never published.
@@ -70,4 +89,4 @@ proto: $(VENV)/.installed-test
 	$(PY) -m spark_flight_sql.flightsql.proto.generate
 
 clean:
-	rm -rf $(VENV) build *.egg-info $(CLIENTS)/node_modules
+	rm -rf $(VENV) build *.egg-info $(CLIENTS)/node_modules $(CLIENTS)/jdbc/lib $(CLIENTS)/jdbc/classes
