@@ -186,6 +186,20 @@ def classify(spark: SparkSession, sql: str) -> StatementKind:
     return StatementKind(is_command=True, returns_rows=returns_rows)
 
 
+# Parsed statements other than INSERT that write or change table rows.
+_ROW_WRITES = frozenset(
+    {"DeleteFromTable", "UpdateTable", "MergeIntoTable", "CreateTableAsSelect", "ReplaceTableAsSelect"}
+)
+
+
+def writes_rows(spark: SparkSession, sql: str) -> bool:
+    """Whether ``sql`` writes or changes table rows (INSERT, DELETE, UPDATE, MERGE, CREATE or REPLACE
+    TABLE ... AS SELECT), or may (EXECUTE IMMEDIATE, SQL scripts); not DDL, SET, USE, CACHE..."""
+    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)
+    name = plan.getClass().getSimpleName()
+    return name in _ROW_WRITES or name in _OPAQUE_COMMANDS or _is_parsed_write(plan)
+
+
 def _is_parsed_write(plan: Any) -> bool:
     """INSERT statements, also under WITH and as the branches of a multi-insert (FROM s INSERT ... INSERT ...)."""
     name = plan.getClass().getSimpleName()

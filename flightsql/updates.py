@@ -14,6 +14,7 @@ from spark_flight_sql.flightsql.statements import (
     classify,
     parameter_rows,
     quote_identifier,
+    writes_rows,
 )
 
 if TYPE_CHECKING:
@@ -22,14 +23,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNKNOWN = -1
-"""The Flight SQL record count meaning "Spark cannot know"."""
+"""The Flight SQL record count meaning "Spark cannot know" (of a write: statements that change no
+rows answer 0)."""
 
 # Write metrics that count rows (v1 file writes, and v2 and table-format commands that report them).
 _ROW_METRICS = ("numOutputRows", "numAffectedRows", "numInsertedRows", "numUpdatedRows", "numDeletedRows")
 
 
 def run_update(spark: SparkSession, sql: str, parameters: pa.Table | None = None) -> int:
-    """Run a DDL or DML statement once, or once per parameter row; the affected rows, or -1.
+    """Run a DDL or DML statement once, or once per parameter row; the affected rows (0 for DDL), or -1
+    for a write Spark did not count.
 
     ``INSERT INTO t [(columns)] VALUES (?, ..., ?)`` with many rows is one Spark write of all of
     them, not one job per row.
@@ -59,7 +62,12 @@ def _run_once(spark: SparkSession, sql: str, args: list[object] | None, is_comma
     if not is_command:
         df.count()
         return UNKNOWN
-    return affected_rows(df)
+    count = affected_rows(df)
+    if count == UNKNOWN and not writes_rows(spark, sql):
+        # DDL, SET, USE, CACHE...: no rows changed. JDBC says 0 for "a statement that returns
+        # nothing", and the Flight SQL JDBC driver takes -1 for "this was a query" and runs it again.
+        return 0
+    return count
 
 
 def affected_rows(df: DataFrame) -> int:

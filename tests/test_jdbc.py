@@ -50,3 +50,60 @@ def test_a_query_reads_every_row_once_and_its_types(server: ServerProcess) -> No
         ("x", "VARCHAR"),
         ("d", "DECIMAL"),
     ]
+
+
+def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
+    """DDL runs once and counts 0 (a -1 made the driver run it again as a query); updates count their
+    rows; prepared statements without markers query and update; values cannot be bound (see below)."""
+    name = table_name()
+    columns = "(id INT, big BIGINT, price DECIMAL(10, 2), name STRING, day DATE, at TIMESTAMP, x DOUBLE)"
+    marks = ", ".join("?" * 7)
+    answers = run_probe(
+        [
+            connect(jdbc_url(server.location)),
+            {"op": "update", "sql": f"CREATE TABLE {name} {columns} USING parquet"},
+            {
+                "op": "update",
+                "sql": f"INSERT INTO {name} SELECT id, id, id / 4, 'r', DATE'2024-01-01', NULL, 0 FROM range(25)",
+            },
+            {
+                "op": "prepared",
+                "sql": f"INSERT INTO {name} (id, name) VALUES (100, 'p')",
+                "executeUpdate": True,
+            },
+            {"op": "prepared", "sql": f"SELECT count(*) AS n, sum(id) AS s FROM {name}"},
+            {
+                "op": "prepared",
+                "sql": f"INSERT INTO {name} VALUES ({marks})",
+                "params": [
+                    ["null", t]
+                    for t in ("INTEGER", "BIGINT", "DECIMAL", "VARCHAR", "DATE", "TIMESTAMP", "DOUBLE")
+                ],
+            },
+            {"op": "prepared", "sql": f"SELECT id FROM {name} WHERE id = ?", "params": [["int", 1]]},
+            {"op": "execute", "sql": f"ALTER TABLE {name} ADD COLUMNS (extra STRING)"},
+            {
+                "op": "query",
+                "sql": f"SELECT count(*) AS n, count(id) AS ids, count(extra) AS extras FROM {name}",
+            },
+            {"op": "update", "sql": f"DROP TABLE {name}"},
+            {"op": "execute", "sql": f"SHOW TABLES IN default LIKE '{name.split('.')[1]}'"},
+        ]
+    )
+    _, create, insert, prepared_insert, prepared_query, nulls, bound, alter, counted, drop, shown = answers
+    assert ok(create)["count"] == 0
+    assert ok(insert)["count"] == 25
+    assert ok(prepared_insert)["updateCount"] == 1
+    assert rows(prepared_query) == [{"n": 26, "s": 100 + 24 * 25 // 2}]
+    # execute() of a prepared update reports an empty result set, not a count: the driver's Meta.execute
+    # takes a statement for an update only when it has no signature, and it gives every one a signature
+    # (arrow-java ArrowFlightMetaImpl.execute and prepareForHandle). The row is written all the same.
+    assert ok(nulls)["parameterCount"] == 7 and nulls["rows"] == [] and nulls["columns"] == []
+    # The server declares each marker with Arrow's null type (Spark types a parameter from its value);
+    # the driver binds a value only into a vector of the declared type, and a NullVector takes nulls only
+    # (arrow-java AvaticaParameterBinder.bind, NullAvaticaParameterConverter).
+    assert bound["message"] == "Can't set non-null value on NullVector", bound
+    assert ok(alter)["resultSet"] is False and alter["updateCount"] == 0
+    assert rows(counted) == [{"n": 27, "ids": 26, "extras": 0}]
+    assert ok(drop)["count"] == 0
+    assert ok(shown)["resultSet"] is True

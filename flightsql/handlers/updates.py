@@ -30,7 +30,8 @@ class UpdateHandlers:
         command: sql_pb2.CommandStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        """Run a DDL or DML statement; the affected row count, or -1 when Spark cannot know it."""
+        """Run a DDL or DML statement; the affected row count (0 for DDL), or -1 when Spark cannot
+        know a write's."""
         no_transactions(command.transaction_id)
         clock = StatementClock.start(call, self.backend.settings, "update")
         spark = call.spark

@@ -197,14 +197,19 @@ public final class JdbcProbe {
     out.put("firstRowMs", firstRowMs);
   }
 
-  /** {"sql", "params": [[type, value], ...]}: executed; its rows or its update count. */
+  /**
+   * {"sql", "params": [[type, value], ...], "executeUpdate"?}: executed (execute(), or executeUpdate()
+   * when asked); its rows or its update count.
+   */
   private void prepared(Map<String, Object> step, Map<String, Object> out) throws SQLException {
     try (PreparedStatement statement = connection.prepareStatement((String) step.get("sql"))) {
       @SuppressWarnings("unchecked")
       List<Object> params = (List<Object>) step.getOrDefault("params", List.of());
       bind(statement, params);
       out.put("parameterCount", statement.getParameterMetaData().getParameterCount());
-      if (statement.execute()) {
+      if (Boolean.TRUE.equals(step.get("executeUpdate"))) {
+        out.put("updateCount", statement.executeUpdate());
+      } else if (statement.execute()) {
         try (ResultSet results = statement.getResultSet()) {
           putResults(results, out);
         }
