@@ -23,7 +23,7 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 from support.cluster import cluster_conf, read_endpoint, statement, wait_for_children, wait_for_members
-from support.server import ServerProcess, free_port_for_tests, start_server
+from support.server import ServerProcess, free_port_for_tests, node_stats, start_server
 from support.waiting import wait_until
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
@@ -44,12 +44,6 @@ def node_args(zookeeper_url: str, root: str, node_id: str, *extra: str) -> list[
     return cluster_conf(
         zookeeper_url, root, node_id, "--conf", f"spark.flight.result.ttl={RESULT_TTL}", *extra
     )
-
-
-def node_stats(node: ServerProcess) -> dict:
-    with flight.FlightClient(node.location) as client:
-        results = list(client.do_action(flight.Action("NodeStats", b"")))
-    return json.loads(results[0].body.to_pybytes())
 
 
 def idle(stats: dict) -> bool:

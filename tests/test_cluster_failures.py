@@ -9,7 +9,6 @@ membership path of its own); the restart and stop tests restart and stop it, and
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -19,7 +18,7 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 from support.cluster import read_endpoint, start_cluster, statement, wait_for_children, wait_for_members
-from support.server import ServerProcess, stalling_query
+from support.server import ServerProcess, node_stats, stalling_query
 
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
@@ -128,12 +127,6 @@ def test_the_owner_dying_fails_the_other_streams(pair_reading, kazoo_client) -> 
     error = str(readers[other.location].error)
     assert "node-1" in error and "left the cluster" in error, error
     wait_for_children(kazoo_client, f"{root}/queries", lambda children: children == [])
-
-
-def node_stats(node: ServerProcess) -> dict:
-    with flight.FlightClient(node.location) as client:
-        results = list(client.do_action(flight.Action("NodeStats", b"")))
-    return json.loads(results[0].body.to_pybytes())
 
 
 BUFFER_LIMIT = 8 * 1024 * 1024

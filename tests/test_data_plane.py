@@ -27,7 +27,7 @@ import pytest
 from kazoo.client import KazooClient
 from support.cluster import cluster_conf, statement, wait_for_children, wait_for_members
 from support.flight_calls import cancel_flight_info
-from support.server import ServerProcess, start_server
+from support.server import ServerProcess, node_stats, start_server
 from support.waiting import wait_until
 
 NODE_ID = "plane-1"
@@ -78,12 +78,6 @@ def derived_secret(cluster_secret: bytes, query_id: str) -> bytes:
 def cluster_secret(zk: KazooClient, root: str) -> bytes:
     data, _ = zk.get(f"{root}/secret")
     return bytes(data)
-
-
-def node_stats(node: ServerProcess) -> dict[str, object]:
-    with flight.FlightClient(node.location) as client:
-        (result,) = client.do_action(flight.Action("NodeStats", b""))
-    return json.loads(result.body.to_pybytes())
 
 
 def wait_for_stats(

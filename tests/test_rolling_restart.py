@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -23,13 +24,13 @@ import pyarrow.flight as flight
 import pytest
 from kazoo.client import KazooClient
 from support.cluster import cluster_conf, read_endpoint, statement, wait_for_children, wait_for_members
-from support.server import ServerProcess, free_port_for_tests, start_server
+from support.server import ServerProcess, free_port_for_tests, node_stats, start_server
 from support.waiting import wait_until
 
 from spark_flight_sql.flightmanager.draining import wait_until_idle
 from spark_flight_sql.flightsql.devtools.zookeeper import EmbeddedZooKeeper
 
-ROOT = "/test-rolling"
+ROOT = f"/test-rolling-{uuid.uuid4().hex[:8]}"
 CLIENTS = 8
 ROWS = 60_000
 LOAD_SQL = f"SELECT id FROM range(0, {ROWS}, 1, 4)"
@@ -77,29 +78,19 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with EmbeddedZooKeeper(tmp_path_factory.mktemp("zk-rolling")) as zookeeper:
-        state = Cluster(zookeeper)
-        try:
-            for node_id in ("node-1", "node-2"):
-                state.nodes.append(start_node(zookeeper, node_id, free_port_for_tests()))
-            wait_for_members(zookeeper.url, ROOT, 2)
-            yield state
-        finally:
-            for node in state.nodes:
-                if node.process.process.poll() is None:
-                    node.process.process.send_signal(signal.SIGTERM)
-                    node.process.process.send_signal(signal.SIGTERM)  # the second one: at once
-                node.process.wait_exit()
-
-
-@pytest.fixture
-def zk_client(cluster: Cluster) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=cluster.zookeeper.url)
-    client.start(timeout=30)
-    yield client
-    client.stop()
-    client.close()
+def cluster(zookeeper: EmbeddedZooKeeper) -> Iterator[Cluster]:
+    state = Cluster(zookeeper)
+    try:
+        for node_id in ("node-1", "node-2"):
+            state.nodes.append(start_node(zookeeper, node_id, free_port_for_tests()))
+        wait_for_members(zookeeper.url, ROOT, 2)
+        yield state
+    finally:
+        for node in state.nodes:
+            if node.process.process.poll() is None:
+                node.process.process.send_signal(signal.SIGTERM)
+                node.process.process.send_signal(signal.SIGTERM)  # the second one: at once
+            node.process.wait_exit()
 
 
 @dataclass(frozen=True)
@@ -228,7 +219,7 @@ def spread_over(node: Node) -> set[int]:
     return {int(e.locations[0].uri.decode().rsplit(":", 1)[1]) for e in info.endpoints}
 
 
-def test_rolling_restart_under_load_loses_no_query(cluster: Cluster, zk_client: KazooClient) -> None:
+def test_rolling_restart_under_load_loses_no_query(cluster: Cluster, kazoo: KazooClient) -> None:
     load = Load([node.port for node in cluster.nodes])
     away: list[tuple[int, float, float]] = []  # (port, exited, restart began)
     try:
@@ -272,15 +263,15 @@ def test_rolling_restart_under_load_loses_no_query(cluster: Cluster, zk_client: 
         named = [t for t in load.taken if exited < t.sent < back and port in t.ports]
         assert named == [], f"{len(named)} queries taken while the node on port {port} was away named it"
 
-    wait_for_children(zk_client, f"{ROOT}/queries", lambda children: children == [])
+    wait_for_children(kazoo, f"{ROOT}/queries", lambda children: children == [])
     for node in cluster.nodes:
         wait_until(
-            lambda node=node: idle(node_stats(node)),
-            message=lambda node=node: f"{node.location} still holds {node_stats(node)}",
+            lambda node=node: idle(node_stats(node.location)),
+            message=lambda node=node: f"{node.location} still holds {node_stats(node.location)}",
         )
 
 
-def test_a_second_signal_stops_a_draining_node_at_once(cluster: Cluster, zk_client: KazooClient) -> None:
+def test_a_second_signal_stops_a_draining_node_at_once(cluster: Cluster, kazoo: KazooClient) -> None:
     node = cluster.nodes[0]
     with flight.FlightClient(node.location) as client:
         client.get_flight_info(statement(LOAD_SQL))  # never read: the drain would wait for it
@@ -291,15 +282,7 @@ def test_a_second_signal_stops_a_draining_node_at_once(cluster: Cluster, zk_clie
     assert node.process.wait_exit() == 0
     assert "asked to stop at once" in drain_line(node), node.process.tail(30)
     # The owner left: its query's znodes went with it.
-    wait_for_children(zk_client, f"{ROOT}/queries", lambda children: children == [])
-
-
-def node_stats(node: Node) -> dict:
-    import json
-
-    with flight.FlightClient(node.location) as client:
-        results = list(client.do_action(flight.Action("NodeStats", b"")))
-    return json.loads(results[0].body.to_pybytes())
+    wait_for_children(kazoo, f"{ROOT}/queries", lambda children: children == [])
 
 
 def idle(stats: dict) -> bool:

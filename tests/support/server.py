@@ -6,6 +6,7 @@ benchmarks); what is the tests' own: each child in a session of its own, killed 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,9 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
+
+import pyarrow.flight as flight
 
 from spark_flight_sql.flightsql.devtools.node_process import NodeProcess, node_arguments, node_command
 from support import ROOT
@@ -139,3 +143,12 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def node_stats(node: ServerProcess | str) -> dict[str, Any]:
+    """The ``NodeStats`` action of a node (or of the node at a location): its results, buffers, spill
+    files, open streams and memory."""
+    location = node if isinstance(node, str) else node.location
+    with flight.FlightClient(location) as client:
+        (result,) = client.do_action(flight.Action("NodeStats", b""))
+    return cast(dict[str, Any], json.loads(result.body.to_pybytes()))
