@@ -107,3 +107,77 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
     assert rows(counted) == [{"n": 27, "ids": 26, "extras": 0}]
     assert ok(drop)["count"] == 0
     assert ok(shown)["resultSet"] is True
+
+
+def test_database_metadata_as_dbeaver_calls_it(server: ServerProcess) -> None:
+    """A BI tool's first minute: catalogs, schemas, tables with types, columns with JDBC types (decimal
+    precision and scale), type info, table types, and the key and index calls for each table shown."""
+    name = table_name()
+    table = name.split(".")[1]
+    view = f"{table}_v"
+    answers = run_probe(
+        [
+            connect(jdbc_url(server.location)),
+            {
+                "op": "update",
+                "sql": f"CREATE TABLE {name} (id INT, price DECIMAL(10, 2), name STRING COMMENT 'who', "
+                "day DATE, at TIMESTAMP, ntz TIMESTAMP_NTZ, tags ARRAY<STRING>, m MAP<STRING, INT>, "
+                "s STRUCT<a: INT>, code VARCHAR(7)) USING parquet",
+            },
+            {"op": "update", "sql": f"CREATE VIEW default.{view} AS SELECT id, price FROM {name}"},
+            {"op": "meta", "call": "info"},
+            {"op": "meta", "call": "getCatalogs"},
+            {"op": "meta", "call": "getSchemas", "args": ["spark_catalog", None]},
+            {"op": "meta", "call": "getTableTypes"},
+            {"op": "meta", "call": "getTables", "args": ["spark_catalog", "default", f"{table}%", None]},
+            {"op": "meta", "call": "getTables", "args": ["spark_catalog", "default", f"{table}%", ["VIEW"]]},
+            {"op": "meta", "call": "getColumns", "args": ["spark_catalog", "default", table, "%"]},
+            {"op": "meta", "call": "getTypeInfo"},
+            {"op": "meta", "call": "getPrimaryKeys", "args": ["spark_catalog", "default", table]},
+            {"op": "meta", "call": "getImportedKeys", "args": ["spark_catalog", "default", table]},
+            {"op": "meta", "call": "getExportedKeys", "args": ["spark_catalog", "default", table]},
+            {"op": "meta", "call": "getIndexInfo", "args": ["spark_catalog", "default", table]},
+            {"op": "query", "sql": f"SELECT id, price FROM {name}"},
+            {"op": "update", "sql": f"DROP VIEW default.{view}"},
+            {"op": "update", "sql": f"DROP TABLE {name}"},
+        ]
+    )
+    (_, _, _, info, catalogs, schemas, types, tables, views, columns, type_info, *keys, empty, _, _) = answers
+    assert ok(info)["productName"] == "Spark Flight SQL" and info["identifierQuote"] == "`"
+    assert info["supportsTransactions"] is False
+    assert {"spark_catalog", "system"} <= {row["TABLE_CAT"] for row in rows(catalogs)}
+    assert {("spark_catalog", "default"), ("spark_catalog", "demo")} <= {
+        (row["TABLE_CATALOG"], row["TABLE_SCHEM"]) for row in rows(schemas)
+    }
+    assert [row["TABLE_TYPE"] for row in rows(types)] == ["TABLE", "TEMPORARY VIEW", "VIEW"]
+    assert sorted((row["TABLE_NAME"], row["TABLE_TYPE"]) for row in rows(tables)) == [
+        (table, "TABLE"),
+        (view, "VIEW"),
+    ]
+    assert [row["TABLE_NAME"] for row in rows(views)] == [view]
+    described = {
+        row["COLUMN_NAME"]: (row["DATA_TYPE"], row["TYPE_NAME"], row["COLUMN_SIZE"], row["DECIMAL_DIGITS"])
+        for row in rows(columns)
+    }
+    assert described == {
+        "id": (4, "INT", 10, 0),  # java.sql.Types.INTEGER
+        "price": (3, "DECIMAL(10,2)", 10, 2),  # DECIMAL, precision and scale
+        "name": (12, "STRING", 65536, None),  # VARCHAR
+        "day": (91, "DATE", 10, 0),
+        "at": (2014, "TIMESTAMP", 26, 6),  # TIMESTAMP_WITH_TIMEZONE: Spark's TIMESTAMP is an instant
+        "ntz": (93, "TIMESTAMP_NTZ", 26, 6),  # TIMESTAMP
+        "tags": (2003, "ARRAY<STRING>", None, None),  # ARRAY
+        "m": (2000, "MAP<STRING, INT>", None, None),  # JAVA_OBJECT
+        "s": (2000, "STRUCT<a: INT>", None, None),
+        "code": (12, "VARCHAR(7)", 7, None),
+    }
+    assert [row["REMARKS"] for row in rows(columns)][2] == "who"
+    # The driver answers getTypeInfo itself, empty: it never sends CommandGetXdbcTypeInfo (arrow-java
+    # ArrowDatabaseMetadata has no getTypeInfo; Avatica's MetaImpl answers an empty result).
+    assert rows(type_info) == [] and ok(type_info)["columns"][0]["label"] == "TYPE_NAME"
+    for answer in keys:  # Spark has no keys or indexes: empty, without an error
+        assert rows(answer) == []
+    # An empty result lists every column twice in its ResultSetMetaData: the driver adds the prepared
+    # statement's columns to a signature that already has them, and only a batch with rows replaces
+    # them (arrow-java ArrowFlightStatement.executeFlightInfoQuery, ArrowFlightMetaImpl.newSignature).
+    assert rows(empty) == [] and [c["label"] for c in empty["columns"]] == ["id", "price"] * 2
