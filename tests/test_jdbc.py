@@ -181,3 +181,100 @@ def test_database_metadata_as_dbeaver_calls_it(server: ServerProcess) -> None:
     # statement's columns to a signature that already has them, and only a batch with rows replaces
     # them (arrow-java ArrowFlightStatement.executeFlightInfoQuery, ArrowFlightMetaImpl.newSignature).
     assert rows(empty) == [] and [c["label"] for c in empty["columns"]] == ["id", "price"] * 2
+
+
+EVERY_TYPE = (
+    "SELECT CAST(1 AS TINYINT) AS t, CAST(2 AS SMALLINT) AS s, 3 AS i, 4L AS l, CAST(1.5 AS FLOAT) AS f, "
+    "2.25D AS d, CAST(12345.678 AS DECIMAL(10, 3)) AS dec, "
+    "CAST('123456789012345678901234567890.12' AS DECIMAL(38, 2)) AS wide, true AS b, 'héllo' AS str, "
+    "X'0102' AS bin, DATE'2024-02-29' AS day, TIMESTAMP'2024-03-01 12:34:56.789' AS ts, "
+    "TIMESTAMP_NTZ'2024-03-01 12:34:56.789' AS ntz, array(1, 2, 3) AS arr, map('a', 1, 'b', 2) AS m, "
+    "named_struct('x', 1, 'y', 'z') AS st, array(named_struct('k', 1)) AS arr_st, CAST(NULL AS INT) AS nul, "
+    "INTERVAL '1-2' YEAR TO MONTH AS ym, INTERVAL '1 02:03:04' DAY TO SECOND AS dt, "
+    "CAST('x' AS VARCHAR(5)) AS vc"
+)
+INSTANT_MS = 1_709_296_496_789
+"""2024-03-01T12:34:56.789Z: the nodes' session time zone is UTC."""
+
+
+def test_result_set_getters_over_every_spark_type(server: ServerProcess) -> None:
+    """Every Spark type through the getters that apply, in a JVM whose zone is not UTC (+05:30)."""
+    url = jdbc_url(server.location)
+    _, plain, _, utc = run_probe(
+        [
+            connect(url),
+            {"op": "getters", "sql": EVERY_TYPE},
+            connect(jdbc_url(server.location, timeZone="UTC")),
+            {"op": "getters", "sql": EVERY_TYPE},
+        ],
+        "-Duser.timezone=Asia/Kolkata",
+    )
+    columns = ok(plain)["columns"]
+    jdbc_types = {name: (column["type"], column["typeName"]) for name, column in columns.items()}
+    assert jdbc_types == {
+        "t": (-6, "TINYINT"),
+        "s": (5, "SMALLINT"),
+        "i": (4, "INTEGER"),
+        "l": (-5, "BIGINT"),
+        "f": (6, "FLOAT"),
+        "d": (8, "DOUBLE"),
+        "dec": (3, "DECIMAL"),
+        "wide": (3, "DECIMAL"),
+        "b": (16, "BOOLEAN"),
+        "str": (12, "VARCHAR"),
+        "bin": (-3, "VARBINARY"),
+        "day": (91, "DATE"),
+        "ts": (2014, "TIMESTAMP_WITH_TIMEZONE"),
+        "ntz": (93, "TIMESTAMP"),
+        "arr": (2003, "ARRAY"),
+        "m": (2000, "JAVA_OBJECT"),
+        "st": (2000, "JAVA_OBJECT"),
+        "arr_st": (2003, "ARRAY"),
+        "nul": (4, "INTEGER"),
+        "ym": (2000, "JAVA_OBJECT"),
+        "dt": (2000, "JAVA_OBJECT"),
+        "vc": (12, "VARCHAR"),
+    }
+    values = {name: column["object"] for name, column in columns.items() if name not in ("ts",)}
+    assert values == {
+        "t": 1,
+        "s": 2,
+        "i": 3,
+        "l": 4,
+        "f": 1.5,
+        "d": 2.25,
+        "dec": "12345.678",
+        "wide": "123456789012345678901234567890.12",
+        "b": True,
+        "str": "héllo",
+        "bin": "bytes:2",
+        "day": "2024-02-29",
+        "ntz": columns["ntz"]["timestamp"],
+        "arr": [1, 2, 3],
+        "m": {"a": 1, "b": 2},  # a map as java.util.Map
+        "st": {"x": 1, "y": "z"},  # a struct as a Map of its fields
+        "arr_st": [{"k": 1}],
+        "nul": None,
+        "ym": "P14M",  # java.time.Period
+        "dt": "PT26H3M4S",  # java.time.Duration
+        "vc": "x",
+    }
+    assert columns["wide"]["bigDecimal"] == "123456789012345678901234567890.12"
+    assert (columns["i"]["long"], columns["nul"]["int"], columns["f"]["double"]) == (3, 0, 1.5)
+    assert columns["arr"]["array"] == [1, 2, 3] and columns["bin"]["bytes"] == 2
+    assert columns["day"]["date"] == "2024-02-29"
+    ts, ntz = columns["ts"], columns["ntz"]
+    # The right values, through java.time: the instant of a TIMESTAMP, the wall clock of a TIMESTAMP_NTZ.
+    assert ts["instant"] == "2024-03-01T12:34:56.789Z" and ntz["localDateTime"] == "2024-03-01T12:34:56.789"
+    assert ts["string"] == ntz["string"] == "2024-03-01 12:34:56.789"
+    # getObject of a TIMESTAMP_WITH_TIMEZONE column is not implemented (Avatica's AvaticaSite.get has no
+    # case for the type), and getTimestamp moves both kinds by the JVM zone's offset: the accessor
+    # reads the UTC wall clock as local time (arrow-java ArrowFlightJdbcTimeStampVectorAccessor
+    # getLocalDateTime and getTimestampWithOffset, given the connection's default calendar).
+    assert "not implemented" in ts["object"]["error"]
+    assert ts["timestamp"] == ntz["timestamp"] == "2024-03-01 07:04:56.789"  # both 5:30 early, in +05:30
+    # The connection property timeZone=UTC (Avatica's) makes the calendar UTC: a TIMESTAMP_NTZ's
+    # getTimestamp then keeps its wall clock; a TIMESTAMP's still does not give its instant.
+    in_utc = ok(utc)["columns"]
+    assert in_utc["ntz"]["timestamp"] == in_utc["ts"]["timestamp"] == "2024-03-01 12:34:56.789"
+    assert in_utc["ts"]["epochMillis"] == INSTANT_MS - (5 * 3600 + 1800) * 1000

@@ -46,7 +46,7 @@ def driver_jar() -> str:
     return str(jars[-1])
 
 
-def probe_command() -> list[str]:
+def probe_command(*jvm_options: str) -> list[str]:
     """``java ... JdbcProbe``, the probe compiled first if its class is missing or older than its source."""
     jar = driver_jar()
     compiled = CLASSES / "JdbcProbe.class"
@@ -57,7 +57,7 @@ def probe_command() -> list[str]:
             capture_output=True,
             timeout=RUN_TIMEOUT,
         )
-    return ["java", *JVM_OPTIONS, "-cp", os.pathsep.join([jar, str(CLASSES)]), "JdbcProbe"]
+    return ["java", *JVM_OPTIONS, *jvm_options, "-cp", os.pathsep.join([jar, str(CLASSES)]), "JdbcProbe"]
 
 
 def jdbc_url(location: str, **properties: str | int) -> str:
@@ -73,9 +73,9 @@ def connect(url: str, **props: str | int) -> Step:
     return {"op": "connect", "url": url, "props": props}
 
 
-def run_probe(steps: list[Step], timeout: float = RUN_TIMEOUT) -> list[Step]:
-    """Run ``steps`` in one JVM; each step's JSON answer, in order."""
-    command = probe_command()
+def run_probe(steps: list[Step], *jvm_options: str, timeout: float = RUN_TIMEOUT) -> list[Step]:
+    """Run ``steps`` in one JVM (with ``jvm_options``); each step's JSON answer, in order."""
+    command = probe_command(*jvm_options)
     script = "".join(json.dumps(step) + "\n" for step in steps)
     done = subprocess.run(command, input=script, capture_output=True, text=True, timeout=timeout, check=False)
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

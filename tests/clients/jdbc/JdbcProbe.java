@@ -415,6 +415,11 @@ public final class JdbcProbe {
             column.put("timestamp", attempt(() -> String.valueOf(results.getTimestamp(index))));
             column.put(
                 "epochMillis", attempt(() -> results.getTimestamp(index).toInstant().toEpochMilli()));
+            column.put(
+                "instant", attempt(() -> String.valueOf(results.getObject(index, java.time.Instant.class))));
+            column.put(
+                "localDateTime",
+                attempt(() -> String.valueOf(results.getObject(index, java.time.LocalDateTime.class))));
             break;
           case Types.BINARY:
           case Types.VARBINARY:
