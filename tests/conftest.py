@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from kazoo.client import KazooClient
 from support import ROOT
+from support.cluster import running_cluster
 from support.error_sweep import Sweep
 from support.processes import kill_leftovers
 from support.server import ServerProcess, port_is_free, start_server
@@ -102,6 +103,16 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedZooK
         yield zookeeper_server
     finally:
         zookeeper_server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_pair(zookeeper: EmbeddedZooKeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
+    """(membership path, nodes): a plain two-node cluster on the session's ZooKeeper, shared by the
+    modules that need one and leave it as they found it (a test may add a node for a while; one that
+    stops or kills a node, or needs other settings, starts a cluster of its own). Each node must stop
+    cleanly at the end."""
+    with running_cluster(zookeeper.url, 2) as cluster:
+        yield cluster
 
 
 @pytest.fixture

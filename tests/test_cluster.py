@@ -15,7 +15,6 @@ from support.cluster import (
     assert_every_node_serves_a_share,
     cluster_conf,
     read_endpoint,
-    running_cluster,
     start_cluster,
     statement,
     wait_for_children,
@@ -26,9 +25,9 @@ from support.server import ServerProcess, stalling_query, start_server
 
 
 @pytest.fixture(scope="module")
-def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
-    with running_cluster(zookeeper.url, 2) as cluster:
-        yield cluster
+def pair(cluster_pair) -> tuple[str, list[ServerProcess]]:
+    """The session's two-node cluster (the conftest's: other modules use it too)."""
+    return cluster_pair
 
 
 def test_every_node_serves_one_endpoint(pair) -> None:
@@ -78,8 +77,17 @@ def test_query_metadata_is_released_when_drained(pair, kazoo) -> None:
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 
+CANCELLED = "cancelling the job (its readers went away)"
+
+
+def cancellations(node: ServerProcess) -> int:
+    """How many jobs ``node`` has cancelled for want of readers so far (its cluster is shared)."""
+    return sum(CANCELLED in line for line in node.lines)
+
+
 def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
     root, nodes = pair
+    cancelled = cancellations(nodes[0])
     with flight.FlightClient(nodes[0].location) as client:
         info = client.get_flight_info(statement(stalling_query()))
         readers = []
@@ -91,18 +99,19 @@ def test_closing_every_stream_cancels_the_job_and_releases(pair, kazoo) -> None:
         for remote, reader in readers:
             reader.cancel()
             remote.close()
-    nodes[0].wait_for_line("cancelling the job (its readers went away)", timeout=WAIT)
+    nodes[0].wait_for_count(CANCELLED, cancelled + 1, timeout=WAIT)
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 
 def test_an_unread_result_expires_after_its_ttl(pair, kazoo) -> None:
     root, nodes = pair
+    cancelled = cancellations(nodes[1])
     with flight.FlightClient(nodes[1].location) as client:
         info = client.get_flight_info(statement(stalling_query()))
     assert len(info.endpoints) == 2
     # Nobody reads: after spark.flight.result.ttl both shares are given up, the job is cancelled
     # and the query's znodes go.
-    nodes[1].wait_for_line("cancelling the job (its readers went away)", timeout=TTL_SECONDS + WAIT)
+    nodes[1].wait_for_count(CANCELLED, cancelled + 1, timeout=TTL_SECONDS + WAIT)
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 

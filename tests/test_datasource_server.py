@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cluster import running_cluster
 from support.processes import COMMAND_TIMEOUT, run_command
 from support.server import ServerProcess
 
@@ -25,9 +23,9 @@ def spark_ds(spark):
 
 
 @pytest.fixture(scope="module")
-def two_nodes(zookeeper) -> Iterator[list[ServerProcess]]:
-    with running_cluster(zookeeper.url, 2) as (_, nodes):
-        yield nodes
+def two_nodes(cluster_pair) -> list[ServerProcess]:
+    """The session's two-node cluster (the conftest's: other modules use it too)."""
+    return cluster_pair[1]
 
 
 def load(spark, uri: str, **options: str):
