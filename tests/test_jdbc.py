@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 
 from support.jdbc import connect, jdbc_url, ok, rows, run_probe
-from support.server import ServerProcess
+from support.server import ServerProcess, stalling_query
 
 DEADLINE = 120.0
 ROWS = 300_000
@@ -278,3 +278,54 @@ def test_result_set_getters_over_every_spark_type(server: ServerProcess) -> None
     in_utc = ok(utc)["columns"]
     assert in_utc["ntz"]["timestamp"] == in_utc["ts"]["timestamp"] == "2024-03-01 12:34:56.789"
     assert in_utc["ts"]["epochMillis"] == INSTANT_MS - (5 * 3600 + 1800) * 1000
+
+
+def cancellations(server: ServerProcess) -> int:
+    return sum(1 for line in server.lines if "cancelling the job" in line)
+
+
+def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> None:
+    """Statement.cancel() from another thread and setQueryTimeout end the read and the Spark job;
+    setMaxRows stops at its count; ``catalog=`` sets the session's catalog, ``schema`` does nothing."""
+    url = jdbc_url(server.location)
+    slow_first_row = (
+        "SELECT id, java_method('java.lang.Thread', 'sleep', 2000L) AS p FROM range(0, 400, 1, 2)"
+    )
+    before = cancellations(server)
+    _, cancelled, timed_out, limited = run_probe(
+        [
+            connect(url),
+            {"op": "cancel", "sql": stalling_query(), "afterRows": 1},
+            {"op": "query", "sql": slow_first_row, "timeout": 1},
+            {"op": "query", "sql": "SELECT id FROM range(10)", "maxRows": 5},
+        ]
+    )
+    assert ok(cancelled)["readerEnded"] and cancelled["rowsRead"] >= 1
+    assert cancelled["readerError"] == "java.sql.SQLException: Statement canceled", cancelled
+    # setQueryTimeout bounds the wait for the first rows: no deadline reaches the server, and the job
+    # stops when the statement closes its streams.
+    assert timed_out["message"].endswith("java.sql.SQLTimeoutException: Query timed out after 1 SECONDS")
+    assert rows(limited) == [{"id": n} for n in range(5)]
+    server.wait_for_count("cancelling the job", before + 2, timeout=DEADLINE)
+
+    _, in_catalog, refused, plain, in_schema = run_probe(
+        [
+            connect(jdbc_url(server.location, catalog="spark_catalog")),
+            {"op": "query", "sql": "SELECT current_catalog() AS c"},
+            connect(jdbc_url(server.location, catalog="nope")),
+            connect(url, schema="demo"),
+            {"op": "query", "sql": "SELECT current_database() AS d"},
+        ]
+    )
+    assert rows(in_catalog) == [{"c": "spark_catalog"}]
+    # The driver closes its client twice, so the second CloseSession meets a closed channel: closing a
+    # connection made with catalog= throws (arrow-java ArrowFlightConnection.close calls
+    # clientHandler.close() and then AutoCloseables.close(clientHandler); the handler's close sends
+    # CloseSession whenever a catalog is set).
+    assert refused["previousCloseError"] == "Channel shutdown invoked"
+    # An unknown catalog is refused with the driver's message, which names the catalog as Java's
+    # Optional (the server's reason goes to the driver's log).
+    assert "Cannot set session option for catalog = Optional[nope]" in refused["message"]
+    assert ok(plain)["catalog"] is None
+    # The driver has no schema property: it sends the name as a call header the server ignores.
+    assert rows(in_schema) == [{"d": "default"}]
