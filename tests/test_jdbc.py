@@ -292,12 +292,13 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
         "SELECT id, java_method('java.lang.Thread', 'sleep', 2000L) AS p FROM range(0, 400, 1, 2)"
     )
     before = cancellations(server)
-    _, cancelled, timed_out, limited = run_probe(
+    _, cancelled, timed_out, limited, batches_of_five = run_probe(
         [
             connect(url),
             {"op": "cancel", "sql": stalling_query(), "afterRows": 1},
             {"op": "query", "sql": slow_first_row, "timeout": 1},
-            {"op": "query", "sql": "SELECT id FROM range(10)", "maxRows": 5},
+            {"op": "query", "sql": "SELECT id FROM range(0, 100000, 1, 4) ORDER BY id", "maxRows": 5},
+            {"op": "count", "sql": "SELECT id FROM range(0, 10, 1, 2)", "maxRows": 5},
         ]
     )
     assert ok(cancelled)["readerEnded"] and cancelled["rowsRead"] >= 1
@@ -306,6 +307,11 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
     # stops when the statement closes its streams.
     assert timed_out["message"].endswith("java.sql.SQLTimeoutException: Query timed out after 1 SECONDS")
     assert rows(limited) == [{"id": n} for n in range(5)]
+    # setMaxRows compares the limit with the row number within the current batch, which starts again at
+    # each batch: two batches of five rows both come whole (arrow-java
+    # ArrowFlightJdbcFlightStreamResultSet.next, this.getRow() > maxRows).
+    assert ok(batches_of_five)["count"] == 10
+    # The cancelled and the timed-out statements' jobs (the limited read's may have finished already).
     server.wait_for_count("cancelling the job", before + 2, timeout=DEADLINE)
 
     _, in_catalog, refused, plain, in_schema = run_probe(
