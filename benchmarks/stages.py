@@ -9,7 +9,7 @@
 Each stage is the median of ``--runs`` runs after a warm-up, all in one run on the same settings, so
 the difference between two stages is what the added step costs. Usage:
 
-    python benchmarks/stages.py [--rows 10M] [--runs 3]
+    python benchmarks/stages.py [--rows 10M] [--runs 3] [--location grpc://host:port]
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import fetch_paths
-from bench_common import DEFAULT_OUT, MASTER, SPARK_CONF, signals_end_the_run, start, stop, worker_env
+from bench_common import (
+    DEFAULT_OUT,
+    MASTER,
+    SPARK_CONF,
+    median,
+    run_worker,
+    signals_end_the_run,
+    start,
+    stop,
+    worker_env,
+)
 from bench_data import parse_size, query
 from bench_worker import floor_rdd, spark_session
 
@@ -112,8 +122,9 @@ def pushed_stage(spark: Any, rows: int, location: str) -> Callable[[], object]:
     return run
 
 
-def measure(rows: int, runs: int) -> list[tuple[str, float]]:
-    """Stages 1-3 in one PySpark process, then stage 4 (path a) in its own processes."""
+def measure(rows: int, runs: int, node: str | None = None) -> list[tuple[str, float]]:
+    """Stages 1-3 in one PySpark process, then stage 4 (path a) in its own processes, or through the node
+    already serving at the location ``node``."""
     stages: list[tuple[str, float]] = []
     os.environ.update(worker_env())  # Spark's Python workers run this interpreter
     spark = spark_session(MASTER, SPARK_CONF)
@@ -136,10 +147,15 @@ def measure(rows: int, runs: int) -> list[tuple[str, float]]:
             )
     finally:
         spark.stop()
-    served = fetch_paths.measure(fetch_paths.PATHS["a"], rows, runs)
-    if served.seconds is None:
-        raise RuntimeError(f"path a did not run: {served.failed or served.skipped}")
-    stages.append(("+ a node holds them and streams them to an ADBC client (path a)", served.seconds))
+    if node is None:
+        served = fetch_paths.measure(fetch_paths.PATHS["a"], rows, runs).seconds
+    else:
+        served = median(
+            run_worker("adbc", "--location", node, "--rows", str(rows), "--runs", str(runs))["seconds"]
+        )
+    if served is None:
+        raise RuntimeError("path a did not run: no figures")
+    stages.append(("+ a node holds them and streams them to an ADBC client (path a)", served))
     return stages
 
 
@@ -166,13 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=parse_size, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--location",
+        help="stage 4 through the node already serving at this location (with its own settings, so a "
+        "check that the stages run rather than a measurement) instead of a node of its own",
+    )
     parser.add_argument("--serve-discard", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_discard:
         serve_discard()
         return 0
     with signals_end_the_run():  # SIGTERM stops the discarding server and the node on its way out
-        stages = measure(args.rows, args.runs)
+        stages = measure(args.rows, args.runs, args.location)
     text = markdown(stages, args.rows, args.runs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stages.md").write_text(text)

@@ -28,6 +28,7 @@ import simnet
 from bench_data import parse_sizes, query
 from support import ROOT
 from support.processes import kill_group, run_command, session_members, start
+from support.server import ServerProcess
 from support.waiting import wait_until
 
 SMOKE_TIMEOUT = 1800.0
@@ -382,8 +383,9 @@ def test_goals_are_judged_from_the_figures() -> None:
 
 
 @pytest.mark.timeout(TEST_TIMEOUT)
-def test_stages_smoke(tmp_path: Path) -> None:
-    """benchmarks/stages.py measures its four stages of one node's data path and writes them out."""
+def test_stages_smoke(tmp_path: Path, server: ServerProcess) -> None:
+    """benchmarks/stages.py measures its four stages of one node's data path and writes them out; its
+    fourth stage goes through the session's node (the smoke run above starts path a's node)."""
     result = run_command(
         [
             sys.executable,
@@ -396,12 +398,14 @@ def test_stages_smoke(tmp_path: Path) -> None:
             "1",
             "--out",
             str(tmp_path),
+            "--location",
+            server.location,
         ],
         text=True,
         timeout=SMOKE_TIMEOUT,
         cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:] + "\nthe node:\n" + server.tail()
     measured = json.loads((tmp_path / "stages.json").read_text())
     assert measured["rows"] == 20_000 and len(measured["stages"]) == 4
     assert all(seconds > 0 for _, seconds in measured["stages"])
