@@ -25,12 +25,17 @@ CLIENTS := tests/clients
 JDBC_VERSION := 18.3.0
 JDBC_DRIVER := $(CLIENTS)/jdbc/lib/flight-sql-jdbc-driver-$(JDBC_VERSION).jar
 
-.PHONY: serve test lint clients jdbc java proto clean
+# arrow-go's Flight SQL client (tests/test_go_client.py): a small program built into tests/clients/go/bin
+# (git-ignored) at the module versions tests/clients/go/go.sum pins. Without go this says so, and those
+# tests are skipped.
+GO_CLIENT := $(CLIENTS)/go/bin/flightsql-probe
+
+.PHONY: serve test lint clients jdbc go-client java proto clean
 
 serve: $(VENV)/.installed
 	$(VENV)/bin/spark-flight-sql serve --demo
 
-test: lint clients jdbc
+test: lint clients jdbc go-client
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clients:
@@ -46,6 +51,16 @@ jdbc:
 	else \
 		echo "java, javac or mvn not found: the JDBC driver's tests will be skipped"; \
 	fi
+
+go-client:
+	@if command -v go >/dev/null; then \
+		$(MAKE) --no-print-directory $(GO_CLIENT); \
+	else \
+		echo "go not found: the Go client's tests will be skipped"; \
+	fi
+
+$(GO_CLIENT): $(CLIENTS)/go/main.go $(CLIENTS)/go/go.mod $(CLIENTS)/go/go.sum
+	cd $(CLIENTS)/go && go build -o bin/flightsql-probe .
 
 $(JDBC_DRIVER):
 	mvn -q dependency:copy -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$(JDBC_VERSION) -DoutputDirectory=$(@D)
