@@ -10,7 +10,11 @@ is asserted as it is, with the driver's source named, so that a driver release t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
+import pytest
+from support.cluster import running_cluster
+from support.flight_calls import PASSWORDS, SECRET, write_users
 from support.jdbc import connect, jdbc_url, ok, rows, run_probe
 from support.server import ServerProcess, stalling_query
 
@@ -335,3 +339,64 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
     assert ok(plain)["catalog"] is None
     # The driver has no schema property: it sends the name as a call header the server ignores.
     assert rows(in_schema) == [{"d": "default"}]
+
+
+# ---- two nodes, with logins ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def secure_pair(zookeeper, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """Two nodes with basic authentication (users of ``PASSWORDS``) and one cluster secret."""
+    folder = tmp_path_factory.mktemp("jdbc-auth")
+    secret_file = folder / "secret"
+    secret_file.write_text(SECRET + "\n")
+    auth = (
+        "--conf",
+        "spark.flight.auth=basic",
+        "--conf",
+        f"spark.flight.auth.basic.usersFile={write_users(folder)}",
+        "--conf",
+        f"spark.flight.auth.secretFile={secret_file}",
+    )
+    with running_cluster(zookeeper.url, 2, *auth) as (_, nodes):
+        yield nodes
+
+
+def logins(node: ServerProcess, user: str) -> int:
+    return sum(1 for line in node.lines if f"login user={user}" in line)
+
+
+def test_a_login_reads_every_endpoint_of_two_nodes_with_one_and_four_threads(
+    secure_pair: list[ServerProcess],
+) -> None:
+    """Every row once through both nodes, with the driver's default single reader thread (node-2's
+    stream waits, opened, while node-1's is read: its share spills rather than stall the job) and with
+    four; the token of the login on node-1 opens node-2's stream (retainAuth, the default), and
+    without retainAuth the driver logs in again there; a wrong password is refused clearly."""
+    first, second = secure_pair
+    url = jdbc_url(first.location, user="alice", password=PASSWORDS["alice"])
+    before = (logins(first, "alice"), logins(second, "alice"))
+    one, four = run_probe(
+        [
+            connect(url, threadPoolSize=1),
+            {"op": "count", "sql": RANGE},
+            connect(url, threadPoolSize=4),
+            {"op": "count", "sql": RANGE},
+        ]
+    )[1::2]
+    every_row_once(one)
+    every_row_once(four)
+    # Two connections, two logins on node-1, none on node-2, whose endpoint the token opened.
+    first.wait_for_count("login user=alice", before[0] + 2, timeout=DEADLINE)
+    assert logins(second, "alice") == before[1], [line for line in second.lines if "login" in line]
+
+    _, again, wrong = run_probe(
+        [
+            connect(url, retainAuth="false"),
+            {"op": "count", "sql": RANGE},
+            connect(jdbc_url(first.location, user="alice", password="wrong")),
+        ]
+    )
+    every_row_once(again)
+    second.wait_for_count("login user=alice", before[1] + 1, timeout=DEADLINE)
+    assert "UNAUTHENTICATED" in wrong["message"] or "nvalid" in wrong["message"], wrong

@@ -3,7 +3,10 @@
 A call carries ``authorization: Basic <base64 user:password>`` (padded or not: ADBC sends it
 unpadded) or ``authorization: Bearer <token>``. A Basic call, the Flight handshake included, is a
 login: its reply carries a fresh bearer token in its ``authorization`` header, which clients send
-on every later call. Calls without valid credentials end UNAUTHENTICATED before any handler runs.
+on every later call. A Bearer call's reply carries its token back: the Flight SQL JDBC driver keeps
+the token of the last reply's headers (a reply without one clears it) for the clients it opens to
+endpoint locations, and without one logs in again with the password on every endpoint's node.
+Calls without valid credentials end UNAUTHENTICATED before any handler runs.
 
 pyarrow gives middleware no peer address, so login audit lines name the user and the call, not the
 address; query audit lines (``spark_flight_sql.audit``) name the peer.
@@ -47,14 +50,15 @@ _REFUSED = "authentication required: log in with a user name and password, or se
 
 
 class AuthMiddleware(flight.ServerMiddleware):
-    """The authenticated caller of one call, and the token a login hands back."""
+    """The authenticated caller of one call, and the token its reply hands back (a login's new one,
+    or the one the call came with)."""
 
     def __init__(self, identity: Identity, token: str | None = None) -> None:
         self.identity = identity
         self._token = token
 
     def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
-        """A login's reply carries the new bearer token."""
+        """The reply carries the bearer token."""
         return {"authorization": [f"Bearer {self._token}"]} if self._token else {}
 
 
@@ -95,7 +99,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
                 identity = self.tokens.verify(credentials)
                 if not self.authenticator.is_active(identity):
                     raise AuthenticationFailed("the user of this token no longer exists: log in again")
-                return AuthMiddleware(identity)
+                return AuthMiddleware(identity, credentials)
             except AuthenticationFailed as exc:
                 audit.info("token refused node=%s call=%s reason=%s", self.node_id, method, exc)
                 raise flight.FlightUnauthenticatedError(str(exc)) from None
