@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from support.certificates import Certificates, make_certificates
 from support.cluster import running_cluster
 from support.flight_calls import PASSWORDS, SECRET, write_users
 from support.jdbc import connect, jdbc_url, ok, rows, run_probe
@@ -345,20 +346,30 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
 
 
 @pytest.fixture(scope="module")
-def secure_pair(zookeeper, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
-    """Two nodes with basic authentication (users of ``PASSWORDS``) and one cluster secret."""
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("jdbc-certificates"))
+
+
+@pytest.fixture(scope="module")
+def secure_pair(
+    zookeeper, certs: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[ServerProcess]]:
+    """Two nodes serving TLS (a certificate of the test CA) with basic authentication (users of
+    ``PASSWORDS``) and one cluster secret."""
     folder = tmp_path_factory.mktemp("jdbc-auth")
     secret_file = folder / "secret"
     secret_file.write_text(SECRET + "\n")
-    auth = (
-        "--conf",
-        "spark.flight.auth=basic",
-        "--conf",
-        f"spark.flight.auth.basic.usersFile={write_users(folder)}",
-        "--conf",
-        f"spark.flight.auth.secretFile={secret_file}",
-    )
-    with running_cluster(zookeeper.url, 2, *auth) as (_, nodes):
+    settings = {
+        "spark.flight.auth": "basic",
+        "spark.flight.auth.basic.usersFile": write_users(folder),
+        "spark.flight.auth.secretFile": secret_file,
+        "spark.flight.tls.enabled": "true",
+        "spark.flight.tls.certFile": certs.server_cert,
+        "spark.flight.tls.keyFile": certs.server_key,
+        "spark.flight.tls.caFile": certs.ca,
+    }
+    arguments = [argument for key, value in settings.items() for argument in ("--conf", f"{key}={value}")]
+    with running_cluster(zookeeper.url, 2, *arguments) as (_, nodes):
         yield nodes
 
 
@@ -367,14 +378,16 @@ def logins(node: ServerProcess, user: str) -> int:
 
 
 def test_a_login_reads_every_endpoint_of_two_nodes_with_one_and_four_threads(
-    secure_pair: list[ServerProcess],
+    secure_pair: list[ServerProcess], certs: Certificates
 ) -> None:
-    """Every row once through both nodes, with the driver's default single reader thread (node-2's
-    stream waits, opened, while node-1's is read: its share spills rather than stall the job) and with
-    four; the token of the login on node-1 opens node-2's stream (retainAuth, the default), and
-    without retainAuth the driver logs in again there; a wrong password is refused clearly."""
+    """Over TLS trusting the test CA: every row once through both nodes, with the driver's default
+    single reader thread (node-2's stream waits, opened, while node-1's is read: its share spills
+    rather than stall the job) and with four; the token of the login on node-1 opens node-2's stream
+    (retainAuth, the default), and without retainAuth the driver logs in again there; a wrong password
+    and an untrusted certificate are refused clearly."""
     first, second = secure_pair
-    url = jdbc_url(first.location, user="alice", password=PASSWORDS["alice"])
+    assert first.location.startswith("grpc+tls://")
+    url = jdbc_url(first.location, user="alice", password=PASSWORDS["alice"], tlsRootCerts=str(certs.ca))
     before = (logins(first, "alice"), logins(second, "alice"))
     one, four = run_probe(
         [
@@ -390,13 +403,15 @@ def test_a_login_reads_every_endpoint_of_two_nodes_with_one_and_four_threads(
     first.wait_for_count("login user=alice", before[0] + 2, timeout=DEADLINE)
     assert logins(second, "alice") == before[1], [line for line in second.lines if "login" in line]
 
-    _, again, wrong = run_probe(
+    _, again, wrong, untrusted = run_probe(
         [
             connect(url, retainAuth="false"),
             {"op": "count", "sql": RANGE},
-            connect(jdbc_url(first.location, user="alice", password="wrong")),
+            connect(jdbc_url(first.location, user="alice", password="wrong", tlsRootCerts=str(certs.ca))),
+            connect(jdbc_url(first.location, user="alice", password=PASSWORDS["alice"])),
         ]
     )
     every_row_once(again)
     second.wait_for_count("login user=alice", before[1] + 1, timeout=DEADLINE)
-    assert "UNAUTHENTICATED" in wrong["message"] or "nvalid" in wrong["message"], wrong
+    assert "UNAUTHENTICATED: [UNAUTHENTICATED] invalid user name or password (error id" in wrong["message"]
+    assert "PKIX path building failed" in str(untrusted["causes"]), untrusted
