@@ -367,6 +367,8 @@ def secure_pair(
         "spark.flight.tls.certFile": certs.server_cert,
         "spark.flight.tls.keyFile": certs.server_key,
         "spark.flight.tls.caFile": certs.ca,
+        # Its minimum: a share waiting for its reader spills past 1 MiB rather than hold the job.
+        "spark.flight.buffer.maxBytes": 1048576,
     }
     arguments = [argument for key, value in settings.items() for argument in ("--conf", f"{key}={value}")]
     with running_cluster(zookeeper.url, 2, *arguments) as (_, nodes):
@@ -381,8 +383,8 @@ def test_a_login_reads_every_endpoint_of_two_nodes_with_one_and_four_threads(
     secure_pair: list[ServerProcess], certs: Certificates
 ) -> None:
     """Over TLS trusting the test CA: every row once through both nodes, with the driver's default
-    single reader thread (node-2's stream waits, opened, while node-1's is read: its share spills
-    rather than stall the job) and with four; the token of the login on node-1 opens node-2's stream
+    single reader thread (node-2's stream waits, opened, while node-1's is read: past the buffer's
+    1 MiB its share spills to disk rather than stall the job) and with four; the token of the login on node-1 opens node-2's stream
     (retainAuth, the default), and without retainAuth the driver logs in again there; a wrong password
     and an untrusted certificate are refused clearly."""
     first, second = secure_pair
