@@ -86,6 +86,15 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
                 ],
             },
             {"op": "prepared", "sql": f"SELECT id FROM {name} WHERE id = ?", "params": [["int", 1]]},
+            {
+                "op": "batch",
+                "sql": f"INSERT INTO {name} (id, name) VALUES (?, ?)",
+                "rows": [[["null", "INTEGER"], ["null", "VARCHAR"]]] * 2,
+            },
+            {
+                "op": "statementBatch",
+                "sqls": [f"INSERT INTO {name} (id) VALUES (200)", f"INSERT INTO {name} (id) VALUES (201)"],
+            },
             {"op": "execute", "sql": f"ALTER TABLE {name} ADD COLUMNS (extra STRING)"},
             {
                 "op": "query",
@@ -95,7 +104,21 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
             {"op": "execute", "sql": f"SHOW TABLES IN default LIKE '{name.split('.')[1]}'"},
         ]
     )
-    _, create, insert, prepared_insert, prepared_query, nulls, bound, alter, counted, drop, shown = answers
+    (
+        _,
+        create,
+        insert,
+        prepared_insert,
+        prepared_query,
+        nulls,
+        bound,
+        batch,
+        statements,
+        alter,
+        counted,
+        drop,
+        shown,
+    ) = answers
     assert ok(create)["count"] == 0
     assert ok(insert)["count"] == 25
     assert ok(prepared_insert)["updateCount"] == 1
@@ -108,8 +131,14 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
     # the driver binds a value only into a vector of the declared type, and a NullVector takes nulls only
     # (arrow-java AvaticaParameterBinder.bind, NullAvaticaParameterConverter).
     assert bound["message"] == "Can't set non-null value on NullVector", bound
+    # A prepared INSERT's batch is one write of its rows, and the driver answers one count for the
+    # whole batch, not one per row (arrow-java ArrowFlightMetaImpl.executeBatch).
+    assert ok(batch)["counts"] == [2]
+    # Statement.addBatch/executeBatch fails: the driver's prepareAndExecuteBatch is a stub returning
+    # null (arrow-java ArrowFlightMetaImpl.prepareAndExecuteBatch, "TODO Fill this stub").
+    assert statements["error"] == "java.lang.NullPointerException", statements
     assert ok(alter)["resultSet"] is False and alter["updateCount"] == 0
-    assert rows(counted) == [{"n": 27, "ids": 26, "extras": 0}]
+    assert rows(counted) == [{"n": 29, "ids": 26, "extras": 0}]
     assert ok(drop)["count"] == 0
     assert ok(shown)["resultSet"] is True
 

@@ -27,9 +27,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * step, for tests/test_jdbc.py to assert on: one JVM for many steps.
  *
  * <p>Each line of standard input is one JSON object, a step: {"op": "connect", "url": ..., "props":
- * {...}} opens the connection the next steps use (closing the previous one); "query", "count",
- * "update", "execute", "prepared", "batch", "meta", "getters" and "cancel" are described at their
- * methods. A step that throws prints {"error": class, "message": ..., "sqlState": ..., "causes":
+ * {...}} opens the connection the next steps use (closing the previous one); "update" and
+ * "execute" run {"sql"} with a Statement, "statementBatch" each of {"sqls"} with addBatch and
+ * executeBatch; "query", "count", "prepared", "batch", "meta", "getters" and "cancel" are described at
+ * their methods. A step that throws prints {"error": class, "message": ..., "sqlState": ..., "causes":
  * [...]}; the script goes on.
  */
 public final class JdbcProbe {
@@ -110,6 +111,18 @@ public final class JdbcProbe {
         break;
       case "batch":
         batch(step, out);
+        break;
+      case "statementBatch":
+        try (Statement statement = connection.createStatement()) {
+          for (Object sql : asList(step.get("sqls"))) {
+            statement.addBatch((String) sql);
+          }
+          List<Object> counts = new ArrayList<>();
+          for (int count : statement.executeBatch()) {
+            counts.add(count);
+          }
+          out.put("counts", counts);
+        }
         break;
       case "meta":
         meta(step, out);
