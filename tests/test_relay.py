@@ -3,8 +3,9 @@ share relays it from that node over the internal data plane (authenticated by th
 batch by batch, cancelled with its reader, UNAVAILABLE naming a node that is gone); and
 ``spark.flight.endpoints`` / the session option ``endpoints`` point every endpoint at the node asked.
 
-One two-node cluster (ZooKeeper, no configured cluster secret: the cluster keeps one in ZooKeeper, which
-the data-plane tests read to derive secrets the way nodes do). Its last test kills node-2.
+The session's two-node cluster (ZooKeeper, no configured cluster secret: the cluster keeps one in
+ZooKeeper, which the data-plane tests read to derive secrets the way nodes do). The test of a node that
+dies adds a third node and kills that one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import adbc_driver_flightsql.dbapi
@@ -31,12 +32,12 @@ from kazoo.client import KazooClient
 from support import ROOT
 from support.cluster import (
     WAIT,
+    cluster_conf,
     read_endpoint,
-    running_cluster,
     statement,
     wait_for_children,
 )
-from support.server import ServerProcess, stalling_query
+from support.server import ServerProcess, stalling_query, start_server
 
 from spark_flight_sql.flightmanager.config import ConfKey, EndpointsMode, FlightConfig
 from spark_flight_sql.flightmanager.model import NodeTicket
@@ -54,17 +55,19 @@ CALL = flight.FlightCallOptions(timeout=WAIT)
 
 
 @pytest.fixture(scope="module")
-def pair(zookeeper) -> Iterator[tuple[str, list[ServerProcess]]]:
-    with running_cluster(zookeeper.url, 2) as cluster:
-        yield cluster
+def pair(cluster_pair) -> tuple[str, list[ServerProcess]]:
+    """The session's two-node cluster (the conftest's: other modules use it too)."""
+    return cluster_pair
 
 
-def distributed(node: ServerProcess, sql: str) -> tuple[flight.FlightInfo, dict[str, flight.FlightEndpoint]]:
-    """The FlightInfo of ``sql`` taken by ``node``, and its endpoints by node id (one per node)."""
+def distributed(
+    node: ServerProcess, sql: str, members: tuple[str, ...] = ("node-1", "node-2")
+) -> tuple[flight.FlightInfo, dict[str, flight.FlightEndpoint]]:
+    """The FlightInfo of ``sql`` taken by ``node``, and its endpoints by node id (one per member)."""
     with flight.FlightClient(node.location) as client:
         info = client.get_flight_info(statement(sql), CALL)
     by_node = {node_ticket(endpoint).node_id: endpoint for endpoint in info.endpoints}
-    assert sorted(by_node) == ["node-1", "node-2"], "the result is spread over both nodes"
+    assert sorted(by_node) == sorted(members), "the result is spread over every node"
     return info, by_node
 
 
@@ -192,8 +195,12 @@ def test_spark_flight_endpoints_is_read_and_checked() -> None:
 # ---- cancel through the relay ------------------------------------------------------------------------
 
 
+CANCELLED = "cancelling the job (its readers went away)"
+
+
 def test_a_client_that_cancels_a_relayed_stream_abandons_the_share_on_its_node(pair, kazoo) -> None:
     root, nodes = pair
+    cancelled = sum(CANCELLED in line for line in nodes[0].lines)  # the nodes' output is shared
     _, endpoints = distributed(nodes[0], stalling_query())
     # Both shares read through node-1 (node-2's relayed), one batch each while the job crawls on:
     # the relay streams, it does not wait for the whole share.
@@ -205,7 +212,7 @@ def test_a_client_that_cancels_a_relayed_stream_abandons_the_share_on_its_node(p
             reader.cancel()
     # The owner cancels the job only once every share is over: node-2's too, which its own reader
     # (node-1's relay) gave up when the client cancelled.
-    nodes[0].wait_for_line("cancelling the job (its readers went away)", timeout=WAIT)
+    nodes[0].wait_for_count(CANCELLED, cancelled + 1, timeout=WAIT)
     wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
 
 
@@ -310,34 +317,54 @@ def test_a_relay_secret_opens_only_a_relay_of_its_own_query_s_share(pair, kazoo)
     assert total == ROWS
 
 
-# ---- a node gone (kills node-2: the last test of this module) ---------------------------------------
+# ---- a node gone (a third node, killed) ----------------------------------------------------------
 
 
-def test_a_relay_from_a_node_that_dies_ends_with_unavailable_naming_it(pair) -> None:
-    _, nodes = pair
-    _, crawling = distributed(nodes[0], stalling_query())
-    _, unread = distributed(nodes[0], stalling_query())
-    outcome: list[BaseException | None] = []
-    with flight.FlightClient(nodes[0].location) as client:
-        reader = client.do_get(crawling["node-2"].ticket, CALL)
-        assert reader.read_chunk().data.num_rows > 0  # relayed while the job crawls
+THREE_FAST = (
+    "SELECT id, java_method('java.lang.Thread', 'sleep', IF(id < 30000, 0L, 200L)) AS pause "
+    "FROM range(0, 80000, 1, 8)"
+)
+"""Partitions 0-2 of 8 finish at once, the others crawl. Partition p goes to the (p mod 3)-th of three
+nodes: node-3's share is partition 2, ready at once, then partition 5, which crawls."""
 
-        def read_on() -> None:
-            try:
-                reader.read_all()
-                outcome.append(None)
-            except BaseException as exc:  # noqa: BLE001 - the test inspects it
-                outcome.append(exc)
 
-        reading = threading.Thread(target=read_on, daemon=True)
-        reading.start()
-        os.killpg(nodes[1].process.pid, signal.SIGKILL)  # node-2, with its JVM and workers
-        nodes[1].wait_exit()
-        reading.join(WAIT + 30)
-        assert outcome, "the relayed stream never ended"
-        (error,) = outcome
-        assert isinstance(error, flight.FlightUnavailableError), repr(error)
-        assert "node-2" in str(error) and "Traceback" not in str(error)
-        # A ticket of the dead node, shown afterwards: UNAVAILABLE naming it, not a hang.
-        with pytest.raises(flight.FlightUnavailableError, match="node node-2"):
-            client.do_get(unread["node-2"].ticket, CALL).read_all()
+def test_a_relay_from_a_node_that_dies_ends_with_unavailable_naming_it(pair, zookeeper, kazoo) -> None:
+    """A third node joins the pair for this test and is killed (the pair is the session's)."""
+    root, nodes = pair
+    doomed = start_server(*cluster_conf(zookeeper.url, root, "node-3"), demo=False)
+    try:
+        wait_for_children(kazoo, f"{root}/nodes", lambda children: len(children) == 3)
+        members = ("node-1", "node-2", "node-3")
+        _, crawling = distributed(nodes[0], THREE_FAST, members)
+        _, unread = distributed(nodes[0], THREE_FAST, members)
+        outcome: list[BaseException | None] = []
+        with flight.FlightClient(nodes[0].location) as client:
+            reader = client.do_get(crawling["node-3"].ticket, CALL)
+            assert reader.read_chunk().data.num_rows > 0  # relayed while the job crawls
+
+            def read_on() -> None:
+                try:
+                    reader.read_all()
+                    outcome.append(None)
+                except BaseException as exc:  # noqa: BLE001 - the test inspects it
+                    outcome.append(exc)
+
+            reading = threading.Thread(target=read_on, daemon=True)
+            reading.start()
+            os.killpg(doomed.process.pid, signal.SIGKILL)  # node-3, with its JVM and workers
+            doomed.wait_exit()
+            reading.join(WAIT + 30)
+            assert outcome, "the relayed stream never ended"
+            (error,) = outcome
+            assert isinstance(error, flight.FlightUnavailableError), repr(error)
+            assert "node-3" in str(error) and "Traceback" not in str(error)
+            # A ticket of the dead node, shown afterwards: UNAVAILABLE naming it, not a hang.
+            with pytest.raises(flight.FlightUnavailableError, match="node node-3"):
+                client.do_get(unread["node-3"].ticket, CALL).read_all()
+    finally:
+        if doomed.process.poll() is None:
+            os.killpg(doomed.process.pid, signal.SIGKILL)
+        doomed.wait_exit()
+    # The pair is as it was: node-3 gone from the cluster, both crawling queries given up.
+    wait_for_children(kazoo, f"{root}/nodes", lambda children: sorted(children) == ["node-1", "node-2"])
+    wait_for_children(kazoo, f"{root}/queries", lambda children: children == [])
