@@ -101,9 +101,54 @@ def _row_metric(plan: Any) -> int:
     return UNKNOWN
 
 
+def insert_parameter_schema(spark: SparkSession, sql: str) -> pa.Schema | None:
+    """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: one field per marker, of the type of the
+    column it fills as query results have it (clients that bind by the declared type, such as the
+    Flight SQL JDBC driver, need one); None for other statements, or when the table cannot tell."""
+    from spark_flight_sql.flightmanager.spark_job import arrow_schema_of_struct
+
+    found = _insert_values_parts(spark, sql)
+    if found is None:
+        return None
+    table, columns, markers = found
+    try:
+        df = spark.table(table)
+        if columns:
+            df = df.select(*[quote_identifier(column) for column in columns])
+        schema = arrow_schema_of_struct(spark, df._jdf.schema())
+    except Exception:  # noqa: BLE001 - no table yet, a column unknown: Spark says so when it runs
+        return None
+    if len(schema) != markers:
+        return None
+    return pa.schema(
+        [pa.field(f"parameter_{i + 1}", _parameter_type(field.type)) for i, field in enumerate(schema)]
+    )
+
+
+def _parameter_type(column: pa.DataType) -> pa.DataType:
+    """The declared type of a marker filling a column of type ``column``. Timestamps are declared in
+    milliseconds: the JDBC driver writes a timestamp parameter's milliseconds into the declared vector
+    whatever its unit (arrow-java TimestampAvaticaParameterConverter), and Spark reads any unit."""
+    if pa.types.is_timestamp(column):
+        return pa.timestamp("ms", tz=column.tz)
+    return column
+
+
 def _insert_values_target(spark: SparkSession, sql: str) -> tuple[str, int] | None:
     """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t [(cols)]`` quoted and the number of
     markers, else None."""
+    found = _insert_values_parts(spark, sql)
+    if found is None:
+        return None
+    table, columns, markers = found
+    if columns:
+        table += f" ({', '.join(quote_identifier(column) for column in columns)})"
+    return table, markers
+
+
+def _insert_values_parts(spark: SparkSession, sql: str) -> tuple[str, list[str], int] | None:
+    """For ``INSERT INTO t [(cols)] VALUES (?, ..., ?)``: ``t`` quoted, the columns named (or none),
+    and the number of markers, else None."""
     plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)
     if plan.getClass().getSimpleName() != "InsertIntoStatement":
         return None
@@ -125,9 +170,7 @@ def _insert_values_target(spark: SparkSession, sql: str) -> tuple[str, int] | No
     parts = plan.table().multipartIdentifier()
     table = ".".join(quote_identifier(parts.apply(i)) for i in range(parts.size()))
     columns = plan.userSpecifiedCols()
-    if not columns.isEmpty():
-        table += f" ({', '.join(quote_identifier(columns.apply(i)) for i in range(columns.size()))})"
-    return table, len(markers)
+    return table, [columns.apply(i) for i in range(columns.size())], len(markers)
 
 
 def _insert_rows(spark: SparkSession, target: str, parameters: pa.Table) -> int:

@@ -57,9 +57,21 @@ def test_a_query_reads_every_row_once_and_its_types(server: ServerProcess) -> No
     ]
 
 
+TYPED = [
+    ["int", 1],
+    ["long", 10_000_000_000],
+    ["decimal", "12.34"],
+    ["string", "ann"],
+    ["date", "2024-02-29"],
+    ["timestamp", "2024-03-01 12:34:56.789"],
+    ["double", 1.5],
+]
+
+
 def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
     """DDL runs once and counts 0 (a -1 made the driver run it again as a query); updates count their
-    rows; prepared statements without markers query and update; values cannot be bound (see below)."""
+    rows; prepared statements without markers query and update; typed values bind to the markers of
+    INSERT ... VALUES, one at a time and in batches, and only nulls elsewhere."""
     name = table_name()
     columns = "(id INT, big BIGINT, price DECIMAL(10, 2), name STRING, day DATE, at TIMESTAMP, x DOUBLE)"
     marks = ", ".join("?" * 7)
@@ -92,6 +104,22 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
                 "rows": [[["null", "INTEGER"], ["null", "VARCHAR"]]] * 2,
             },
             {
+                "op": "prepared",
+                "sql": f"INSERT INTO {name} VALUES ({marks})",
+                "params": TYPED,
+                "executeUpdate": True,
+            },
+            {
+                "op": "batch",
+                "sql": f"INSERT INTO {name} (id, name, price) VALUES (?, ?, ?)",
+                "rows": [[["int", 300 + n], ["string", f"b{n}"], ["decimal", f"{n}.25"]] for n in range(3)],
+            },
+            {
+                "op": "query",
+                "sql": f"SELECT id, big, price, name, day, CAST(at AS STRING) AS at, x FROM {name} "
+                "WHERE id >= 300 OR big > 25 ORDER BY id",
+            },
+            {
                 "op": "statementBatch",
                 "sqls": [f"INSERT INTO {name} (id) VALUES (200)", f"INSERT INTO {name} (id) VALUES (201)"],
             },
@@ -113,6 +141,9 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
         nulls,
         bound,
         batch,
+        typed,
+        typed_batch,
+        written,
         statements,
         alter,
         counted,
@@ -127,10 +158,25 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
     # takes a statement for an update only when it has no signature, and it gives every one a signature
     # (arrow-java ArrowFlightMetaImpl.execute and prepareForHandle). The row is written all the same.
     assert ok(nulls)["parameterCount"] == 7 and nulls["rows"] == [] and nulls["columns"] == []
-    # The server declares each marker with Arrow's null type (Spark types a parameter from its value);
-    # the driver binds a value only into a vector of the declared type, and a NullVector takes nulls only
-    # (arrow-java AvaticaParameterBinder.bind, NullAvaticaParameterConverter).
+    # Outside INSERT ... VALUES the server declares each marker with Arrow's null type (Spark types a
+    # parameter from its value); the driver binds a value only into a vector of the declared type, and
+    # a NullVector takes nulls only (arrow-java AvaticaParameterBinder.bind, NullAvaticaParameterConverter).
     assert bound["message"] == "Can't set non-null value on NullVector", bound
+    # INSERT ... VALUES (?, ...) declares its markers with the columns' types, so they bind.
+    assert ok(typed)["updateCount"] == 1 and ok(typed_batch)["counts"] == [3]
+    empty = {"big": None, "day": None, "at": None, "x": None}
+    assert rows(written) == [
+        {
+            "id": 1,
+            "big": 10_000_000_000,
+            "price": "12.34",
+            "name": "ann",
+            "day": "2024-02-29",
+            "at": "2024-03-01 12:34:56.789",
+            "x": 1.5,
+        },
+        *({"id": 300 + n, "price": f"{n}.25", "name": f"b{n}", **empty} for n in range(3)),
+    ]
     # A prepared INSERT's batch is one write of its rows, and the driver answers one count for the
     # whole batch, not one per row (arrow-java ArrowFlightMetaImpl.executeBatch).
     assert ok(batch)["counts"] == [2]
@@ -138,7 +184,7 @@ def test_statements_ddl_and_prepared_statements(server: ServerProcess) -> None:
     # null (arrow-java ArrowFlightMetaImpl.prepareAndExecuteBatch, "TODO Fill this stub").
     assert statements["error"] == "java.lang.NullPointerException", statements
     assert ok(alter)["resultSet"] is False and alter["updateCount"] == 0
-    assert rows(counted) == [{"n": 29, "ids": 26, "extras": 0}]
+    assert rows(counted) == [{"n": 33, "ids": 30, "extras": 0}]
     assert ok(drop)["count"] == 0
     assert ok(shown)["resultSet"] is True
 

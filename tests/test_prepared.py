@@ -65,6 +65,35 @@ def test_a_marker_inside_quotes_or_comments_is_not_a_parameter(client) -> None:
     assert not result.is_update
 
 
+def test_insert_values_markers_are_declared_with_their_columns_types(client, adbc) -> None:
+    """Clients that bind by the declared type (the JDBC driver) need one: an INSERT ... VALUES of markers
+    only declares the target columns' (timestamps in milliseconds); anything else the null type."""
+    name = table_name()
+    with adbc.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {name} (a INT, b STRING, c DECIMAL(5, 2), d TIMESTAMP) USING parquet")
+    try:
+
+        def declared(sql: str) -> list[pa.DataType]:
+            return list(pa.ipc.read_schema(pa.py_buffer(prepare(client, sql).parameter_schema)).types)
+
+        assert declared(f"INSERT INTO {name} VALUES (?, ?, ?, ?)") == [
+            pa.int32(),
+            pa.string(),
+            pa.decimal128(5, 2),
+            pa.timestamp("ms", tz="UTC"),
+        ]
+        assert declared(f"INSERT INTO {name} (c, a) VALUES (?, ?)") == [pa.decimal128(5, 2), pa.int32()]
+        assert declared(f"INSERT INTO {name} VALUES (1, ?, NULL, NULL)") == [pa.null()]
+        assert declared("INSERT INTO no_such_table VALUES (?)") == [pa.null()]
+        with adbc.cursor() as cursor:  # ADBC sends its own types, which Spark casts as before
+            cursor.executemany(f"INSERT INTO {name} (a, b) VALUES (?, ?)", [(1, "x"), (2, "y")])
+            cursor.execute(f"SELECT a, b FROM {name} ORDER BY a")
+            assert cursor.fetchall() == [(1, "x"), (2, "y")]
+    finally:
+        with adbc.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {name}")
+
+
 def test_binding_returns_a_handle_carrying_the_parameters(client, server) -> None:
     prepared = prepare(client, "SELECT ? * 2 AS doubled")
     bound = bind(client, prepared.prepared_statement_handle, pa.table({"x": [21]}))

@@ -29,6 +29,7 @@ from spark_flight_sql.flightsql.statements import (
     count_markers,
     parameter_schema,
 )
+from spark_flight_sql.flightsql.updates import insert_parameter_schema
 from spark_flight_sql.flightsql.uploads import read_parameters
 
 if TYPE_CHECKING:
@@ -82,7 +83,11 @@ class QueryHandlers:
         result = sql_pb2.ActionCreatePreparedStatementResult(
             prepared_statement_handle=self.backend.handle(call, statement),
             is_update=not kind.returns_rows,
-            parameter_schema=parameter_schema(request.query).serialize().to_pybytes(),
+            parameter_schema=(
+                insert_parameter_schema(spark, request.query) or parameter_schema(request.query)
+            )
+            .serialize()
+            .to_pybytes(),
         )
         schema = self._schema_of(spark, statement, kind)
         if schema is not None and schema.names:
