@@ -417,5 +417,20 @@ def test_adbc_logs_in_through_ldap_with_a_required_group() -> None:
                     with adbc_connect(node.location, user, password):
                         pass
             node.wait_for_line(f"login failed user={CAROL.uid}", timeout=30)
+            # The Flight SQL JDBC driver logs in through the directory the same way (last: it skips
+            # where java is missing).
+            from support.jdbc import connect as jdbc_connect
+            from support.jdbc import jdbc_url, ok, run_probe
+
+            url = jdbc_url(node.location, user=ALICE.uid, password=ALICE.password)
+            answers = run_probe(
+                [
+                    jdbc_connect(url),
+                    {"op": "count", "sql": "SELECT id FROM range(0, 1000)"},
+                    jdbc_connect(jdbc_url(node.location, user=CAROL.uid, password=CAROL.password)),
+                ]
+            )
+            assert (ok(answers[1])["count"], answers[1]["sum"]) == (1000, 999 * 1000 // 2)
+            assert "UNAUTHENTICATED" in answers[2]["message"], answers[2]
         finally:
             assert node.stop() == 0, "\n".join(node.lines[-40:])
