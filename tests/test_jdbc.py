@@ -366,7 +366,8 @@ def cancellations(server: ServerProcess) -> int:
 
 def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> None:
     """Statement.cancel() from another thread and setQueryTimeout end the read and the Spark job;
-    setMaxRows stops at its count; ``catalog=`` sets the session's catalog, ``schema`` does nothing."""
+    setMaxRows stops at its count; ``catalog=`` sets the session's catalog, ``schema`` does nothing and
+    ``USE`` does."""
     url = jdbc_url(server.location)
     slow_first_row = (
         "SELECT id, java_method('java.lang.Thread', 'sleep', 2000L) AS p FROM range(0, 400, 1, 2)"
@@ -394,13 +395,15 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
     # The cancelled and the timed-out statements' jobs (the limited read's may have finished already).
     server.wait_for_count("cancelling the job", before + 2, timeout=DEADLINE)
 
-    _, in_catalog, refused, plain, in_schema = run_probe(
+    _, in_catalog, refused, plain, in_schema, _, used = run_probe(
         [
             connect(jdbc_url(server.location, catalog="spark_catalog")),
             {"op": "query", "sql": "SELECT current_catalog() AS c"},
             connect(jdbc_url(server.location, catalog="nope")),
             connect(url, schema="demo"),
             {"op": "query", "sql": "SELECT current_database() AS d"},
+            {"op": "execute", "sql": "USE demo"},
+            {"op": "query", "sql": "SELECT current_database() AS d, count(*) AS n FROM customers"},
         ]
     )
     assert rows(in_catalog) == [{"c": "spark_catalog"}]
@@ -415,6 +418,8 @@ def test_cancel_query_timeout_max_rows_and_catalog(server: ServerProcess) -> Non
     assert ok(plain)["catalog"] is None
     # The driver has no schema property: it sends the name as a call header the server ignores.
     assert rows(in_schema) == [{"d": "default"}]
+    # USE holds for the connection's later statements (the driver keeps the session's cookie).
+    assert rows(used) == [{"d": "demo", "n": 1000}]
 
 
 # ---- two nodes, with logins ----------------------------------------------------------------------
