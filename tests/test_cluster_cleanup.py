@@ -241,10 +241,12 @@ def test_zookeeper_away_past_the_session_timeout_ends_every_reader_with_unavaila
     spark.flight.stream.timeout), and the owner cancels the job."""
     owner = cluster.nodes[0]
     wait_for_members(cluster.zookeeper.url, cluster.root, 2)
-    # Every row at once but the last, which waits until the job is cancelled (the cancel interrupts
-    # the sleep): every node streams rows before ZooKeeper stops, and the job is surely still running
-    # then however slow the machine (a pause of a few seconds was not, on a loaded one).
-    pause = "java_method('java.lang.Thread', 'sleep', IF(id = 199999, 3600000L, 0L))"
+    # Every row at once but the last rows of partitions 6 and 7 (one on each node: partitions go to the
+    # nodes in turn), which wait until the job is cancelled (the cancel interrupts the sleep): each node
+    # streams its other partitions before ZooKeeper stops, and neither node's share can be complete
+    # then, however slow the machine. (With one paused partition, the other node's share could end
+    # whole before ZooKeeper stopped.)
+    pause = "java_method('java.lang.Thread', 'sleep', IF(id IN (174999, 199999), 3600000L, 0L))"
     sql = f"SELECT id, {pause} AS pause FROM range(0, 200000, 1, 8)"
     with flight.FlightClient(owner.location) as client:
         info = client.get_flight_info(statement(sql))

@@ -246,9 +246,24 @@ def test_every_other_rpc_on_the_internal_port_is_refused(plane, zk) -> None:
         assert NODE_ID not in next(iter(messages.values()))
 
 
-def listening_addresses(port: int) -> set[str]:
-    """The local addresses of sockets listening on TCP ``port`` (Linux /proc/net/tcp, tcp6), IPv4-mapped
-    IPv6 addresses written as IPv4."""
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open (Linux /proc/<pid>/fd)."""
+    inodes: set[str] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def listening_addresses(port: int, pid: int) -> set[str]:
+    """The local addresses of the sockets process ``pid`` listens on at TCP ``port`` (Linux /proc/net/tcp,
+    tcp6), IPv4-mapped IPv6 addresses written as IPv4. Only that process's: another process may listen on
+    the same port number at another address (a JVM's ephemeral port, say)."""
+    owned = socket_inodes(pid)
     found: set[str] = set()
     for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
         if not os.path.exists(table):
@@ -256,7 +271,7 @@ def listening_addresses(port: int) -> set[str]:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             address, port_hex = fields[1].split(":")
-            if fields[3] != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+            if fields[3] != "0A" or int(port_hex, 16) != port or fields[9] not in owned:  # 0A: LISTEN
                 continue
             raw = bytes.fromhex(address)
             # /proc prints each 32-bit word in host (little-endian) order.
@@ -270,10 +285,10 @@ def test_the_internal_server_listens_only_on_the_internal_host(plane, zk) -> Non
     root, node = plane
     internal = urlparse(internal_location(zk, root))
     assert internal.hostname == INTERNAL_HOST
-    assert listening_addresses(internal.port) == {INTERNAL_HOST}
+    assert listening_addresses(internal.port, node.process.pid) == {INTERNAL_HOST}
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", internal.port), timeout=10).close()
-    assert listening_addresses(node.port) == {"127.0.0.1"}
+    assert listening_addresses(node.port, node.process.pid) == {"127.0.0.1"}
 
 
 def test_queries_still_work_and_query_znodes_hold_no_secret(plane, zk) -> None:
